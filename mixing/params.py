@@ -1,0 +1,251 @@
+"""The one parameter schema of the mixing console.
+
+Every console parameter is described once here: its name (with its unit as a
+suffix), unit, range, default and the scale on which the controller and the
+UI sliders move it. The console, the controller, the fitting code, presets and
+the web sliders all read this module; nothing else defines a range.
+
+Normalized values (suffix ``_norm``) live in [0, 1]; ``scale="log"`` maps them
+geometrically, so a slider or an optimizer step covers octaves of frequency or
+decades of time evenly.
+
+Track strip: gain -> 6-band parametric EQ (low shelf, 4 peaks, high shelf)
+-> compressor -> pan. Master bus: 6-band EQ -> compressor -> stereo width ->
+loudness target -> true-peak ceiling.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Iterable, Literal, Mapping, Sequence
+
+import torch
+
+from mixing.errors import PresetError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One console parameter.
+
+    ``learnable`` parameters are predicted by the controller and moved by
+    fitting; the others (output loudness, ceiling) are set from measurements
+    or by the user.
+    """
+
+    name: str
+    label: str
+    unit: str
+    min: float
+    max: float
+    default: float
+    scale: Literal["linear", "log"] = "linear"
+    group: str = ""
+    learnable: bool = True
+
+    def __post_init__(self):
+        if not self.min < self.max:
+            raise ValueError(f"{self.name}: min {self.min} must be below max {self.max}")
+        if not self.min <= self.default <= self.max:
+            raise ValueError(f"{self.name}: default {self.default} outside [{self.min}, {self.max}]")
+        if self.scale == "log" and self.min <= 0:
+            raise ValueError(f"{self.name}: a log scale needs a positive minimum")
+
+    def normalize(self, value):
+        """Map a value in units to [0, 1]. Works on floats and tensors."""
+        if self.scale == "log":
+            log = torch.log if isinstance(value, torch.Tensor) else math.log
+            return (log(value) - math.log(self.min)) / (math.log(self.max) - math.log(self.min))
+        return (value - self.min) / (self.max - self.min)
+
+    def denormalize(self, norm):
+        """Map [0, 1] to a value in units. Works on floats and tensors."""
+        if self.scale == "log":
+            exp = torch.exp if isinstance(norm, torch.Tensor) else math.exp
+            return exp(math.log(self.min) + norm * (math.log(self.max) - math.log(self.min)))
+        return self.min + norm * (self.max - self.min)
+
+    @property
+    def default_norm(self) -> float:
+        return float(self.normalize(self.default))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Bands of the 6-band parametric EQ: (key, label, kind, freq range and default in Hz).
+# Peaking bands overlap on purpose so that fitting can move any of them where it is needed.
+EQ_BANDS = (
+    ("low_shelf", "Low shelf", "low_shelf", 30.0, 1000.0, 100.0),
+    ("band1", "Band 1", "peaking", 40.0, 1000.0, 200.0),
+    ("band2", "Band 2", "peaking", 100.0, 4000.0, 600.0),
+    ("band3", "Band 3", "peaking", 300.0, 10000.0, 2000.0),
+    ("band4", "Band 4", "peaking", 1000.0, 16000.0, 6000.0),
+    ("high_shelf", "High shelf", "high_shelf", 1000.0, 16000.0, 8000.0),
+)
+EQ_GAIN_RANGE_DB = 18.0
+# Q below 0.05 gives NaN responses in RBJ biquads; shelves use Q as their slope.
+PEAK_Q_RANGE = (0.1, 8.0, 0.707)
+SHELF_Q_RANGE = (0.1, 1.5, 0.707)
+
+
+def _eq_specs(prefix: str, group: str) -> list[ParamSpec]:
+    specs = []
+    for key, label, kind, fmin, fmax, fdefault in EQ_BANDS:
+        qmin, qmax, qdefault = SHELF_Q_RANGE if kind != "peaking" else PEAK_Q_RANGE
+        specs += [
+            ParamSpec(f"{prefix}eq_{key}_freq_hz", f"{label} frequency", "Hz", fmin, fmax, fdefault, "log", group),
+            ParamSpec(f"{prefix}eq_{key}_gain_db", f"{label} gain", "dB", -EQ_GAIN_RANGE_DB, EQ_GAIN_RANGE_DB, 0.0, "linear", group),
+            ParamSpec(f"{prefix}eq_{key}_q", f"{label} Q", "", qmin, qmax, qdefault, "log", group),
+        ]
+    return specs
+
+
+def _compressor_specs(prefix: str, group: str, threshold_default_db: float, ratio_default: float) -> list[ParamSpec]:
+    # knee >= 0.1 dB and attack >= 0.1 ms keep gradients finite (see shared/DSP.md).
+    return [
+        ParamSpec(f"{prefix}comp_threshold_db", "Threshold", "dB", -60.0, 0.0, threshold_default_db, "linear", group),
+        ParamSpec(f"{prefix}comp_ratio", "Ratio", ":1", 1.0, 20.0, ratio_default, "log", group),
+        ParamSpec(f"{prefix}comp_attack_ms", "Attack", "ms", 0.1, 100.0, 10.0, "log", group),
+        ParamSpec(f"{prefix}comp_release_ms", "Release", "ms", 10.0, 1000.0, 100.0, "log", group),
+        ParamSpec(f"{prefix}comp_knee_db", "Knee", "dB", 0.1, 12.0, 6.0, "linear", group),
+    ]
+
+
+# Each stem is first normalized to this loudness, so that gain_db = 0 on every
+# track is the equal-loudness mix and presets carry over between projects.
+TRACK_INPUT_LUFS = -30.0
+
+TRACK_PARAMS: tuple[ParamSpec, ...] = tuple(
+    [ParamSpec("gain_db", "Gain", "dB", -36.0, 24.0, 0.0, "linear", "gain")]
+    + _eq_specs("", "eq")
+    + _compressor_specs("", "compressor", threshold_default_db=0.0, ratio_default=1.0)
+    + [ParamSpec("pan_pct", "Pan", "%", -100.0, 100.0, 0.0, "linear", "pan")]
+)
+
+MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
+    _eq_specs("master_", "master eq")
+    + _compressor_specs("master_", "master compressor", threshold_default_db=0.0, ratio_default=1.0)
+    + [
+        ParamSpec("master_width_pct", "Stereo width", "%", 0.0, 200.0, 100.0, "linear", "master output"),
+        ParamSpec("master_loudness_lufs", "Loudness", "LUFS", -30.0, -6.0, -14.0, "linear", "master output", learnable=False),
+        ParamSpec("master_ceiling_dbtp", "Ceiling", "dBTP", -6.0, -1.0, -1.0, "linear", "master output", learnable=False),
+    ]
+)
+
+TRACK_SPECS = {spec.name: spec for spec in TRACK_PARAMS}
+MASTER_SPECS = {spec.name: spec for spec in MASTER_PARAMS}
+LEARNABLE_TRACK_PARAMS = tuple(spec for spec in TRACK_PARAMS if spec.learnable)
+LEARNABLE_MASTER_PARAMS = tuple(spec for spec in MASTER_PARAMS if spec.learnable)
+
+
+def defaults(specs: Iterable[ParamSpec]) -> dict[str, float]:
+    return {spec.name: spec.default for spec in specs}
+
+
+def normalize_tensor(values: Mapping[str, torch.Tensor | float], specs: Sequence[ParamSpec]) -> torch.Tensor:
+    """Stack values in units into normalized form.
+
+    Returns a tensor of shape ``(..., params)`` in the order of ``specs``.
+    """
+    columns = [torch.as_tensor(spec.normalize(torch.as_tensor(values[spec.name], dtype=torch.float32))) for spec in specs]
+    return torch.stack(columns, dim=-1)
+
+
+def denormalize_tensor(norm: torch.Tensor, specs: Sequence[ParamSpec]) -> dict[str, torch.Tensor]:
+    """Split normalized values of shape ``(..., params)`` into a dict of values in units.
+
+    Values are clamped to [0, 1] first so that an unconstrained optimizer step
+    can never leave the schema's range.
+    """
+    if norm.shape[-1] != len(specs):
+        raise ValueError(f"expected {len(specs)} parameters in the last dimension, got shape {tuple(norm.shape)}")
+    norm = norm.clamp(0.0, 1.0)
+    return {spec.name: spec.denormalize(norm[..., i]) for i, spec in enumerate(specs)}
+
+
+@dataclass
+class MixParams:
+    """Parameters of one mix in units: one dict per track (in stem order) and one for the master bus."""
+
+    tracks: list[dict[str, float]]
+    master: dict[str, float]
+
+    @classmethod
+    def default(cls, num_tracks: int) -> "MixParams":
+        return cls([defaults(TRACK_PARAMS) for _ in range(num_tracks)], defaults(MASTER_PARAMS))
+
+    def to_preset(self, track_names: Sequence[str] | None = None) -> dict:
+        """A JSON-ready preset. Track names, when given, let a preset be applied by name."""
+        names = list(track_names) if track_names is not None else [f"Track {i + 1}" for i in range(len(self.tracks))]
+        if len(names) != len(self.tracks):
+            raise ValueError(f"{len(names)} track names for {len(self.tracks)} tracks")
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tracks": [{"name": name, "params": dict(values)} for name, values in zip(names, self.tracks)],
+            "master": dict(self.master),
+        }
+
+    @classmethod
+    def from_preset(cls, preset: Mapping, track_names: Sequence[str] | None = None) -> "MixParams":
+        """Validate a preset against the schema and return its parameters.
+
+        Missing parameters take their defaults. With ``track_names``, tracks are
+        matched by name, falling back to position; tracks the preset lacks get defaults.
+        Raises PresetError naming the first problem found.
+        """
+        if not isinstance(preset, Mapping):
+            raise PresetError("a preset must be a JSON object")
+        version = preset.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise PresetError(f"preset schema_version is {version!r}; this console reads version {SCHEMA_VERSION}")
+        raw_tracks = preset.get("tracks", [])
+        if not isinstance(raw_tracks, list):
+            raise PresetError("'tracks' must be a list")
+        tracks = []
+        for i, entry in enumerate(raw_tracks):
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("params", {}), Mapping):
+                raise PresetError(f"track {i + 1}: expected an object with 'name' and 'params'")
+            tracks.append((str(entry.get("name", f"Track {i + 1}")), _validated(entry.get("params", {}), TRACK_SPECS, f"track {i + 1}")))
+        master = _validated(preset.get("master", {}), MASTER_SPECS, "master")
+
+        if track_names is None:
+            return cls([values for _, values in tracks], master)
+        by_name = {name: values for name, values in tracks}
+        chosen = []
+        for i, name in enumerate(track_names):
+            if name in by_name:
+                chosen.append(by_name[name])
+            elif i < len(tracks):
+                chosen.append(tracks[i][1])
+            else:
+                chosen.append(defaults(TRACK_PARAMS))
+        return cls(chosen, master)
+
+
+def _validated(values, specs: Mapping[str, ParamSpec], where: str) -> dict[str, float]:
+    if not isinstance(values, Mapping):
+        raise PresetError(f"{where}: parameters must be an object")
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise PresetError(f"{where}: unknown parameter {unknown[0]!r}")
+    result = {}
+    for name, spec in specs.items():
+        value = values.get(name, spec.default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise PresetError(f"{where}: {name} must be a finite number, got {value!r}")
+        if not spec.min <= value <= spec.max:
+            raise PresetError(f"{where}: {name} = {value} {spec.unit} is outside [{spec.min}, {spec.max}]")
+        result[name] = float(value)
+    return result
+
+
+def schema_dict() -> dict:
+    """The whole schema as JSON, for the web sliders and for checkpoints."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "track": [spec.to_dict() for spec in TRACK_PARAMS],
+        "master": [spec.to_dict() for spec in MASTER_PARAMS],
+    }
