@@ -1,0 +1,356 @@
+"""Audio features of a mix: the AF-loss transforms of Diff-MST and data for spectrum charts.
+
+The five transforms follow seed 002 (Diff-MST), section 2.6, equations 3-7:
+
+* ``rms`` (eq. 3, w = 0.1): sqrt(mean(x^2)), shape (batch, channels)
+* ``crest_factor_db`` (eq. 4, w = 0.001): 20 log10(max|x| / RMS), shape (batch, channels)
+* ``bark_spectrum`` (eq. 5, w = 0.1): log(FB . |STFT(x)| + 1e-8), shape (batch, channels, bands)
+* ``stereo_width`` (eq. 6, w = 1.0): mean((L-R)^2) / mean((L+R)^2), shape (batch,)
+* ``stereo_imbalance`` (eq. 7, w = 1.0): (mean(R^2) - mean(L^2)) / (mean(R^2) + mean(L^2)), shape (batch,)
+
+Conventions chosen where the paper leaves room:
+
+* RMS, crest factor and bark spectrum are computed on each channel separately,
+  which is the per-channel term ``T_j(M_i)`` of equation 8. They also work on
+  mono input. Stereo width and imbalance describe the pair of channels, so
+  they exist once per stereo mix and need exactly two channels.
+* The bark spectrum averages the STFT magnitude over frames before the
+  filterbank (as Diff-MST's code does). The reference mix is a different song
+  of a different length, so frame-by-frame comparison would be meaningless; a
+  long-term spectral envelope is what "style" can mean here. STFT: Hann
+  window, ``n_fft`` 2048, hop 512, zero-padded centred frames, unnormalized
+  magnitudes (a constant scale only shifts the log and cancels in the loss).
+  Diff-MST's code uses a 32768-point FFT; 2048 points (the encoder's STFT,
+  section 2.4) still put ~9 bins under the lowest band and cost far less.
+* Filterbank: 24 triangular bands on the Traunmueller (1990) bark scale.
+  26 points equally spaced in bark from 20 Hz to min(20 kHz, Nyquist) are
+  the triangles' feet and peaks (peaks from 95 Hz to 13.7 kHz at 44.1 kHz);
+  adjacent triangles cross at half height, so between the first and last
+  peaks the bands sum to one.
+* The crest factor's peak is a hard maximum (``amax``): its gradient reaches
+  only the peak sample(s), which is enough to tell the optimizer how the peak
+  level moves and keeps the feature exactly equation 4.
+* Numerical guards: RMS is ``sqrt(mean(x^2) + 1e-16)`` and the peak gets
+  ``+1e-8``, so silence has RMS 1e-8, crest factor 0 dB and finite gradients;
+  the width and imbalance denominators are floored at 1e-8 (mean power of
+  -80 dBFS) as in Diff-MST, so silence gives 0 and anti-phase channels
+  (L = -R) give a very large but finite width.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+FEATURE_NAMES = ("rms", "crest_factor_db", "bark_spectrum", "stereo_width", "stereo_imbalance")
+
+N_FFT = 2048
+HOP_LENGTH = 512
+N_BARK_BANDS = 24
+BARK_F_MIN_HZ = 20.0
+BARK_F_MAX_HZ = 20000.0
+
+LOG_EPS = 1e-8  # the epsilon of equation 5
+_RMS_EPS_POWER = 1e-16
+_PEAK_EPS = 1e-8
+_RATIO_EPS_POWER = 1e-8
+
+
+def check_audio_shape(x: torch.Tensor, *, stereo: bool = False) -> None:
+    """Raise ValueError unless x is (batch, channels, samples) with samples > 0 (and 2 channels if ``stereo``)."""
+    if x.ndim != 3:
+        raise ValueError(f"expected audio of shape (batch, channels, samples), got {tuple(x.shape)}")
+    if stereo and x.shape[1] != 2:
+        raise ValueError(f"expected 2 channels (left, right), got shape {tuple(x.shape)}")
+    if x.shape[-1] == 0:
+        raise ValueError("expected at least one sample")
+
+
+# The public transforms below each take audio; audio_features shares the
+# per-channel mean power between RMS, crest factor and imbalance instead.
+
+def _rms_from_power(power: torch.Tensor) -> torch.Tensor:
+    return torch.sqrt(power + _RMS_EPS_POWER)
+
+
+def _crest_factor_db_from_rms(x: torch.Tensor, rms_: torch.Tensor) -> torch.Tensor:
+    peak = x.abs().amax(dim=-1)
+    return 20.0 * torch.log10((peak + _PEAK_EPS) / rms_)
+
+
+def _imbalance_from_power(power: torch.Tensor) -> torch.Tensor:
+    left_power, right_power = power[:, 0], power[:, 1]
+    return (right_power - left_power) / (right_power + left_power).clamp(min=_RATIO_EPS_POWER)
+
+
+def rms(x: torch.Tensor) -> torch.Tensor:
+    """Root mean square of each channel (eq. 3): (batch, channels, samples) -> (batch, channels)."""
+    check_audio_shape(x)
+    return _rms_from_power(x.pow(2).mean(dim=-1))
+
+
+def crest_factor_db(x: torch.Tensor) -> torch.Tensor:
+    """Peak-to-RMS ratio of each channel in dB (eq. 4): (batch, channels, samples) -> (batch, channels).
+
+    A sine has 3.01 dB, a square wave 0 dB, silence 0 dB.
+    """
+    check_audio_shape(x)
+    return _crest_factor_db_from_rms(x, rms(x))
+
+
+def hz_to_bark(freq_hz):
+    """Traunmueller's bark scale (1990): z = 26.81 f / (1960 + f) - 0.53. Floats or arrays."""
+    return 26.81 * freq_hz / (1960.0 + freq_hz) - 0.53
+
+
+def bark_to_hz(bark):
+    """Inverse of :func:`hz_to_bark`."""
+    return 1960.0 * (bark + 0.53) / (26.28 - bark)
+
+
+@lru_cache(maxsize=16)
+def _bark_filterbank_np(sample_rate: int, n_fft: int, n_bands: int) -> tuple[np.ndarray, np.ndarray]:
+    f_max_hz = min(BARK_F_MAX_HZ, sample_rate / 2.0)
+    peaks_bark = np.linspace(hz_to_bark(BARK_F_MIN_HZ), hz_to_bark(f_max_hz), n_bands + 2)
+    spacing_bark = peaks_bark[1] - peaks_bark[0]
+    bins_bark = hz_to_bark(np.fft.rfftfreq(n_fft, d=1.0 / sample_rate))
+    # Triangles are drawn on the bark axis: weight 1 at a band's peak, 0 at its neighbours' peaks.
+    weights = 1.0 - np.abs(bins_bark[None, :] - peaks_bark[1:-1, None]) / spacing_bark
+    weights = np.clip(weights, 0.0, None)
+    empty = np.flatnonzero(weights.sum(axis=1) == 0.0)
+    if empty.size:
+        raise ValueError(
+            f"bark band {int(empty[0])} holds no STFT bin: "
+            f"use a larger n_fft than {n_fft} or fewer bands than {n_bands}"
+        )
+    return weights.astype(np.float32), bark_to_hz(peaks_bark[1:-1])
+
+
+def bark_filterbank(sample_rate: int, n_fft: int = N_FFT, n_bands: int = N_BARK_BANDS) -> torch.Tensor:
+    """The filterbank matrix FB of equation 5, shape (bands, bins) with bins = n_fft // 2 + 1."""
+    return torch.from_numpy(_bark_filterbank_np(int(sample_rate), int(n_fft), int(n_bands))[0]).clone()
+
+
+def bark_band_centres_hz(sample_rate: int, n_fft: int = N_FFT, n_bands: int = N_BARK_BANDS) -> np.ndarray:
+    """Peak frequency of each bark band in Hz, shape (bands,)."""
+    return _bark_filterbank_np(int(sample_rate), int(n_fft), int(n_bands))[1].copy()
+
+
+def bark_spectrum(
+    x: torch.Tensor,
+    sample_rate: int,
+    *,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    n_bands: int = N_BARK_BANDS,
+) -> torch.Tensor:
+    """Log bark spectrum of each channel, averaged over frames (eq. 5).
+
+    x: (batch, channels, samples) -> (batch, channels, bands).
+    """
+    check_audio_shape(x)
+    batch, channels, samples = x.shape
+    window = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
+    spectrum = torch.stft(
+        x.reshape(batch * channels, samples),
+        n_fft=n_fft,
+        hop_length=hop_length,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )
+    mean_magnitude = spectrum.abs().mean(dim=-1)  # (batch * channels, bins)
+    fb = bark_filterbank(sample_rate, n_fft, n_bands).to(device=x.device, dtype=x.dtype)
+    bands = mean_magnitude @ fb.T
+    return torch.log(bands + LOG_EPS).reshape(batch, channels, n_bands)
+
+
+def stereo_width(x: torch.Tensor) -> torch.Tensor:
+    """Side-to-mid energy ratio of a stereo mix (eq. 6): (batch, 2, samples) -> (batch,).
+
+    0 for identical channels; 1 for uncorrelated channels of equal level.
+    """
+    check_audio_shape(x, stereo=True)
+    left, right = x[:, 0], x[:, 1]
+    side_power = (left - right).pow(2).mean(dim=-1)
+    mid_power = (left + right).pow(2).mean(dim=-1)
+    return side_power / mid_power.clamp(min=_RATIO_EPS_POWER)
+
+
+def stereo_imbalance(x: torch.Tensor) -> torch.Tensor:
+    """Right-minus-left energy balance of a stereo mix (eq. 7): (batch, 2, samples) -> (batch,).
+
+    In [-1, 1]: -1 when only the left channel sounds, +1 when only the right one does.
+    """
+    check_audio_shape(x, stereo=True)
+    return _imbalance_from_power(x.pow(2).mean(dim=-1))
+
+
+def audio_features(
+    x: torch.Tensor,
+    sample_rate: int,
+    *,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+    n_bands: int = N_BARK_BANDS,
+) -> dict[str, torch.Tensor]:
+    """All AF transforms of x (batch, channels, samples), keyed by :data:`FEATURE_NAMES`.
+
+    Stereo width and imbalance are included only when x has two channels.
+    Differentiable with respect to x.
+    """
+    check_audio_shape(x)
+    power = x.pow(2).mean(dim=-1)
+    rms_ = _rms_from_power(power)
+    features = {
+        "rms": rms_,
+        "crest_factor_db": _crest_factor_db_from_rms(x, rms_),
+        "bark_spectrum": bark_spectrum(x, sample_rate, n_fft=n_fft, hop_length=hop_length, n_bands=n_bands),
+    }
+    if x.shape[1] == 2:
+        features["stereo_width"] = stereo_width(x)
+        features["stereo_imbalance"] = _imbalance_from_power(power)
+    return features
+
+
+# ---------------------------------------------------------------------------
+# Chart data (numpy, no gradients): a log-frequency spectrogram and a
+# long-term 1/3-octave spectrum. Both average power over channels, so
+# anti-phase content is not cancelled as it would be in a mono fold-down.
+
+_DB_FLOOR = -120.0
+
+
+def _as_channels(audio) -> torch.Tensor:
+    """(samples,) or (channels, samples), tensor or array -> float32 tensor (channels, samples)."""
+    tensor = audio.detach().cpu() if isinstance(audio, torch.Tensor) else torch.from_numpy(np.asarray(audio))
+    if tensor.ndim == 1:
+        tensor = tensor[None]
+    if tensor.ndim != 2 or tensor.shape[-1] == 0:
+        raise ValueError(f"expected audio of shape (channels, samples) or (samples,), got {tuple(tensor.shape)}")
+    return tensor.to(torch.float32)
+
+
+def _mean_power_spectrogram(audio: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """|STFT|^2 averaged over channels: (channels, samples) -> (bins, frames)."""
+    window = torch.hann_window(n_fft)
+    power = None
+    for channel in audio:  # one channel at a time bounds the complex STFT's memory
+        spectrum = torch.stft(
+            channel, n_fft=n_fft, hop_length=hop_length, window=window,
+            center=True, pad_mode="constant", return_complex=True,
+        )
+        channel_power = spectrum.real.pow(2) + spectrum.imag.pow(2)
+        power = channel_power if power is None else power + channel_power
+    return power / audio.shape[0]
+
+
+def _log_bin_matrix(sample_rate: int, n_fft: int, n_bins: int, f_min_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows map FFT bins to log-spaced bins: (n_bins, fft_bins), and the log bins' centres in Hz.
+
+    A log bin wider than the FFT spacing averages the FFT bins inside it; a
+    narrower one (at low frequencies) interpolates linearly between the two
+    FFT bins around its centre.
+    """
+    fft_freqs_hz = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
+    f_max_hz = min(20000.0, sample_rate / 2.0)
+    centres_hz = np.geomspace(f_min_hz, f_max_hz, n_bins)
+    ratio = math.sqrt(centres_hz[1] / centres_hz[0])
+    matrix = np.zeros((n_bins, fft_freqs_hz.size))
+    bin_spacing_hz = fft_freqs_hz[1]
+    for row, centre_hz in enumerate(centres_hz):
+        inside = (fft_freqs_hz >= centre_hz / ratio) & (fft_freqs_hz < centre_hz * ratio)
+        if inside.any():
+            matrix[row, inside] = 1.0 / inside.sum()
+        else:
+            position = centre_hz / bin_spacing_hz
+            below = min(int(position), fft_freqs_hz.size - 2)
+            fraction = position - below
+            matrix[row, below] = 1.0 - fraction
+            matrix[row, below + 1] = fraction
+    return matrix.astype(np.float32), centres_hz
+
+
+def spectrogram_data(
+    audio,
+    sample_rate: int,
+    *,
+    max_frames: int = 600,
+    n_bins: int = 256,
+    n_fft: int = 4096,
+    f_min_hz: float = 20.0,
+) -> dict[str, np.ndarray]:
+    """A log-frequency spectrogram small enough for a browser heatmap.
+
+    audio: (channels, samples) or (samples,), tensor or array.
+    Returns ``db`` (bins, frames) float32, ``freqs_hz`` (bins,), ``times_s`` (frames,).
+    Levels are dB relative to a full-scale sine (a sine of amplitude A peaks
+    near 20 log10 A), floored at -120 dB. Frames of hop n_fft / 2 are averaged
+    in groups so that at most ``max_frames`` columns remain; ``times_s`` is
+    the centre of each group.
+    """
+    channels = _as_channels(audio)
+    hop_length = n_fft // 2
+    with torch.no_grad():
+        power = _mean_power_spectrogram(channels, n_fft, hop_length).numpy()
+    matrix, freqs_hz = _log_bin_matrix(int(sample_rate), n_fft, n_bins, f_min_hz)
+    log_power = matrix @ power  # (bins, frames)
+
+    n_frames = log_power.shape[1]
+    group = max(1, math.ceil(n_frames / max_frames))
+    starts = np.arange(0, n_frames, group)
+    counts = np.diff(np.append(starts, n_frames))
+    pooled = np.add.reduceat(log_power, starts, axis=1) / counts
+    frame_times_s = np.arange(n_frames) * hop_length / sample_rate
+    times_s = np.add.reduceat(frame_times_s, starts) / counts
+
+    # |X| of a sine of amplitude A is A * sum(window) / 2 at its peak bin.
+    amplitude_scale = 2.0 / float(torch.hann_window(n_fft).sum())
+    db = 10.0 * np.log10(np.maximum(pooled * amplitude_scale**2, 10.0 ** (_DB_FLOOR / 10.0)))
+    return {"db": db.astype(np.float32), "freqs_hz": freqs_hz, "times_s": times_s}
+
+
+def third_octave_centres_hz(sample_rate: int) -> np.ndarray:
+    """Base-10 1/3-octave centres (IEC 61260) from 20 Hz to 20 kHz, those below Nyquist: (bands,)."""
+    indices = np.arange(-17, 14)  # 1000 Hz * 10^(k/10): 19.95 Hz ... 19.95 kHz
+    centres_hz = 1000.0 * 10.0 ** (indices / 10.0)
+    return centres_hz[centres_hz < sample_rate / 2.0]
+
+
+def long_term_spectrum(audio, sample_rate: int, *, n_fft: int = 16384) -> dict[str, np.ndarray]:
+    """Long-term average spectrum in 1/3-octave bands.
+
+    audio: (channels, samples) or (samples,), tensor or array.
+    Returns ``freqs_hz`` (bands,) band centres and ``db`` (bands,): the mean
+    power (mean square, averaged over channels) falling in each band, in dB,
+    so a sine of amplitude A reads 20 log10(A) - 3.01 dB in its band and the
+    band powers add up to the signal's mean square between 17.8 Hz and
+    min(22.4 kHz, Nyquist), the outer band edges.
+    Each FFT bin is shared between bands in proportion to the overlap of its
+    width with theirs, so low bands narrower than one bin still get a value.
+    """
+    channels = _as_channels(audio)
+    with torch.no_grad():
+        power = _mean_power_spectrogram(channels, n_fft, n_fft // 2).mean(dim=-1).double().numpy()
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    # Parseval on the windowed frame, one-sided spectrum: mean square = sum c_k |X_k|^2 / (N sum w^2).
+    one_sided = np.full(power.size, 2.0)
+    one_sided[0] = one_sided[-1] = 1.0
+    bin_power = power * one_sided / (n_fft * float(window.pow(2).sum()))
+
+    centres_hz = third_octave_centres_hz(int(sample_rate))
+    half_band = 10.0 ** (1.0 / 20.0)
+    bin_width_hz = sample_rate / n_fft
+    bin_lo_hz = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate) - bin_width_hz / 2.0
+    overlap_hz = np.clip(
+        np.minimum(bin_lo_hz[None, :] + bin_width_hz, centres_hz[:, None] * half_band)
+        - np.maximum(bin_lo_hz[None, :], centres_hz[:, None] / half_band),
+        0.0,
+        None,
+    )
+    band_power = overlap_hz / bin_width_hz @ bin_power
+    db = 10.0 * np.log10(np.maximum(band_power, 10.0 ** (_DB_FLOOR / 10.0)))
+    return {"freqs_hz": centres_hz, "db": db}

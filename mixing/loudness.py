@@ -1,0 +1,155 @@
+"""Integrated loudness (ITU-R BS.1770-4) and loudness normalization of stems.
+
+pyloudnorm implements the same measure but loops over gating blocks in
+Python (1.1 s for 180 s of stereo on our machines); this module filters with
+``scipy.signal.sosfilt`` and gets every block's energy from one cumulative
+sum (about 10x faster), and tests check it against pyloudnorm within 0.1 LU.
+
+Measure, per BS.1770-4:
+
+1. K-weighting: a high shelf (+4 dB above ~1.7 kHz, the head's effect)
+   followed by a ~38 Hz high pass (RLB curve). Coefficients for any sample
+   rate come from the analog prototypes that reproduce the 48 kHz tables of
+   the standard exactly.
+2. Mean square of each channel in 400 ms blocks every 100 ms (75% overlap);
+   only complete blocks count. Block loudness
+   l_j = -0.691 + 10 log10(sum_i G_i z_ij), with G = 1 for L, R, C and 1.41
+   for the surround channels.
+3. Absolute gate: drop blocks at or below -70 LUFS. Relative gate: drop blocks
+   at or below (loudness of the remaining blocks) - 10 LU. The integrated
+   loudness is that of the blocks that pass both.
+
+Silence (no block above -70 LUFS) measures ``-inf``. Audio shorter than one
+block is measured as a single block of its own length, so short excerpts
+still get a value.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import scipy.signal
+import torch
+
+from mixing.params import TRACK_INPUT_LUFS
+
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+BLOCK_S = 0.4
+STEP_S = 0.1
+CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)
+# Stems quieter than TRACK_INPUT_LUFS by more than this are boosted only this
+# much: near-silent stems (bleed, noise, a part that barely plays) would
+# otherwise have their noise floor raised to full level.
+MAX_TRIM_GAIN_DB = 30.0
+
+
+@lru_cache(maxsize=8)
+def k_weighting_sos(sample_rate: int) -> np.ndarray:
+    """BS.1770 K-weighting as second-order sections, shape (2, 6), for ``sample_rate`` in Hz."""
+    # Stage 1: high shelf. Analog parameters chosen so that at 48 kHz the
+    # bilinear transform gives the coefficients tabulated in BS.1770.
+    shelf_hz, shelf_gain_db, shelf_q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+    k = math.tan(math.pi * shelf_hz / sample_rate)
+    vh = 10.0 ** (shelf_gain_db / 20.0)
+    vb = vh**0.4996667741545416
+    a0 = 1.0 + k / shelf_q + k * k
+    shelf = [
+        (vh + vb * k / shelf_q + k * k) / a0,
+        2.0 * (k * k - vh) / a0,
+        (vh - vb * k / shelf_q + k * k) / a0,
+        1.0,
+        2.0 * (k * k - 1.0) / a0,
+        (1.0 - k / shelf_q + k * k) / a0,
+    ]
+    # Stage 2: the RLB high pass.
+    highpass_hz, highpass_q = 38.13547087602444, 0.5003270373238773
+    k = math.tan(math.pi * highpass_hz / sample_rate)
+    a0 = 1.0 + k / highpass_q + k * k
+    highpass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / highpass_q + k * k) / a0]
+    return np.array([shelf, highpass])
+
+
+def _as_float64_channels(audio) -> np.ndarray:
+    array = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
+    if array.ndim != 2 or array.shape[-1] == 0:
+        raise ValueError(f"expected audio of shape (channels, samples), got {tuple(array.shape)}")
+    if array.shape[0] > len(CHANNEL_WEIGHTS):
+        raise ValueError(f"BS.1770 weights at most {len(CHANNEL_WEIGHTS)} channels, got {array.shape[0]}")
+    return array.astype(np.float64, copy=False)
+
+
+def _block_powers(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Channel-weighted mean square of K-weighted audio in each gating block: (blocks,)."""
+    power = scipy.signal.sosfilt(k_weighting_sos(int(sample_rate)), audio, axis=-1)
+    np.square(power, out=power)
+    channels, num_samples = power.shape
+    step_samples = int(round(STEP_S * sample_rate))
+    steps_per_block = int(round(BLOCK_S / STEP_S))
+    num_steps = num_samples // step_samples
+    if num_steps < steps_per_block:
+        mean_square = power.mean(axis=-1, keepdims=True)
+    else:
+        # A block is four consecutive 100 ms steps: sum each step once, then add neighbours.
+        step_energy = power[:, : num_steps * step_samples].reshape(channels, num_steps, step_samples).sum(axis=-1)
+        block_energy = sum(step_energy[:, i : num_steps - steps_per_block + 1 + i] for i in range(steps_per_block))
+        mean_square = block_energy / (steps_per_block * step_samples)  # (channels, blocks)
+    gains = np.asarray(CHANNEL_WEIGHTS[:channels])[:, None]
+    return (gains * mean_square).sum(axis=0)
+
+
+def _power_to_lufs(power):
+    with np.errstate(divide="ignore"):
+        return -0.691 + 10.0 * np.log10(power)
+
+
+def integrated_loudness_lufs(audio, sample_rate: int) -> float:
+    """Gated integrated loudness in LUFS of audio (channels, samples), tensor or array.
+
+    Returns ``float('-inf')`` for silence (nothing above the -70 LUFS gate).
+    """
+    powers = _block_powers(_as_float64_channels(audio), sample_rate)
+    powers = powers[_power_to_lufs(powers) > ABSOLUTE_GATE_LUFS]
+    if powers.size == 0:
+        return float("-inf")
+    relative_gate_lufs = _power_to_lufs(powers.mean()) + RELATIVE_GATE_LU
+    powers = powers[_power_to_lufs(powers) > relative_gate_lufs]
+    return float(_power_to_lufs(powers.mean()))
+
+
+def normalize_to_lufs(audio, sample_rate: int, target_lufs: float, *, max_gain_db: float = math.inf):
+    """Scale audio (channels, samples) to ``target_lufs``; returns ``(scaled audio, gain_db)``.
+
+    The gain is capped at ``max_gain_db`` (boosts only). Silent audio is
+    returned unchanged with gain 0 dB, since no gain can give it a loudness.
+    The result has the input's type (tensor or array), dtype and device.
+    """
+    loudness_lufs = integrated_loudness_lufs(audio, sample_rate)
+    if loudness_lufs == float("-inf"):
+        return audio, 0.0
+    gain_db = min(target_lufs - loudness_lufs, max_gain_db)
+    return audio * 10.0 ** (gain_db / 20.0), gain_db
+
+
+def trim_tracks_to_input_level(
+    tracks: Sequence[torch.Tensor],
+    sample_rate: int,
+    target_lufs: float = TRACK_INPUT_LUFS,
+    max_gain_db: float = MAX_TRIM_GAIN_DB,
+) -> tuple[list[torch.Tensor], list[float]]:
+    """The console's input trim: bring every stem to ``target_lufs``.
+
+    tracks: each (channels, samples). Returns the trimmed stems and the trim
+    applied to each in dB. With every track fader at gain_db = 0 after this
+    trim, the console's output is the equal-loudness mix. A stem more than
+    ``max_gain_db`` below the target is raised by ``max_gain_db`` only; a
+    silent stem is left as it is (trim 0 dB).
+    """
+    trimmed, gains_db = [], []
+    for track in tracks:
+        track, gain_db = normalize_to_lufs(track, sample_rate, target_lufs, max_gain_db=max_gain_db)
+        trimmed.append(track)
+        gains_db.append(gain_db)
+    return trimmed, gains_db
