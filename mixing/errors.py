@@ -20,3 +20,16 @@ class PresetError(MixingError):
 
 class CheckpointError(MixingError):
     """A controller checkpoint is missing, corrupt, or was made for another schema or config."""
+
+
+class SessionError(MixingError):
+    """The set of stems as a whole was rejected (none given, or too many tracks)."""
+
+
+class StemsRejected(MixingError):
+    """Some stems of a session were rejected. ``errors`` holds one StemError per bad file, in input order."""
+
+    def __init__(self, errors: list[StemError]):
+        self.errors = list(errors)
+        noun = "stem was" if len(self.errors) == 1 else "stems were"
+        super().__init__(f"{len(self.errors)} {noun} rejected: " + " ".join(str(e) for e in self.errors))

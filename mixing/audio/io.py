@@ -1,0 +1,185 @@
+"""Stems in as torch tensors, mixes out as files.
+
+Audio is always float32 ``(channels, samples)`` at :data:`mixing.SAMPLE_RATE`
+(44100 Hz), with 1 (mono) or 2 (stereo) channels as the file had them.
+Decoding happens in a child process unless ``isolate=False`` (for tests, and
+for callers that already are a disposable worker); see :mod:`mixing.audio.decode`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from mixing import SAMPLE_RATE
+from mixing.audio.decode import DECODE_TIMEOUT_S, DecodedStem, StemInfo, decode_file, decode_isolated
+from mixing.audio.names import dedupe_names, track_name_from_filename
+from mixing.audio.validate import MAX_DURATION_S, MAX_TRACKS, check_track_count
+from mixing.errors import StemError, StemsRejected
+
+logger = logging.getLogger(__name__)
+
+# Stems differing by less than this are bounces of the same song with different tails; no need to say so.
+LENGTH_WARNING_S = 1.0
+_SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
+
+
+@dataclass
+class Stems:
+    """A session's stems in input order, all at ``sample_rate`` and of one length.
+
+    ``audio[i]``: float32 tensor ``(channels, samples)``, channels 1 or 2.
+    ``names``: unique track names. ``warnings``: sentences for the user
+    (stems padded with silence to the longest).
+    """
+
+    names: list[str]
+    audio: list[torch.Tensor]
+    sample_rate: int
+    warnings: list[str]
+
+
+def _decode(path, *, name, max_duration_s, isolate, timeout_s, keep_audio) -> DecodedStem:
+    if isolate:
+        return decode_isolated(path, name=name, max_duration_s=max_duration_s, timeout_s=timeout_s,
+                               keep_audio=keep_audio)
+    return decode_file(path, name=name, max_duration_s=max_duration_s)
+
+
+def load_audio(path: str | os.PathLike, *, name: str | None = None, max_duration_s: float = MAX_DURATION_S,
+               isolate: bool = True, timeout_s: float = DECODE_TIMEOUT_S) -> torch.Tensor:
+    """Decode, check and resample one file: float32 ``(channels, samples)`` at SAMPLE_RATE.
+
+    ``name``: the user's file name, used in errors and to choose the decoder by
+    its extension (defaults to the file's own name). Raises StemError.
+    """
+    decoded = _decode(path, name=name, max_duration_s=max_duration_s, isolate=isolate, timeout_s=timeout_s,
+                      keep_audio=True)
+    return torch.from_numpy(decoded.audio)
+
+
+def validate_stem(path: str | os.PathLike, *, name: str | None = None, max_duration_s: float = MAX_DURATION_S,
+                  isolate: bool = True, timeout_s: float = DECODE_TIMEOUT_S) -> StemInfo:
+    """Run every check of :func:`load_audio` on one file (a full decode) and describe it. Raises StemError."""
+    return _decode(path, name=name, max_duration_s=max_duration_s, isolate=isolate, timeout_s=timeout_s,
+                   keep_audio=False).info
+
+
+def load_stems(paths: Sequence[str | os.PathLike], *, filenames: Sequence[str] | None = None,
+               names: Sequence[str] | None = None, max_tracks: int = MAX_TRACKS,
+               max_duration_s: float = MAX_DURATION_S, isolate: bool = True,
+               timeout_s: float = DECODE_TIMEOUT_S, workers: int | None = None) -> Stems:
+    """Load a session's stems and pad them to the longest.
+
+    ``filenames``: the users' file names (errors, decoder choice, default
+    track names); default the paths' own names. ``names``: track names;
+    default cleaned from the file names. Names are made unique either way.
+    Files are decoded ``workers`` at a time (default up to 4).
+
+    Raises SessionError when there are no stems or more than ``max_tracks``,
+    before decoding anything, and StemsRejected carrying one StemError per bad
+    file after checking every file.
+    """
+    check_track_count(len(paths), max_tracks=max_tracks)
+    filenames = list(filenames) if filenames is not None else [Path(p).name for p in paths]
+    names = list(names) if names is not None else [track_name_from_filename(f) for f in filenames]
+    if not len(filenames) == len(names) == len(paths):
+        raise ValueError(f"expected as many filenames ({len(filenames)}) and names ({len(names)}) "
+                         f"as paths ({len(paths)})")
+
+    def load_one(index: int) -> DecodedStem | StemError:
+        try:
+            return _decode(paths[index], name=filenames[index], max_duration_s=max_duration_s, isolate=isolate,
+                           timeout_s=timeout_s, keep_audio=True)
+        except StemError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(load_one, range(len(paths))))
+    errors = [r for r in results if isinstance(r, StemError)]
+    if errors:
+        raise StemsRejected(errors)
+    audio, warnings = pad_to_longest([torch.from_numpy(r.audio) for r in results], filenames,
+                                     sample_rate=SAMPLE_RATE)
+    for warning in warnings:
+        logger.warning(warning)
+    return Stems(names=dedupe_names(names), audio=audio, sample_rate=SAMPLE_RATE, warnings=warnings)
+
+
+def pad_to_longest(audio: Sequence[torch.Tensor], filenames: Sequence[str], *,
+                   sample_rate: int = SAMPLE_RATE) -> tuple[list[torch.Tensor], list[str]]:
+    """Zero-pad each ``(channels, samples)`` tensor at its end to the longest.
+
+    Returns the padded tensors and one warning per stem more than
+    :data:`LENGTH_WARNING_S` shorter than the longest.
+    """
+    lengths = [a.shape[-1] for a in audio]
+    longest = max(range(len(audio)), key=lengths.__getitem__)
+    padded, warnings = [], []
+    for a, filename, length in zip(audio, filenames, lengths, strict=True):
+        missing_s = (lengths[longest] - length) / sample_rate
+        if missing_s > LENGTH_WARNING_S:
+            warnings.append(f"{filename} is {missing_s:.1f} s shorter than the longest stem "
+                            f"({filenames[longest]}); silence was added at its end.")
+        padded.append(torch.nn.functional.pad(a, (0, lengths[longest] - length)) if length < lengths[longest] else a)
+    return padded, warnings
+
+
+def save_audio(path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, *,
+               format: Literal["wav", "flac"] = "wav", subtype: Literal["PCM_16", "PCM_24", "FLOAT"] = "PCM_24",
+               dither: bool = True) -> Path:
+    """Write ``audio`` ``(channels, samples)`` to ``path`` atomically (temp file, fsync, rename).
+
+    Integer subtypes are quantized here, by rounding ``x * 2**(bits - 1)`` and
+    clipping to the integer range (so to [-1, 1 - 1 LSB]); PCM_16 first gets
+    TPDF dither of +-1 LSB unless ``dither=False``. The dither is seeded, so
+    one mix always gives the same bytes. FLOAT (WAV only) is written unclipped.
+    Raises ValueError on a bad shape, format or subtype, or on NaN/inf.
+    """
+    if subtype not in _SUBTYPES.get(format, ()):
+        raise ValueError(f"cannot write subtype {subtype!r} as {format!r}; choose from {_SUBTYPES}")
+    if audio.ndim != 2 or audio.shape[0] < 1:
+        raise ValueError(f"expected audio of shape (channels, samples), got {tuple(audio.shape)}")
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().numpy()
+    frames = np.asarray(audio, dtype=np.float32).T
+    if not np.isfinite(frames).all():
+        raise ValueError("audio contains NaN or infinity")
+    if subtype != "FLOAT":
+        frames = _quantize(frames, bits=16 if subtype == "PCM_16" else 24, dither=dither and subtype == "PCM_16")
+
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            sf.write(file, frames, sample_rate, format=format.upper(), subtype=subtype)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return path
+
+
+def _quantize(frames: np.ndarray, *, bits: int, dither: bool) -> np.ndarray:
+    """Float ``(samples, channels)`` -> integers as libsndfile takes them (int16, or 24 bits in the top of int32).
+
+    Done here because libsndfile floors instead of rounding, which turns a
+    signal below one step into a square wave and leaves nothing for dither to fix.
+    """
+    full_scale = np.float32(2 ** (bits - 1))
+    scaled = frames * full_scale
+    if dither:
+        rng = np.random.default_rng(0)
+        scaled += rng.random(scaled.shape, np.float32) - rng.random(scaled.shape, np.float32)
+    integers = np.clip(np.round(scaled), -full_scale, full_scale - 1).astype(np.int32)
+    return integers.astype(np.int16) if bits == 16 else integers << 8

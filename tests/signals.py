@@ -1,0 +1,48 @@
+"""Test signals made in code: float32 tensors ``(channels, samples)``, and a writer for them.
+
+Random signals take a seed and use their own generator, so they leave the
+global random state alone and repeat exactly.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import soundfile as sf
+import torch
+
+from mixing import SAMPLE_RATE
+
+
+def _times_s(duration_s: float, sample_rate: int) -> torch.Tensor:
+    return torch.arange(round(duration_s * sample_rate), dtype=torch.float64) / sample_rate
+
+
+def sine(freq_hz: float, duration_s: float = 1.0, *, sample_rate: int = SAMPLE_RATE, amplitude: float = 0.5,
+         channels: int = 1) -> torch.Tensor:
+    """A sine of peak ``amplitude``, the same in every channel: ``(channels, samples)``."""
+    wave = amplitude * torch.sin(2 * math.pi * freq_hz * _times_s(duration_s, sample_rate))
+    return wave.float().expand(channels, -1).clone()
+
+
+def noise(duration_s: float = 1.0, *, sample_rate: int = SAMPLE_RATE, rms: float = 0.1, channels: int = 1,
+          seed: int = 0) -> torch.Tensor:
+    """Gaussian white noise of the given RMS, independent per channel: ``(channels, samples)``."""
+    generator = torch.Generator().manual_seed(seed)
+    return rms * torch.randn(channels, round(duration_s * sample_rate), generator=generator)
+
+
+def sweep(start_hz: float, end_hz: float, duration_s: float = 1.0, *, sample_rate: int = SAMPLE_RATE,
+          amplitude: float = 0.5, channels: int = 1) -> torch.Tensor:
+    """An exponential sine sweep from ``start_hz`` to ``end_hz`` (Farina): ``(channels, samples)``."""
+    t = _times_s(duration_s, sample_rate)
+    rate = math.log(end_hz / start_hz) / duration_s
+    wave = amplitude * torch.sin(2 * math.pi * start_hz * (torch.exp(rate * t) - 1) / rate)
+    return wave.float().expand(channels, -1).clone()
+
+
+def write_audio(path: str | Path, audio: torch.Tensor, sample_rate: int = SAMPLE_RATE, *,
+                subtype: str | None = None) -> Path:
+    """Write ``(channels, samples)`` with soundfile; the format follows the extension (``.wav``, ``.flac``, ...)."""
+    sf.write(path, audio.detach().cpu().numpy().T, sample_rate, subtype=subtype)
+    return Path(path)
