@@ -1,0 +1,251 @@
+// Step 4: a channel strip per track and one for the master bus, built from the parameter schema.
+// The model keeps exact values (the automatic mix's numbers are not on the slider grid); sliders
+// only show them, so an untouched parameter goes back to the server unchanged.
+import { h } from '../dom.js';
+import { formatValue, fromSlider, sameValue, sliderRange, toSlider } from './params.js';
+
+const GROUP_TITLES = {
+  gain: 'Gain', eq: 'EQ', compressor: 'Compressor', pan: 'Pan',
+  'master eq': 'EQ', 'master compressor': 'Compressor', 'master output': 'Output',
+};
+const isCollapsible = (group) => /eq|compressor/.test(group);
+const isBandGroup = (group) => /eq/.test(group);
+
+function valuesFrom(specs, source) {
+  const values = {};
+  for (const spec of specs) {
+    const value = source ? Number(source[spec.name]) : NaN;
+    values[spec.name] = Number.isFinite(value) ? value : spec.default;
+  }
+  return values;
+}
+
+// Tracks of a preset are matched to stems by name, then by position, as the server does.
+function presetTrack(preset, stem, index) {
+  const tracks = (preset && preset.tracks) || [];
+  const byName = tracks.find((track) => track.name === stem.name);
+  return (byName || tracks[index] || {}).params;
+}
+
+function sameSet(a, b) {
+  return a.size === b.size && [...a].every((item) => b.has(item));
+}
+
+/** ctx: {onChange()} called after any edit. */
+export function createMixer(root, ctx) {
+  let schema = null;
+  let stems = [];
+  // Per stem id (and 'master'): {values, auto, base}; base is what the open version rendered.
+  const models = new Map();
+  let muted = new Set();
+  let solo = new Set();
+  let baseMuted = new Set();
+  let baseSolo = new Set();
+  const controls = new Map(); // `${key}:${name}` -> {spec, model, input, output, row}
+
+  function setSchema(value) {
+    schema = value;
+  }
+
+  /** Take the parameters, automatic values and mute/solo of a version for these stems. */
+  function load(version, stemList) {
+    stems = stemList;
+    models.clear();
+    stems.forEach((stem, index) => {
+      const rendered = presetTrack(version.params, stem, index);
+      const values = valuesFrom(schema.track, rendered);
+      // A stem added after this version was rendered is not in it yet: it counts as a change.
+      models.set(stem.id, { values, base: rendered ? { ...values } : null, auto: valuesFrom(schema.track, presetTrack(version.auto_params, stem, index)) });
+    });
+    const master = valuesFrom(schema.master, version.params && version.params.master);
+    models.set('master', { values: master, base: { ...master }, auto: valuesFrom(schema.master, version.auto_params && version.auto_params.master) });
+    muted = new Set(version.muted || []);
+    solo = new Set(version.solo || []);
+    baseMuted = new Set(muted);
+    baseSolo = new Set(solo);
+    build();
+  }
+
+  /** Stems were added, removed or renamed: keep the edits of the stems that stay. */
+  function setStems(stemList) {
+    stems = stemList;
+    for (const stem of stems) {
+      if (!models.has(stem.id)) {
+        const values = valuesFrom(schema.track, null);
+        models.set(stem.id, { values, base: null, auto: { ...values } });
+      }
+    }
+    const ids = new Set(stems.map((stem) => stem.id));
+    muted = new Set([...muted].filter((id) => ids.has(id)));
+    solo = new Set([...solo].filter((id) => ids.has(id)));
+    build();
+  }
+
+  function build() {
+    controls.clear();
+    const strips = stems.map((stem, index) => strip(String(index), stem, schema.track, models.get(stem.id)));
+    strips.push(strip('master', null, schema.master, models.get('master')));
+    root.replaceChildren(...strips);
+    for (const group of root.querySelectorAll('.group')) group.classList.toggle('has-changes', !!group.querySelector('.param.is-changed'));
+    refreshSolo();
+    ctx.onChange();
+  }
+
+  function strip(key, stem, specs, model) {
+    const title = stem ? stem.name : 'Master';
+    const titleId = `strip-title-${key}`;
+    const head = h('div', { class: 'strip-head' },
+      h('span', { class: 'strip-no', 'aria-hidden': 'true' }, stem ? String(Number(key) + 1) : 'M'),
+      h('span', { class: 'strip-name', id: titleId, title }, title));
+    if (stem) head.append(toggle('M', 'Mute', stem, muted, 'mute'), toggle('S', 'Solo', stem, solo, 'solo'));
+
+    const body = [];
+    let group = null;
+    let container = null;
+    let band = null;
+    for (const spec of specs) {
+      if (spec.group !== group) {
+        group = spec.group;
+        band = null;
+        const title = GROUP_TITLES[group] || group;
+        if (isCollapsible(group)) {
+          container = h('div', { class: 'group-body' });
+          body.push(h('details', { class: 'group', 'data-group': group },
+            h('summary', {}, title, h('span', { class: 'group-dot', 'aria-hidden': 'true' })), container));
+        } else {
+          container = h('div', { class: 'group-body' });
+          body.push(h('div', { class: 'group group-open', 'data-group': group }, h('p', { class: 'group-title' }, title), container));
+        }
+      }
+      const parts = isBandGroup(group) ? splitBandLabel(spec.label) : null;
+      if (parts && parts.band !== band) {
+        band = parts.band;
+        container.append(h('p', { class: 'band-title', 'aria-hidden': 'true' }, band));
+      }
+      container.append(paramRow(key, spec, model, parts));
+    }
+    const el = h('div', { class: `strip${stem ? '' : ' strip-master'}`, role: 'group', 'aria-labelledby': titleId, 'data-strip': key }, head, ...body);
+    if (stem) el.dataset.stemId = stem.id;
+    return el;
+  }
+
+  // "Band 2 frequency" -> {band: "Band 2", short: "frequency"} so a narrow strip can show "Freq".
+  function splitBandLabel(label) {
+    const cut = label.lastIndexOf(' ');
+    if (cut < 0) return null;
+    return { band: label.slice(0, cut), short: label.slice(cut + 1) };
+  }
+
+  function shortLabel(word) {
+    return word === 'frequency' ? 'Freq' : word.charAt(0).toUpperCase() + word.slice(1);
+  }
+
+  function toggle(letter, action, stem, set, kind) {
+    const button = h('button', {
+      type: 'button', class: `toggle toggle-${kind}`, 'aria-pressed': String(set.has(stem.id)),
+      'aria-label': `${action} ${stem.name}`, title: action, 'data-testid': `${kind}-${stems.indexOf(stem)}`,
+    }, letter);
+    button.addEventListener('click', () => {
+      if (set.has(stem.id)) set.delete(stem.id);
+      else set.add(stem.id);
+      button.setAttribute('aria-pressed', String(set.has(stem.id)));
+      refreshSolo();
+      ctx.onChange();
+    });
+    return button;
+  }
+
+  function refreshSolo() {
+    for (const el of root.querySelectorAll('.strip[data-stem-id]')) {
+      const id = el.dataset.stemId;
+      el.classList.toggle('is-muted', muted.has(id) || (solo.size > 0 && !solo.has(id)));
+    }
+  }
+
+  function paramRow(key, spec, model, parts) {
+    const id = `param-${key}-${spec.name}`;
+    const range = sliderRange(spec);
+    const input = h('input', {
+      type: 'range', id, class: 'param-slider', min: String(range.min), max: String(range.max), step: String(range.step),
+      'data-testid': `slider-${key}-${spec.name}`,
+    });
+    const label = parts
+      ? h('label', { for: id }, h('span', { class: 'visually-hidden' }, `${parts.band} `), shortLabel(parts.short))
+      : h('label', { for: id }, spec.label);
+    const output = h('output', { for: id, class: 'param-value' });
+    const reset = h('button', { type: 'button', class: 'param-reset', title: 'Back to the automatic value', 'aria-label': `Reset ${spec.label} to the automatic value` }, '↺');
+    const row = h('div', { class: 'param' }, h('div', { class: 'param-head' }, label, output, reset), input);
+    const control = { spec, model, input, output, row, reset };
+    controls.set(`${key}:${spec.name}`, control);
+
+    const resetToAuto = () => set(control, model.auto[spec.name]);
+    input.addEventListener('input', () => set(control, fromSlider(spec, input.value), { fromSlider: true }));
+    input.addEventListener('dblclick', resetToAuto);
+    input.addEventListener('keydown', (event) => {
+      if (event.key === 'Delete' || event.key === 'Backspace') {
+        event.preventDefault();
+        resetToAuto();
+      }
+    });
+    reset.addEventListener('click', resetToAuto);
+    show(control);
+    return row;
+  }
+
+  function set(control, value, { fromSlider: moved = false } = {}) {
+    control.model.values[control.spec.name] = value;
+    show(control, moved);
+    ctx.onChange();
+  }
+
+  function show(control, moved = false) {
+    const { spec, model, input, output, row, reset } = control;
+    const value = model.values[spec.name];
+    if (!moved) input.value = String(toSlider(spec, value));
+    const text = formatValue(spec, value);
+    output.textContent = text;
+    input.setAttribute('aria-valuetext', text);
+    const atAuto = sameValue(spec, value, model.auto[spec.name]);
+    row.classList.toggle('is-changed', !atAuto);
+    reset.disabled = atAuto;
+    const group = row.closest('.group');
+    if (group) group.classList.toggle('has-changes', !!group.querySelector('.param.is-changed'));
+  }
+
+  function paramsDirty(specs, model) {
+    if (!model.base) return true;
+    return specs.some((spec) => !sameValue(spec, model.values[spec.name], model.base[spec.name]));
+  }
+
+  /** Number of strips whose parameters or mute/solo differ from the open version. */
+  function changes() {
+    if (!schema || !stems.length) return 0;
+    let count = stems.filter((stem) => paramsDirty(schema.track, models.get(stem.id))).length;
+    if (paramsDirty(schema.master, models.get('master'))) count += 1;
+    if (!sameSet(muted, baseMuted) || !sameSet(solo, baseSolo)) count += 1;
+    return count;
+  }
+
+  function revert() {
+    for (const model of models.values()) if (model.base) Object.assign(model.values, model.base);
+    muted = new Set(baseMuted);
+    solo = new Set(baseSolo);
+    build();
+  }
+
+  /** The render request body for POST /render/: the full preset, mute and solo lists. */
+  function renderBody(schemaVersion, baseVersion) {
+    return {
+      params: {
+        schema_version: schemaVersion,
+        tracks: stems.map((stem) => ({ name: stem.name, params: { ...models.get(stem.id).values } })),
+        master: { ...models.get('master').values },
+      },
+      muted: stems.filter((stem) => muted.has(stem.id)).map((stem) => stem.id),
+      solo: stems.filter((stem) => solo.has(stem.id)).map((stem) => stem.id),
+      base_version: baseVersion,
+    };
+  }
+
+  return { setSchema, load, setStems, changes, revert, renderBody };
+}
