@@ -1,0 +1,266 @@
+"""The mixing console, built from the schema in ``mixing.params``.
+
+Track strip: gain -> 6-band EQ -> compressor -> pan. The strips are summed to
+stereo; the master bus runs 6-band EQ -> compressor -> stereo width -> loudness
+target -> true-peak ceiling. Inputs are stems already trimmed to
+``TRACK_INPUT_LUFS`` (``mixing.loudness.trim_tracks_to_input_level``), so
+``gain_db = 0`` on every track is the equal-loudness mix.
+
+Three engines share these stages and the schema:
+
+- ``DifferentiableConsole``: for fitting on short excerpts; differentiable
+  w.r.t. the normalized parameters, batched over tracks and excerpts. EQ in the
+  frequency domain on cached track spectra. It ends with a differentiable
+  loudness gain and leaves the ceiling out: the ceiling is a safety stage that
+  only acts on rare peaks, its gradient is zero almost everywhere, and the
+  renders that people hear apply it.
+- ``IncrementalRenderer`` / ``render_mix``: whole songs, no autograd, track by
+  track in float32. On the CPU the EQ is exact IIR filtering (faster than an FFT
+  of a whole song); on CUDA it is the frequency-domain EQ. Keeps each track's
+  processed audio so that changing one track re-processes only that track and
+  the master bus.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from mixing.dsp.compressor import compressor
+from mixing.dsp.eq import apply_response, eq_response, fft_size, parametric_eq, parametric_eq_iir, schema_tail_samples
+from mixing.dsp.limiter import ceiling, loudness_gain_db, normalize_loudness
+from mixing.dsp.pan import pan, pan_gains, stereo_width
+from mixing.params import (
+    LEARNABLE_MASTER_PARAMS,
+    LEARNABLE_TRACK_PARAMS,
+    MASTER_SPECS,
+    TRACK_PARAMS,
+    MixParams,
+    ParamSpec,
+    denormalize_tensor,
+)
+
+_COMPRESSOR_SUFFIXES = ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db")
+# -120 dB: a silent track reports a finite level.
+_MEAN_SQUARE_FLOOR = 1e-12
+
+
+def _db_to_amplitude(gain_db: torch.Tensor) -> torch.Tensor:
+    return torch.pow(10.0, gain_db / 20.0)
+
+
+def _compress(x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], prefix: str) -> torch.Tensor:
+    return compressor(x, sample_rate, *(params[f"{prefix}comp_{suffix}"] for suffix in _COMPRESSOR_SUFFIXES))
+
+
+def _equalize(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], prefix: str, exact_iir: bool
+) -> torch.Tensor:
+    return (parametric_eq_iir if exact_iir else parametric_eq)(x, sample_rate, params, prefix)
+
+
+def _strip_before_pan(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool
+) -> torch.Tensor:
+    gain = _db_to_amplitude(torch.as_tensor(params["gain_db"], dtype=x.dtype, device=x.device)).reshape(-1, 1, 1)
+    return _compress(_equalize(x * gain, sample_rate, params, "", exact_iir), sample_rate, params, "")
+
+
+def track_strip(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool = False
+) -> torch.Tensor:
+    """Gain -> EQ -> compressor -> pan for ``x`` of shape (tracks, channels, samples); returns (tracks, 2, samples).
+
+    All tracks in one call share the channel count (1 or 2). ``params`` maps the
+    TRACK_PARAMS names to tensors of shape (tracks,) in units. ``exact_iir``
+    chooses the IIR EQ (CPU, no gradients) over the frequency-domain one.
+    """
+    return pan(_strip_before_pan(x, sample_rate, params, exact_iir), sample_rate, params["pan_pct"])
+
+
+def master_bus(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool = False
+) -> torch.Tensor:
+    """EQ -> compressor -> stereo width for the mix ``x`` of shape (batch, 2, samples); returns the same shape.
+
+    ``params`` maps the master EQ, compressor and width names to tensors of shape (batch,).
+    Loudness and ceiling follow separately, as the engines differ there.
+    """
+    if x.dim() != 3 or x.shape[1] != 2:
+        raise ValueError(f"x: expected shape (batch, 2, samples), got {tuple(x.shape)}")
+    equalized = _equalize(x, sample_rate, params, "master_", exact_iir)
+    return stereo_width(_compress(equalized, sample_rate, params, "master_"), sample_rate, params["master_width_pct"])
+
+
+def _check_tracks(tracks: Sequence[torch.Tensor], leading_dims: int) -> int:
+    if len(tracks) == 0:
+        raise ValueError("the console needs at least one track")
+    samples = tracks[0].shape[-1]
+    for index, track in enumerate(tracks):
+        if track.dim() != leading_dims + 2 or track.shape[-2] not in (1, 2):
+            raise ValueError(
+                f"track {index + 1}: expected shape {'(excerpts, ' if leading_dims else '('}channels 1 or 2, samples), "
+                f"got {tuple(track.shape)}"
+            )
+        if track.shape[:-2] != tracks[0].shape[:-2] or track.shape[-1] != samples:
+            raise ValueError(
+                f"track {index + 1}: shape {tuple(track.shape)} differs from track 1's {tuple(tracks[0].shape)}"
+            )
+    return samples
+
+
+def _columns(
+    rows: Sequence[Mapping[str, float]], specs: Sequence[ParamSpec], device: torch.device
+) -> dict[str, torch.Tensor]:
+    """Parameters in units from one dict per item into tensors of shape (items,)."""
+    return {
+        spec.name: torch.tensor([float(row[spec.name]) for row in rows], dtype=torch.float32, device=device)
+        for spec in specs
+    }
+
+
+class DifferentiableConsole(torch.nn.Module):
+    """The console for fitting: normalized parameters in, stereo mix out, differentiable.
+
+    Prepared once with the trimmed track excerpts, each of shape (channels,
+    samples) or (excerpts, channels, samples) with the same excerpts and samples
+    for every track. Their spectra are cached: gain and EQ are linear, so a
+    step costs one inverse FFT per track and excerpt. Move it to a device with
+    ``.to(device)``.
+    """
+
+    def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int):
+        super().__init__()
+        self.batched = tracks[0].dim() == 3 if len(tracks) else False
+        self.samples = _check_tracks(tracks, 1 if self.batched else 0)
+        self.sample_rate = sample_rate
+        self.num_tracks = len(tracks)
+        self.n_fft = fft_size(self.samples, schema_tail_samples(sample_rate))
+        as_batched = [track if self.batched else track.unsqueeze(0) for track in tracks]
+        self.groups = []
+        for channels in (1, 2):
+            indices = [i for i, track in enumerate(as_batched) if track.shape[-2] == channels]
+            if not indices:
+                continue
+            # (excerpts, tracks, channels, samples)
+            stacked = torch.stack([as_batched[i].float() for i in indices], dim=1)
+            name = f"spectrum_{channels}ch"
+            self.register_buffer(name, torch.fft.rfft(stacked, self.n_fft), persistent=False)
+            self.register_buffer(f"indices_{channels}ch", torch.tensor(indices), persistent=False)
+            self.groups.append(channels)
+
+    def forward(
+        self, track_norm: torch.Tensor, master_norm: torch.Tensor, master_loudness_lufs: float | torch.Tensor
+    ) -> torch.Tensor:
+        """Mix from ``track_norm`` (tracks, params) in LEARNABLE_TRACK_PARAMS order and
+        ``master_norm`` (params,) in LEARNABLE_MASTER_PARAMS order, normalized to
+        the mix loudness ``master_loudness_lufs``.
+
+        Returns (2, samples), or (excerpts, 2, samples) when prepared with excerpts;
+        each excerpt is brought to the target loudness on its own, by the
+        differentiable, ungated measure ``loudness_gain_db`` (the renders use the
+        gated BS.1770 measure; the two agree on material without long pauses).
+        """
+        if track_norm.shape != (self.num_tracks, len(LEARNABLE_TRACK_PARAMS)):
+            raise ValueError(
+                f"track_norm: expected shape ({self.num_tracks}, {len(LEARNABLE_TRACK_PARAMS)}), "
+                f"got {tuple(track_norm.shape)}"
+            )
+        if master_norm.shape != (len(LEARNABLE_MASTER_PARAMS),):
+            raise ValueError(
+                f"master_norm: expected shape ({len(LEARNABLE_MASTER_PARAMS)},), got {tuple(master_norm.shape)}"
+            )
+        track_params = denormalize_tensor(track_norm, LEARNABLE_TRACK_PARAMS)
+        mix = None
+        for channels in self.groups:
+            spectrum = getattr(self, f"spectrum_{channels}ch")
+            indices = getattr(self, f"indices_{channels}ch")
+            excerpts, group_tracks = spectrum.shape[:2]
+            params = {name: value[indices] for name, value in track_params.items()}
+            response = eq_response(params, self.sample_rate, self.n_fft, "", spectrum.device, spectrum.dtype)
+            response = response * _db_to_amplitude(params["gain_db"]).unsqueeze(-1)
+            equalized = apply_response(spectrum, response, self.n_fft, self.samples).reshape(
+                excerpts * group_tracks, channels, self.samples
+            )
+            # Excerpt-major flattening: every track's parameters repeat once per excerpt.
+            per_item = {name: value.repeat(excerpts) for name, value in params.items()}
+            panned = pan(_compress(equalized, self.sample_rate, per_item, ""), self.sample_rate, per_item["pan_pct"])
+            summed = panned.reshape(excerpts, group_tracks, 2, self.samples).sum(dim=1)
+            mix = summed if mix is None else mix + summed
+        excerpts = mix.shape[0]
+        master_params = {
+            name: value.reshape(1).expand(excerpts)
+            for name, value in denormalize_tensor(master_norm, LEARNABLE_MASTER_PARAMS).items()
+        }
+        mastered = master_bus(mix, self.sample_rate, master_params)
+        target_lufs = torch.as_tensor(master_loudness_lufs, dtype=mastered.dtype, device=mastered.device)
+        out = mastered * _db_to_amplitude(loudness_gain_db(mastered, self.sample_rate, target_lufs)).reshape(-1, 1, 1)
+        return out if self.batched else out[0]
+
+
+class IncrementalRenderer:
+    """Full-length renders of one session that re-process only what changed.
+
+    ``tracks``: the trimmed stems, each (channels, samples) with channels 1 or 2
+    and equal samples. Each track's strip output before panning is kept (float32,
+    channels x samples per track); a render re-processes a track only when its
+    parameters other than ``pan_pct`` changed, then re-sums and runs the master
+    bus. ``processed_tracks`` counts the track strips run so far;
+    ``track_levels_db`` holds each track's RMS level (dBFS, mean over the two
+    output channels) after its strip and pan, for a level overview.
+    """
+
+    def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int, device: torch.device | str | None = None):
+        self.samples = _check_tracks(tracks, 0)
+        self.sample_rate = sample_rate
+        self.device = torch.device(device) if device is not None else tracks[0].device
+        self.tracks = [track.detach().to(self.device, torch.float32) for track in tracks]
+        self._processed: list[torch.Tensor | None] = [None] * len(tracks)
+        self._processed_with: list[dict[str, float] | None] = [None] * len(tracks)
+        self._mean_square: list[list[float] | None] = [None] * len(tracks)
+        self.processed_tracks = 0
+        self.track_levels_db: list[float | None] = [None] * len(tracks)
+        # Exact IIR is faster than a whole-song FFT on the CPU; on CUDA the FFT wins.
+        self._exact_iir = self.device.type == "cpu"
+
+    @torch.no_grad()
+    def render(self, params: MixParams, active: Sequence[bool] | None = None) -> torch.Tensor:
+        """The mix of the ``active`` tracks (default: all), shape (2, samples), true peak <= ``master_ceiling_dbtp``."""
+        if len(params.tracks) != len(self.tracks):
+            raise ValueError(f"{len(params.tracks)} track parameter sets for {len(self.tracks)} tracks")
+        active = [True] * len(self.tracks) if active is None else list(active)
+        if len(active) != len(self.tracks):
+            raise ValueError(f"active: {len(active)} flags for {len(self.tracks)} tracks")
+        mix = torch.zeros(2, self.samples, device=self.device)
+        for index, values in enumerate(params.tracks):
+            strip_values = {name: float(value) for name, value in values.items() if name != "pan_pct"}
+            if self._processed_with[index] != strip_values:
+                self._processed[index] = None  # frees the old audio before the new is made
+                strip_params = _columns([values], TRACK_PARAMS, self.device)
+                processed = _strip_before_pan(
+                    self.tracks[index].unsqueeze(0), self.sample_rate, strip_params, self._exact_iir
+                )[0]
+                self._processed[index] = processed
+                self._mean_square[index] = [float(channel.square().mean()) for channel in processed]
+                self._processed_with[index] = strip_values
+                self.processed_tracks += 1
+            processed = self._processed[index]
+            gains = [float(g) for g in pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0]]
+            mean_square = self._mean_square[index]
+            panned_mean_square = sum(g**2 * mean_square[min(c, len(mean_square) - 1)] for c, g in enumerate(gains)) / 2
+            self.track_levels_db[index] = 10.0 * math.log10(panned_mean_square + _MEAN_SQUARE_FLOOR)
+            if active[index]:
+                for channel in range(2):
+                    mix[channel].add_(processed[min(channel, processed.shape[0] - 1)], alpha=gains[channel])
+        master = _columns([params.master], list(MASTER_SPECS.values()), self.device)
+        mastered = master_bus(mix.unsqueeze(0), self.sample_rate, master, exact_iir=self._exact_iir)[0]
+        del mix
+        loud = normalize_loudness(mastered, self.sample_rate, float(params.master["master_loudness_lufs"]))
+        return ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]))
+
+
+def render_mix(tracks: Sequence[torch.Tensor], params: MixParams, sample_rate: int) -> torch.Tensor:
+    """One full-length render of ``tracks`` (each (channels, samples)) with ``params``; returns (2, samples)."""
+    return IncrementalRenderer(tracks, sample_rate).render(params)

@@ -1,0 +1,217 @@
+"""Six-band parametric EQ: low shelf, four peaking bands, high shelf (the bands of ``mixing.params.EQ_BANDS``).
+
+Each band is an RBJ-cookbook biquad (R. Bristow-Johnson, "Cookbook formulae for
+audio EQ biquad filter coefficients"), designed by ``dasp_pytorch.signal.biquad``.
+Two ways of applying the same coefficients:
+
+- ``parametric_eq``: frequency domain, differentiable, any device. Unlike dasp,
+  which takes each band's response from an FFT of its zero-padded coefficients,
+  the response is evaluated analytically at the rfft bins, and the signal is
+  zero-padded by the filters' ring-out (``tail_samples``) so that the IIR tail
+  does not wrap around onto the start.
+- ``parametric_eq_iir``: exact recursive filtering (cascaded biquads in
+  transposed direct form II, float64 state, float32 audio in and out), CPU
+  only and not differentiable; the full-length renders use it because it is
+  faster than an FFT of a whole song and needs no padding.
+
+Parameters are passed as a mapping with the schema's names
+(``{prefix}eq_{band}_{freq_hz,gain_db,q}``), each a tensor of shape (batch,).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping
+
+import numba
+import numpy as np
+import scipy.fft
+import torch
+from dasp_pytorch.signal import biquad
+
+from mixing.params import EQ_BANDS, EQ_GAIN_RANGE_DB, PEAK_Q_RANGE, SHELF_Q_RANGE
+
+# Guards against the NaN responses listed in shared/DSP.md (Q = 0, cutoff 0 Hz
+# or at Nyquist); the schema's ranges already lie inside them.
+MIN_Q = 0.05
+MIN_FREQ_HZ = 10.0
+NYQUIST_MARGIN_HZ = 1000.0
+# The padding lets the slowest band ring out to -60 dB before the circular
+# convolution wraps; what remains is far below the float32 noise of the mix.
+TAIL_DECAY = 1e-3
+MIN_TAIL_SAMPLES = 16
+
+
+def eq_param_names(prefix: str = "") -> list[str]:
+    """The 18 schema names of one EQ, in band order: freq_hz, gain_db, q per band."""
+    return [f"{prefix}eq_{key}_{suffix}" for key, *_ in EQ_BANDS for suffix in ("freq_hz", "gain_db", "q")]
+
+
+def band_coefficients(
+    params: Mapping[str, torch.Tensor], sample_rate: int, prefix: str = ""
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per band, numerator ``b`` and denominator ``a`` (``a[:, 0] == 1``), each of shape (batch, 3), float64.
+
+    Float64 because poles of low, narrow bands sit within 1e-4 of z = 1, where
+    float32 coefficients misplace them audibly.
+    """
+    coefficients = []
+    for key, _, kind, *_ in EQ_BANDS:
+        freq_hz, gain_db, q = torch.broadcast_tensors(
+            *(
+                torch.as_tensor(params[f"{prefix}eq_{key}_{suffix}"], dtype=torch.float64).reshape(-1)
+                for suffix in ("freq_hz", "gain_db", "q")
+            )
+        )
+        freq_hz = freq_hz.clamp(MIN_FREQ_HZ, sample_rate / 2 - NYQUIST_MARGIN_HZ)
+        coefficients.append(biquad(gain_db, freq_hz, q.clamp_min(MIN_Q), sample_rate, kind))
+    return coefficients
+
+
+def tail_samples(denominators: list[torch.Tensor]) -> int:
+    """Samples for the slowest pole among ``denominators`` (each (batch, 3)) to decay by ``TAIL_DECAY``."""
+    radius = 0.0
+    for a in denominators:
+        for row in a.detach().cpu().double().numpy():
+            radius = max(radius, float(np.abs(np.roots(row)).max()))
+    if radius <= 0.0:
+        return MIN_TAIL_SAMPLES
+    return max(MIN_TAIL_SAMPLES, math.ceil(math.log(TAIL_DECAY) / math.log(radius)))
+
+
+@functools.lru_cache(maxsize=8)
+def schema_tail_samples(sample_rate: int) -> int:
+    """The longest ring-out any EQ setting within the schema's ranges can have."""
+    grid = {}
+    gains_db = torch.linspace(-EQ_GAIN_RANGE_DB, EQ_GAIN_RANGE_DB, 13, dtype=torch.float64)
+    for key, _, kind, freq_min_hz, _, _ in EQ_BANDS:
+        q_min, q_max, _ = PEAK_Q_RANGE if kind == "peaking" else SHELF_Q_RANGE
+        qs = torch.tensor([q_min, q_max], dtype=torch.float64)
+        # Ring-out is longest at the lowest frequency and at an extreme Q.
+        gain_grid, q_grid = torch.meshgrid(gains_db, qs, indexing="ij")
+        grid[f"eq_{key}_freq_hz"] = torch.full_like(gain_grid.reshape(-1), freq_min_hz)
+        grid[f"eq_{key}_gain_db"] = gain_grid.reshape(-1)
+        grid[f"eq_{key}_q"] = q_grid.reshape(-1)
+    return tail_samples([a for _, a in band_coefficients(grid, sample_rate)])
+
+
+def fft_size(samples: int, tail: int) -> int:
+    """An rfft length >= ``samples + tail`` that pocketfft and cuFFT handle fast."""
+    return scipy.fft.next_fast_len(samples + tail, real=True)
+
+
+@functools.lru_cache(maxsize=8)
+def _bin_basis(n_fft: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    # Real and imaginary parts of (1, u, u^2) at each rfft bin, u = e^{-jw} - 1,
+    # each of shape (3, bins). u is written as -2 sin^2(w/2) - j sin(w) so that
+    # it stays accurate near w = 0.
+    w = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * (2 * math.pi / n_fft)
+    u = torch.complex(-2 * torch.sin(w / 2) ** 2, -torch.sin(w))
+    basis = torch.stack([torch.ones_like(u), u, u * u])
+    return basis.real.to(device, dtype).contiguous(), basis.imag.to(device, dtype).contiguous()
+
+
+def eq_response(
+    params: Mapping[str, torch.Tensor],
+    sample_rate: int,
+    n_fft: int,
+    prefix: str = "",
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.complex64,
+) -> torch.Tensor:
+    """Complex response of the 6-band EQ at the bins of an ``n_fft``-point rfft, shape (batch, bins).
+
+    Evaluates H(e^jw) = prod B(e^jw) / A(e^jw) directly; differentiable w.r.t. the parameters.
+    """
+    coefficients = band_coefficients(params, sample_rate, prefix)
+    # All 12 polynomials c0 + c1 z + c2 z^2, rewritten around z = 1 as
+    # (c0 + c1 + c2) + (c1 + 2 c2) u + c2 u^2: the sums are formed in float64
+    # before rounding, so bands near DC keep their accuracy in float32. Then
+    # evaluating them at every bin is one matrix product.
+    polynomials = torch.stack([b for b, _ in coefficients] + [a for _, a in coefficients], dim=1)  # (batch, 12, 3)
+    c0, c1, c2 = polynomials.unbind(-1)
+    real_dtype = dtype.to_real()
+    taylor = torch.stack([c0 + c1 + c2, c1 + 2 * c2, c2], dim=-1).to(device=device, dtype=real_dtype)
+    basis_real, basis_imag = _bin_basis(n_fft, torch.device(device), real_dtype)
+    values = torch.complex(taylor @ basis_real, taylor @ basis_imag)  # (batch, 12, bins)
+    values = values.unflatten(1, (2, len(coefficients)))  # (batch, numerator/denominator, bands, bins)
+    # Pairwise products: fewer, larger multiplications than a running product.
+    while values.shape[2] > 1:
+        pairs = values.shape[2] // 2
+        product = values[:, :, 0 : 2 * pairs : 2] * values[:, :, 1 : 2 * pairs : 2]
+        values = torch.cat([product, values[:, :, 2 * pairs :]], dim=2) if values.shape[2] % 2 else product
+    return values[:, 0, 0] / values[:, 1, 0]
+
+
+def apply_response(spectrum: torch.Tensor, response: torch.Tensor, n_fft: int, samples: int) -> torch.Tensor:
+    """Filter an rfft ``spectrum`` (..., channels, bins) by ``response`` (..., bins).
+
+    Returns (..., channels, samples): the first ``samples`` of the ``n_fft``-point inverse.
+    """
+    return torch.fft.irfft(spectrum * response.unsqueeze(-2), n_fft)[..., :samples]
+
+
+def _check_signal(x: torch.Tensor) -> None:
+    if x.dim() != 3:
+        raise ValueError(f"x: expected shape (batch, channels, samples), got {tuple(x.shape)}")
+
+
+def parametric_eq(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], prefix: str = ""
+) -> torch.Tensor:
+    """Equalize ``x`` of shape (batch, channels, samples) in the frequency domain; returns the same shape.
+
+    ``params`` holds the 18 EQ parameters (names from ``eq_param_names(prefix)``),
+    each of shape (batch,). Differentiable w.r.t. ``x`` and the parameters.
+    """
+    _check_signal(x)
+    samples = x.shape[-1]
+    tail = tail_samples([a for _, a in band_coefficients(params, sample_rate, prefix)])
+    n_fft = fft_size(samples, tail)
+    complex_dtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+    response = eq_response(params, sample_rate, n_fft, prefix, x.device, complex_dtype)
+    return apply_response(torch.fft.rfft(x, n_fft), response, n_fft, samples)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _biquad_cascade(signal, sos):
+    # signal (rows, samples) float32; sos (rows, sections, 6) float64 with a0 = 1.
+    # The state stays in float64: low, narrow bands have poles within 1e-4 of
+    # z = 1, where float32 state leaves only ~40 dB signal-to-noise. Same
+    # recursion as scipy.signal.sosfilt, without its float64 copies of the audio.
+    rows, samples = signal.shape
+    sections = sos.shape[1]
+    out = np.empty_like(signal)
+    for row in numba.prange(rows):
+        state1 = np.zeros(sections)
+        state2 = np.zeros(sections)
+        coefficients = sos[row]
+        for n in range(samples):
+            value = np.float64(signal[row, n])
+            for section in range(sections):
+                b0, b1, b2, _, a1, a2 = coefficients[section]
+                filtered = b0 * value + state1[section]
+                state1[section] = b1 * value - a1 * filtered + state2[section]
+                state2[section] = b2 * value - a2 * filtered
+                value = filtered
+            out[row, n] = value
+    return out
+
+
+def parametric_eq_iir(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], prefix: str = ""
+) -> torch.Tensor:
+    """Equalize ``x`` of shape (batch, channels, samples) by exact IIR filtering; returns float32 on x's device.
+
+    Same coefficients and arguments as ``parametric_eq``; CPU computation, no gradients.
+    """
+    _check_signal(x)
+    batch, channels, samples = x.shape
+    coefficients = band_coefficients(params, sample_rate, prefix)
+    sos = (
+        torch.stack([torch.cat([b, a], dim=-1) for b, a in coefficients], dim=1).detach().expand(batch, -1, -1)
+    )  # (batch, sections, 6)
+    signal = x.detach().to("cpu", torch.float32).reshape(batch * channels, samples).contiguous().numpy()
+    rows_sos = np.ascontiguousarray(sos.repeat_interleave(channels, dim=0).numpy())
+    return torch.from_numpy(_biquad_cascade(signal, rows_sos)).reshape(batch, channels, samples).to(x.device)

@@ -1,0 +1,243 @@
+"""The whole console: track strip, master bus, the differentiable engine and the full-length renderer."""
+
+import math
+
+import pytest
+import torch
+
+from mixing.dsp.console import DifferentiableConsole, IncrementalRenderer, render_mix, track_strip
+from mixing.dsp.limiter import true_peak_dbtp
+from mixing.params import (
+    LEARNABLE_MASTER_PARAMS,
+    LEARNABLE_TRACK_PARAMS,
+    TRACK_PARAMS,
+    MixParams,
+    normalize_tensor,
+)
+
+SAMPLE_RATE = 44100
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def tone_and_noise(channels: int, seconds: float, seed: int, level: float = 0.1) -> torch.Tensor:
+    """A decaying, retriggered tone over noise, shape (channels, samples): enough dynamics for the compressor to act."""
+    samples = int(seconds * SAMPLE_RATE)
+    t = torch.arange(samples) / SAMPLE_RATE
+    envelope = torch.exp(-8 * (t % 0.5))
+    tone = torch.sin(2 * math.pi * (110 + 40 * seed) * t) * envelope
+    return level * (tone + 0.3 * torch.randn(channels, samples, generator=generator(seed)))
+
+
+def session(seconds: float) -> list[torch.Tensor]:
+    return [tone_and_noise(1, seconds, 0), tone_and_noise(1, seconds, 1), tone_and_noise(2, seconds, 2)]
+
+
+def busy_params(num_tracks: int = 3) -> MixParams:
+    """Non-trivial EQ, compression and pan on every track and the master bus."""
+    params = MixParams.default(num_tracks)
+    for index, track in enumerate(params.tracks):
+        track.update(
+            gain_db=3.0 * index - 2.0,
+            eq_low_shelf_gain_db=4.0,
+            eq_band1_freq_hz=150.0 + 50 * index,
+            eq_band1_gain_db=-6.0,
+            eq_band1_q=2.0,
+            eq_band3_gain_db=5.0,
+            eq_high_shelf_gain_db=-4.0,
+            comp_threshold_db=-30.0,
+            comp_ratio=4.0,
+            comp_attack_ms=5.0,
+            comp_release_ms=120.0,
+            pan_pct=[-60.0, 40.0, 25.0][index % 3],
+        )
+    params.master.update(
+        master_eq_band2_gain_db=3.0,
+        master_eq_high_shelf_gain_db=2.0,
+        master_comp_threshold_db=-25.0,
+        master_comp_ratio=2.0,
+        master_width_pct=130.0,
+        master_loudness_lufs=-30.0,
+    )
+    return params
+
+
+def to_norm(params: MixParams) -> tuple[torch.Tensor, torch.Tensor]:
+    track_values = {
+        spec.name: torch.tensor([track[spec.name] for track in params.tracks]) for spec in LEARNABLE_TRACK_PARAMS
+    }
+    return normalize_tensor(track_values, LEARNABLE_TRACK_PARAMS), normalize_tensor(
+        params.master, LEARNABLE_MASTER_PARAMS
+    )
+
+
+def error_db(estimate: torch.Tensor, reference: torch.Tensor) -> float:
+    """Error energy relative to the reference's energy, in dB."""
+    return 10 * math.log10(
+        ((estimate.double() - reference.double()).square().sum() / reference.double().square().sum()).item()
+    )
+
+
+def strip_params(**values_in_units) -> dict[str, torch.Tensor]:
+    values = {spec.name: spec.default for spec in TRACK_PARAMS} | values_in_units
+    return {name: torch.tensor([float(value)]) for name, value in values.items()}
+
+
+@pytest.mark.parametrize("exact_iir", [False, True])
+def test_track_gain_is_exact(exact_iir):
+    x = tone_and_noise(1, 0.2, 0).unsqueeze(0)
+    y = track_strip(x, SAMPLE_RATE, strip_params(gain_db=6.0), exact_iir=exact_iir)
+    expected = x * 10 ** (6.0 / 20) * math.cos(math.pi / 4)
+    torch.testing.assert_close(y, expected.expand(1, 2, -1), atol=1e-5, rtol=1e-5)
+
+
+def amplitude_at(x: torch.Tensor, freq_hz: float) -> float:
+    """Amplitude of the sinusoid at ``freq_hz`` in ``x`` (samples,), by projection."""
+    t = torch.arange(x.shape[-1], dtype=torch.float64) / SAMPLE_RATE
+    x = x.double()
+    return 2 * math.hypot(
+        (x * torch.sin(2 * math.pi * freq_hz * t)).mean().item(),
+        (x * torch.cos(2 * math.pi * freq_hz * t)).mean().item(),
+    )
+
+
+def test_differentiable_console_eq_boosts_centre_by_gain_db():
+    t = torch.arange(SAMPLE_RATE) / SAMPLE_RATE
+    track = (0.1 * torch.sin(2 * math.pi * 1000 * t) + 0.1 * torch.sin(2 * math.pi * 5000 * t)).reshape(1, -1)
+    console = DifferentiableConsole([track], SAMPLE_RATE)
+    ratios_db = []
+    for gain_db in (0.0, 9.0):
+        params = MixParams.default(1)
+        params.tracks[0].update(eq_band2_freq_hz=1000.0, eq_band2_gain_db=gain_db, eq_band2_q=4.0)
+        with torch.no_grad():
+            left = console(*to_norm(params), -20.0)[0, SAMPLE_RATE // 2 :]
+        ratios_db.append(20 * math.log10(amplitude_at(left, 1000.0) / amplitude_at(left, 5000.0)))
+    assert ratios_db[1] - ratios_db[0] == pytest.approx(9.0, abs=0.5)
+
+
+def test_differentiable_console_and_full_render_agree():
+    tracks = session(10.0)
+    params = busy_params()
+    with torch.no_grad():
+        differentiable = DifferentiableConsole(tracks, SAMPLE_RATE)(
+            *to_norm(params), params.master["master_loudness_lufs"]
+        )
+    rendered = render_mix(tracks, params, SAMPLE_RATE)
+    assert differentiable.shape == rendered.shape == (2, 10 * SAMPLE_RATE)
+    assert error_db(differentiable, rendered) < -40
+
+
+@pytest.mark.parametrize("amplitude", [0.0, 1.0, 4.0], ids=["silence", "full_scale", "plus_12_dbfs"])
+def test_gradients_finite_through_the_whole_differentiable_console(amplitude):
+    tracks = [
+        amplitude * torch.sin(2 * math.pi * 220 * torch.arange(SAMPLE_RATE // 2) / SAMPLE_RATE).reshape(1, -1),
+        amplitude * torch.ones(2, SAMPLE_RATE // 2),
+    ]
+    console = DifferentiableConsole(tracks, SAMPLE_RATE)
+    track_norm, master_norm = to_norm(busy_params(2))
+    track_norm.requires_grad_()
+    master_norm.requires_grad_()
+    mix = console(track_norm, master_norm, -14.0)
+    assert torch.isfinite(mix).all()
+    mix.square().mean().backward()
+    assert torch.isfinite(track_norm.grad).all() and torch.isfinite(master_norm.grad).all()
+
+
+def test_differentiable_console_batches_excerpts_like_single_runs():
+    tracks = [
+        track.reshape(track.shape[0], 2, -1).transpose(0, 1) for track in session(1.0)
+    ]  # (excerpts=2, channels, samples)
+    track_norm, master_norm = to_norm(busy_params())
+    with torch.no_grad():
+        batched = DifferentiableConsole(tracks, SAMPLE_RATE)(track_norm, master_norm, -20.0)
+        singles = [
+            DifferentiableConsole([track[i] for track in tracks], SAMPLE_RATE)(track_norm, master_norm, -20.0)
+            for i in range(2)
+        ]
+    torch.testing.assert_close(batched, torch.stack(singles), atol=1e-5, rtol=1e-4)
+
+
+def test_differentiable_console_rejects_wrong_parameter_count():
+    console = DifferentiableConsole(session(0.1), SAMPLE_RATE)
+    track_norm, master_norm = to_norm(busy_params())
+    with pytest.raises(ValueError, match="track_norm"):
+        console(track_norm[:2], master_norm, -14.0)
+
+
+def test_render_respects_true_peak_ceiling_and_never_nans():
+    tracks = [4.0 * track for track in session(2.0)]
+    params = busy_params()
+    params.master.update(master_loudness_lufs=-6.0, master_ceiling_dbtp=-1.0)
+    mix = render_mix(tracks, params, SAMPLE_RATE)
+    assert torch.isfinite(mix).all()
+    assert true_peak_dbtp(mix, SAMPLE_RATE) <= -1.0 + 0.05
+
+
+def test_render_of_silence_is_silence():
+    mix = render_mix([torch.zeros(1, SAMPLE_RATE)], MixParams.default(1), SAMPLE_RATE)
+    assert torch.isfinite(mix).all() and mix.abs().max().item() == 0.0
+
+
+def test_width_zero_renders_identical_channels():
+    params = busy_params()
+    params.master["master_width_pct"] = 0.0
+    mix = render_mix(session(1.0), params, SAMPLE_RATE)
+    torch.testing.assert_close(mix[0], mix[1], atol=0, rtol=0)
+
+
+def test_incremental_render_reprocesses_only_the_changed_track():
+    tracks = session(2.0)
+    params = busy_params()
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    renderer.render(params)
+    assert renderer.processed_tracks == 3
+
+    params.tracks[1]["eq_band3_gain_db"] = -8.0
+    incremental = renderer.render(params)
+    assert renderer.processed_tracks == 4
+    torch.testing.assert_close(incremental, render_mix(tracks, params, SAMPLE_RATE), atol=1e-5, rtol=0)
+
+    params.tracks[0]["pan_pct"] = 90.0
+    params.master["master_comp_ratio"] = 6.0
+    incremental = renderer.render(params, active=[True, False, True])
+    assert renderer.processed_tracks == 4
+    torch.testing.assert_close(
+        incremental,
+        IncrementalRenderer(tracks, SAMPLE_RATE).render(params, active=[True, False, True]),
+        atol=1e-5,
+        rtol=0,
+    )
+
+
+def test_muting_a_track_removes_it_from_the_mix():
+    tracks = session(1.0)
+    params = busy_params()
+    params.master.update(master_comp_ratio=1.0)
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    only_first = renderer.render(params, active=[True, False, False])
+    alone = IncrementalRenderer(tracks[:1], SAMPLE_RATE).render(MixParams([params.tracks[0]], params.master))
+    torch.testing.assert_close(only_first, alone, atol=1e-6, rtol=0)
+
+
+def test_track_levels_follow_gain():
+    tracks = session(1.0)
+    params = MixParams.default(3)
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    renderer.render(params)
+    before = list(renderer.track_levels_db)
+    params.tracks[2]["gain_db"] = -10.0
+    renderer.render(params)
+    assert renderer.track_levels_db[2] - before[2] == pytest.approx(-10.0, abs=1e-3)
+    assert renderer.track_levels_db[:2] == before[:2]
+
+
+def test_renderer_rejects_mismatched_inputs():
+    renderer = IncrementalRenderer(session(0.1), SAMPLE_RATE)
+    with pytest.raises(ValueError, match="track parameter sets"):
+        renderer.render(MixParams.default(2))
+    with pytest.raises(ValueError, match="active"):
+        renderer.render(MixParams.default(3), active=[True])
+    with pytest.raises(ValueError, match="differs"):
+        IncrementalRenderer([torch.zeros(1, 100), torch.zeros(1, 99)], SAMPLE_RATE)
