@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs the test dependencies on first run, then runs the whole test suite.
+# Arguments go to pytest, e.g. ./scripts/test.sh tests/integration -k loudness
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+ensure_debian_packages ffmpeg redis-server chromium fluidsynth fluid-soundfont-gm
+ensure_venv requirements-dev.txt requirements.txt
+
+exec "$VENV/bin/python" -m pytest "$@"

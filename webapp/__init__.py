@@ -1,0 +1,1 @@
+"""Mixref's Django project: config (settings, urls), core (jobs, errors, uploads), projects."""

@@ -1,0 +1,58 @@
+import uuid
+
+from django.db import models
+
+
+class BaseModel(models.Model):
+    """Creation and update times for every table."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Job(BaseModel):
+    """The state of one background job, kept by the worker (webapp.core.services) and read by pollers.
+
+    The broker only carries ``(job_id, ...)``; everything a user sees lives in this row, so a lost
+    or repeated message can neither hide a job nor run it twice to a different end.
+    """
+
+    Status = JobStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=100, help_text="The task that runs the job, e.g. audio_file_measure_loudness.")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0, help_text="Fraction done, 0 to 1.")
+    stage = models.CharField(max_length=200, blank=True, help_text="What the job is doing now, for people.")
+    error = models.TextField(blank=True, help_text="Why the job failed, shown to the user as it is.")
+    attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker has started the job.")
+    result = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0.0) & models.Q(progress__lte=1.0),
+                name="job_progress_between_0_and_1",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values),
+                name="job_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id} ({self.status}, {self.progress:.0%})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}

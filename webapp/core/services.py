@@ -1,0 +1,62 @@
+"""Writes to Job rows. Every update is one conditional UPDATE, so a job that has finished stays
+finished however many copies of its message a broker delivers."""
+import logging
+from collections.abc import Callable
+
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Job
+
+logger = logging.getLogger(__name__)
+
+#: Called by a job's work as ``report(progress, stage)``: progress a fraction 0..1, stage for people.
+ProgressReport = Callable[[float, str], None]
+
+_UNFINISHED = [Job.Status.QUEUED, Job.Status.RUNNING]
+
+
+def job_create(*, kind: str) -> Job:
+    return Job.objects.create(kind=kind)
+
+
+def job_claim(*, job_id: str, max_attempts: int) -> Job | None:
+    """Marks the job running and counts the attempt; None when it must not run.
+
+    A job is skipped when it has already finished (a duplicate message) and failed when this
+    attempt is one more than ``max_attempts`` (each earlier attempt killed its worker).
+    """
+    started = Job.objects.filter(pk=job_id, status__in=_UNFINISHED).update(
+        status=Job.Status.RUNNING, attempts=F("attempts") + 1, updated_at=timezone.now()
+    )
+    if not started:
+        logger.info("job %s is finished or missing; nothing to do", job_id)
+        return None
+    job = Job.objects.get(pk=job_id)
+    if job.attempts > max_attempts:
+        job_fail(
+            job_id=job_id,
+            error=f"Gave up after {max_attempts} attempts: the job stopped its worker each time.",
+        )
+        return None
+    return job
+
+
+def job_progress_set(*, job_id: str, progress: float, stage: str) -> None:
+    if not 0.0 <= progress <= 1.0:
+        raise ValueError(f"progress must be within 0..1, got {progress}")
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+        progress=progress, stage=stage, updated_at=timezone.now()
+    )
+
+
+def job_succeed(*, job_id: str, result: dict) -> None:
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+        status=Job.Status.SUCCEEDED, progress=1.0, stage="done", error="", result=result, updated_at=timezone.now()
+    )
+
+
+def job_fail(*, job_id: str, error: str) -> None:
+    Job.objects.filter(pk=job_id, status__in=_UNFINISHED).update(
+        status=Job.Status.FAILED, stage="failed", error=error, updated_at=timezone.now()
+    )

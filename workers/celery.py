@@ -1,0 +1,17 @@
+"""The Celery app, configured from Django settings (the CELERY_* names in webapp/config/settings).
+
+Nothing here imports torch: the prefork parent must never initialise CUDA, or its forked pool
+children inherit a CUDA context they cannot use. Tasks import heavy modules when they run, in
+the child; per-process state such as a loaded model belongs in a ``worker_process_init`` handler.
+"""
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.config.settings.local")
+# Celery's Django fixup runs the system checks at start-up, and the URL checks import every view,
+# and through them torch, into the prefork parent. manage.py migrate and check run them instead.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
+
+app = Celery("mixref", include=["workers.tasks", "workers.studio_tasks"])
+app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,0 +1,56 @@
+"""Tasks take ids, re-fetch everything from the database, and keep their Job row in step through
+``job_run``. Running a task twice is safe: a finished job is skipped.
+
+Django and the mixing code are imported inside the tasks: this module is loaded by the prefork
+parent, which must stay free of torch and CUDA (see workers.celery).
+"""
+import logging
+from collections.abc import Callable
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from .celery import app
+
+logger = logging.getLogger(__name__)
+
+
+def job_run(job_id: str, work: Callable[[Callable[[float, str], None]], dict]) -> None:
+    """Runs ``work(report)`` as the job ``job_id``: claims the row, passes a ``report(progress, stage)``
+    callback, and stores the dict it returns as the result, or the reason it failed.
+
+    Errors meant for users (ApplicationError, MixingError) become the job's error as they are;
+    anything else is logged and the user reads a generic message. Nothing is re-raised: the job
+    row is the outcome, and the broker message is acknowledged either way.
+    """
+    from django.conf import settings
+
+    from webapp.core.errors import as_application_error
+    from webapp.core.services import job_claim, job_fail, job_progress_set, job_succeed
+
+    if job_claim(job_id=job_id, max_attempts=settings.MIXREF_JOB_MAX_ATTEMPTS) is None:
+        return
+
+    def report(progress: float, stage: str) -> None:
+        job_progress_set(job_id=job_id, progress=progress, stage=stage)
+
+    try:
+        result = work(report)
+    except SoftTimeLimitExceeded:
+        job_fail(job_id=job_id, error=f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s.")
+        return
+    except Exception as exc:
+        error = as_application_error(exc)
+        if error is None:
+            logger.exception("job %s failed", job_id)
+            job_fail(job_id=job_id, error="Internal error; it has been logged.")
+        else:
+            job_fail(job_id=job_id, error=error.message)
+        return
+    job_succeed(job_id=job_id, result=result)
+
+
+@app.task(name="audio_file_measure_loudness")
+def audio_file_measure_loudness(job_id: str, audio_file_id: str) -> None:
+    from webapp.projects.services import audio_file_loudness_measure
+
+    job_run(job_id, lambda report: audio_file_loudness_measure(audio_file_id=audio_file_id, report=report))
