@@ -205,11 +205,14 @@ class IncrementalRenderer:
 
     ``tracks``: the trimmed stems, each (channels, samples) with channels 1 or 2
     and equal samples. Each track's strip output before panning is kept (float32,
-    channels x samples per track); a render re-processes a track only when its
-    parameters other than ``pan_pct`` changed, then re-sums and runs the master
-    bus. ``processed_tracks`` counts the track strips run so far;
-    ``track_levels_db`` holds each track's RMS level (dBFS, mean over the two
-    output channels) after its strip and pan, for a level overview.
+    channels x samples per track), and so is the running stereo sum of the
+    active tracks (float64, so that many edits add no audible rounding). A
+    render re-processes a track only when its parameters other than ``pan_pct``
+    changed, and updates the sum only for tracks whose audio, pan or
+    mute/solo state changed; the master bus always runs. ``processed_tracks``
+    counts the track strips run so far; ``track_levels_db`` holds each track's
+    RMS level (dBFS, mean over the two output channels) after its strip and
+    pan, for a level overview.
     """
 
     def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int, device: torch.device | str | None = None):
@@ -220,10 +223,26 @@ class IncrementalRenderer:
         self._processed: list[torch.Tensor | None] = [None] * len(tracks)
         self._processed_with: list[dict[str, float] | None] = [None] * len(tracks)
         self._mean_square: list[list[float] | None] = [None] * len(tracks)
+        self._sum = torch.zeros(2, self.samples, dtype=torch.float64, device=self.device)
+        # The pan gains with which each track is in the sum; None: not in it.
+        self._in_sum: list[tuple[float, float] | None] = [None] * len(tracks)
         self.processed_tracks = 0
         self.track_levels_db: list[float | None] = [None] * len(tracks)
         # Exact IIR is faster than a whole-song FFT on the CPU; on CUDA the FFT wins.
         self._exact_iir = self.device.type == "cpu"
+
+    def _place_in_sum(self, index: int, gains: tuple[float, float] | None) -> None:
+        """Make track ``index`` contribute to the sum with ``gains`` (None: not at all)."""
+        current = self._in_sum[index]
+        if current == gains:
+            return
+        processed = self._processed[index]
+        for sign, channel_gains in ((-1.0, current), (1.0, gains)):
+            if channel_gains is None:
+                continue
+            for channel in range(2):
+                self._sum[channel].add_(processed[min(channel, processed.shape[0] - 1)], alpha=sign * channel_gains[channel])
+        self._in_sum[index] = gains
 
     @torch.no_grad()
     def render(self, params: MixParams, active: Sequence[bool] | None = None) -> torch.Tensor:
@@ -233,10 +252,10 @@ class IncrementalRenderer:
         active = [True] * len(self.tracks) if active is None else list(active)
         if len(active) != len(self.tracks):
             raise ValueError(f"active: {len(active)} flags for {len(self.tracks)} tracks")
-        mix = torch.zeros(2, self.samples, device=self.device)
         for index, values in enumerate(params.tracks):
             strip_values = {name: float(value) for name, value in values.items() if name != "pan_pct"}
             if self._processed_with[index] != strip_values:
+                self._place_in_sum(index, None)
                 self._processed[index] = None  # frees the old audio before the new is made
                 strip_params = _columns([values], TRACK_PARAMS, self.device)
                 processed = _strip_before_pan(
@@ -247,16 +266,13 @@ class IncrementalRenderer:
                 self._processed_with[index] = strip_values
                 self.processed_tracks += 1
             processed = self._processed[index]
-            gains = [float(g) for g in pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0]]
+            gains = tuple(float(g) for g in pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0])
             mean_square = self._mean_square[index]
             panned_mean_square = sum(g**2 * mean_square[min(c, len(mean_square) - 1)] for c, g in enumerate(gains)) / 2
             self.track_levels_db[index] = 10.0 * math.log10(panned_mean_square + _MEAN_SQUARE_FLOOR)
-            if active[index]:
-                for channel in range(2):
-                    mix[channel].add_(processed[min(channel, processed.shape[0] - 1)], alpha=gains[channel])
+            self._place_in_sum(index, gains if active[index] else None)
         master = _columns([params.master], list(MASTER_SPECS.values()), self.device)
-        mastered = master_bus(mix.unsqueeze(0), self.sample_rate, master, exact_iir=self._exact_iir)[0]
-        del mix
+        mastered = master_bus(self._sum.float().unsqueeze(0), self.sample_rate, master, exact_iir=self._exact_iir)[0]
         loud = normalize_loudness(mastered, self.sample_rate, float(params.master["master_loudness_lufs"]))
         return ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]))
 

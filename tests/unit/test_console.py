@@ -210,6 +210,12 @@ def test_incremental_render_reprocesses_only_the_changed_track():
         rtol=0,
     )
 
+    # Edited while muted, then unmuted: the running sum must hold exactly the new audio.
+    params.tracks[1]["gain_db"] = 5.0
+    renderer.render(params, active=[True, False, True])
+    torch.testing.assert_close(renderer.render(params), render_mix(tracks, params, SAMPLE_RATE), atol=1e-5, rtol=0)
+    assert renderer.processed_tracks == 5
+
 
 def test_muting_a_track_removes_it_from_the_mix():
     tracks = session(1.0)
