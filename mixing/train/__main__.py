@@ -1,0 +1,124 @@
+"""Command line for training the controller.
+
+    python -m mixing.train --sessions DIR [--references DIR] --method 1|2 --steps N --out PATH [options]
+    python -m mixing.train make-references SESSIONS OUT --seed K
+    python -m mixing.train evaluate CHECKPOINT --sessions DIR --references DIR [--fit-iterations N]
+
+``python -m mixing train ...`` calls :func:`main` with the same arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from mixing.errors import MixingError
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mixing.train",
+                                     description="Train the controller (Diff-MST methods 1 and 2).")
+    parser.add_argument("--sessions", required=True, help="folder of session folders, each holding stem audio files")
+    parser.add_argument("--references", help="folder of reference songs (needed by method 2)")
+    parser.add_argument("--method", type=int, choices=(1, 2), required=True,
+                        help="1: random console settings make the reference from the same stems; "
+                             "2: real reference songs")
+    parser.add_argument("--steps", type=int, required=True, help="optimizer steps in this run")
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+    parser.add_argument("--excerpt-s", type=float, default=5.0, help="seconds of audio the controller sees per example")
+    parser.add_argument("--min-tracks", type=int, default=2, help="fewest tracks per example")
+    parser.add_argument("--max-tracks", type=int, default=8, help="most tracks per example")
+    parser.add_argument("--config", choices=("default", "tiny"), default="default", help="model size")
+    parser.add_argument("--out", required=True, help="checkpoint path to write")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-budget-s", type=float, help="stop after this many seconds of training")
+    parser.add_argument("--resume", help="checkpoint to continue from (its config wins over --config)")
+    parser.add_argument("--mrstft-weight", type=float, default=1.0, help="method 1 only")
+    parser.add_argument("--af-weight", type=float, default=1.0)
+    parser.add_argument("--param-loss-weight", type=float, default=1.0,
+                        help="method 1 only: MSE on normalized parameters against the drawn ones; 0 switches it off")
+    parser.add_argument("--log-every", type=int, default=10, help="steps between loss lines on stderr")
+    parser.add_argument("--save-every", type=int, default=100, help="steps between checkpoint saves")
+    return parser
+
+
+def _train(argv: list[str]) -> int:
+    from mixing.train.loop import TrainConfig, train
+
+    args = _train_parser().parse_args(argv)
+    config = TrainConfig(
+        sessions=args.sessions,
+        references=args.references,
+        method=args.method,
+        steps=args.steps,
+        out=args.out,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        excerpt_s=args.excerpt_s,
+        track_range=(args.min_tracks, args.max_tracks),
+        model_config=args.config,
+        seed=args.seed,
+        time_budget_s=args.time_budget_s,
+        resume=args.resume,
+        mrstft_weight=args.mrstft_weight,
+        af_weight=args.af_weight,
+        param_loss_weight=args.param_loss_weight,
+        log_every=args.log_every,
+        save_every=args.save_every,
+    )
+    train(config)
+    return 0
+
+
+def _make_references(argv: list[str]) -> int:
+    from mixing.train.references import make_references
+
+    parser = argparse.ArgumentParser(prog="python -m mixing.train make-references",
+                                     description="Render each session with random plausible settings "
+                                                 "into OUT/<session>.wav.")
+    parser.add_argument("sessions", help="folder of session folders")
+    parser.add_argument("out", help="folder for the reference songs")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    make_references(args.sessions, args.out, seed=args.seed,
+                    progress=lambda line: print(line, file=sys.stderr, flush=True))
+    return 0
+
+
+def _evaluate(argv: list[str]) -> int:
+    from mixing.controller.checkpoint import load_checkpoint
+    from mixing.train.evaluate import evaluate_against_expert
+
+    parser = argparse.ArgumentParser(prog="python -m mixing.train evaluate",
+                                     description="AF loss at matched loudness of the defaults, the expert start "
+                                                 "and the controller.")
+    parser.add_argument("checkpoint")
+    parser.add_argument("--sessions", required=True, help="held-out session folders")
+    parser.add_argument("--references", required=True, help="reference songs; session i is paired with reference i + 1")
+    parser.add_argument("--excerpt-s", type=float, default=5.0)
+    parser.add_argument("--fit-iterations", type=int, default=0,
+                        help="also fit from the expert and the controller starts")
+    args = parser.parse_args(argv)
+    rows = evaluate_against_expert(load_checkpoint(args.checkpoint), args.sessions, args.references,
+                                   excerpt_s=args.excerpt_s, fit_iterations=args.fit_iterations)
+    print(json.dumps(rows, indent=2))
+    return 0
+
+
+_COMMANDS = {"make-references": _make_references, "evaluate": _evaluate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a training command; returns the exit status. Errors in the data are reported, not raised."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = _COMMANDS.get(argv[0]) if argv else None
+    try:
+        return command(argv[1:]) if command else _train(argv)
+    except (MixingError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
