@@ -1,0 +1,431 @@
+"""Mix quality against references with known answers: AF loss, gain error, balance and wall time per method.
+
+Methods: ``equal-loudness`` (the lowest anchor of Diff-MST, seed 002 section
+3.3), ``controller``, ``fit`` and ``auto`` (:func:`mixing.pipeline.mix_session`).
+Sessions are generated with FluidSynth (:mod:`mixing.datagen`) into
+``--cache-dir`` and reused by later runs with the same seed and sizes.
+
+Ground truth. Session ``i`` gets hidden console parameters
+``P*_i = random_plausible_params(tracks, Generator().manual_seed(seed + i))``
+and its ground-truth mix ``M_i = render_mix(trim(S_i), P*_i)`` (whole song,
+master loudness and ceiling included), as in Diff-MST's training method 1.
+
+Case (a), same song (method 1 of seed 002, section 3): the session and
+``M_i`` are cut into halves at the middle sample. The methods mix the second
+half of the stems ``T_B`` toward the first half of the mix ``M_rA``; their mix
+is compared with the held-out second half ``M_rB``, which holds the same
+music, so besides the AF loss we report
+  * MRSTFT(mix, M_rB) (:func:`mixing.losses.mrstft_loss`), and
+  * the per-track gain error. Each method trims its stems itself (on ``T_B``)
+    while ``P*`` was drawn after a trim of the whole stems, so gains are
+    compared as the total gain from the raw stem, ``trim_db + gain_db``.
+    "balance" removes the mean difference over the tracks of the case
+    first: the loudness stage makes a gain offset common to all tracks
+    (nearly) inaudible, so only the balance can be recovered from a
+    reference. "raw" keeps it. Equal-loudness has no parameters; its error
+    is that of ``gain_db = 0`` on every track (the equal-loudness balance).
+    Tracks silent in ``T_B`` have no meaningful gain and are left out, and
+    a case with fewer than two audible tracks has no balance error.
+
+Case (b), another song (method 2): the whole stems of session ``i`` are mixed
+toward the whole ground-truth mix of session ``i + 1`` (modulo the number of
+sessions). Only the AF loss applies (different music); it is computed over the
+whole songs, not over the excerpts that :mod:`mixing.fit` optimizes, so a
+method gains nothing from fitting the excerpts it picked.
+
+Every comparison is at matched loudness: the mix and the reference are both
+normalized to ``COMPARE_LUFS`` (integrated, BS.1770) first, so no method wins
+or loses by level alone. The AF loss is eq. 8 of seed 002
+(:func:`mixing.losses.feature_metrics`); the mean over cases is reported per
+case type and over all cases, with its ratio to equal-loudness (ratio of the
+means, as the paper's tables give them).
+
+Wall time: ``mix_session`` end to end from stems in memory (trim, start,
+fit, full render, measuring), per case; case (b) is the full-length session.
+One untimed warm-up fit on 2 s runs first, so JIT compilation and lazy
+imports are not charged to the first case.
+
+Balance check: after the mix, each track's level is its RMS after its strip
+and pan (``IncrementalRenderer.track_levels_db``, before the master bus).
+A track more than ``BALANCE_LIMIT_DB`` below the loudest violates the rule
+unless it already sat that low in the starting mix, taken as the expert start
+(:func:`mixing.expert.starting_params`, where fit and auto without a
+controller begin) for every method. Equal-loudness is measured as the console
+at default settings (``gain_db = 0``), which is its balance.
+
+Figures are printed; nothing is asserted about time. Usage:
+
+    .venv/bin/python bench/quality.py                   # 3 cases per type, 8 stems x 180 s
+    .venv/bin/python bench/quality.py --quick           # smoke run: 1 case, 3 stems x 30 s
+    .venv/bin/python bench/quality.py --cases 1 --duration-s 60 --json var/bench/quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mixing.audio import Stems, load_stems  # noqa: E402
+from mixing.device import pick_device  # noqa: E402
+from mixing.dsp.console import IncrementalRenderer, render_mix  # noqa: E402
+from mixing.errors import CheckpointError  # noqa: E402
+from mixing.expert import starting_params  # noqa: E402
+from mixing.features import FEATURE_NAMES  # noqa: E402
+from mixing.losses import feature_metrics, mrstft_loss  # noqa: E402
+from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level  # noqa: E402
+from mixing.params import MixParams  # noqa: E402
+from mixing.pipeline import DEFAULT_CHECKPOINT, mix_session  # noqa: E402
+from mixing.train import random_plausible_params  # noqa: E402
+
+METHODS = ("equal-loudness", "controller", "fit", "auto")
+CASE_TYPES = ("a", "b")
+# Diff-MST normalizes its references to -16 (seed 002, section 3.1); both sides of a comparison go here.
+COMPARE_LUFS = -16.0
+BALANCE_LIMIT_DB = 25.0
+NO_CHECKPOINT = "n/a (no checkpoint)"
+# Sizes of a full run and of --quick; explicit flags override either.
+FULL = {"cases": 3, "duration_s": 180.0, "stems": 8, "time_budget_s": 30.0, "iterations": 150}
+QUICK = {"cases": 1, "duration_s": 30.0, "stems": 3, "time_budget_s": 10.0, "iterations": 5}
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / "var" / "bench" / "quality"
+
+
+@dataclass
+class GroundTruth:
+    """A session's hidden mix: ``params`` (P*), the input trim of each whole stem, and ``mix`` (2, samples)."""
+
+    params: MixParams
+    trim_db: list[float]
+    mix: torch.Tensor
+
+
+@dataclass
+class CaseResult:
+    """One method on one case. ``status`` is "ok" or why it did not run; figures are None where they do not apply."""
+
+    case_type: str
+    session: int
+    reference_session: int
+    method: str
+    status: str = "ok"
+    ran: str = ""
+    wall_s: float | None = None
+    fit_iterations: int | None = None
+    af_loss: float | None = None
+    feature_mse: dict[str, float] = field(default_factory=dict)
+    mrstft: float | None = None
+    gain_error_balance_db: list[float] = field(default_factory=list)
+    gain_error_raw_db: list[float] = field(default_factory=list)
+    max_drop_db: float | None = None
+    violations: list[str] = field(default_factory=list)
+
+
+def ground_truth(stems: Stems, seed: int) -> GroundTruth:
+    """Draw P* from a generator seeded with ``seed`` and render the whole session with it."""
+    tracks, trim_db = trim_tracks_to_input_level(stems.audio, stems.sample_rate)
+    params = random_plausible_params(len(tracks), torch.Generator().manual_seed(seed))
+    return GroundTruth(params, trim_db, render_mix(tracks, params, stems.sample_rate))
+
+
+def _at_compare_level(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """(2, samples) -> (1, 2, samples) at COMPARE_LUFS."""
+    return normalize_to_lufs(audio.float(), sample_rate, COMPARE_LUFS)[0].unsqueeze(0)
+
+
+def _level_drops_db(renderer: IncrementalRenderer, params: MixParams) -> list[float]:
+    """How far each track sits below the loudest, in dB, after its strip and pan."""
+    renderer.render(params)
+    levels_db = list(renderer.track_levels_db)
+    return [max(levels_db) - level for level in levels_db]
+
+
+def _gain_errors_db(gains_db: Sequence[float], trim_db: Sequence[float], truth: GroundTruth,
+                    audible: Sequence[bool]) -> tuple[list[float], list[float]]:
+    """(balance, raw) absolute errors of the total gain from the raw stem, over the audible tracks."""
+    differences = [g + t - (row["gain_db"] + t_true)
+                   for g, t, row, t_true, keep in zip(gains_db, trim_db, truth.params.tracks, truth.trim_db, audible)
+                   if keep]
+    raw = [abs(d) for d in differences]
+    if len(differences) < 2:
+        return [], raw  # one track has no balance to get wrong
+    offset = statistics.fmean(differences)
+    return [abs(d - offset) for d in differences], raw
+
+
+def _split(stems: Stems, truth: GroundTruth) -> tuple[Stems, torch.Tensor, torch.Tensor]:
+    """Case (a): the second half of the stems T_B, the reference's first half M_rA and held-out M_rB."""
+    half = stems.audio[0].shape[-1] // 2
+    second = Stems(list(stems.names), [a[:, half : 2 * half] for a in stems.audio], stems.sample_rate, [])
+    return second, truth.mix[:, :half], truth.mix[:, half : 2 * half]
+
+
+def run_quality(
+    sessions: Sequence[Stems],
+    *,
+    cases: int,
+    methods: Sequence[str] = METHODS,
+    time_budget_s: float | None = 30.0,
+    iterations: int = 150,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    checkpoint: Path | torch.nn.Module | None = DEFAULT_CHECKPOINT,
+    log: Callable[[str], None] | None = None,
+) -> list[CaseResult]:
+    """Run ``cases`` cases of each type through every method; see the module docstring for the protocol.
+
+    ``sessions``: at least two, each of stems (channels, samples) of one
+    length; case ``i`` uses session ``i`` modulo their number. ``checkpoint``
+    is passed to ``mix_session``. Returns one result per case type, case and
+    method, in that order.
+    """
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; choose from {METHODS}")
+    if len(sessions) < 2:
+        raise ValueError(f"case (b) needs a reference from another session: got {len(sessions)} session(s), need 2")
+    if cases < 1:
+        raise ValueError(f"cases must be at least 1, got {cases}")
+    device = torch.device(device) if device is not None else pick_device()
+    log = log or (lambda line: None)
+    truths: dict[int, GroundTruth] = {}
+
+    def truth_of(index: int) -> GroundTruth:
+        if index not in truths:
+            truths[index] = ground_truth(sessions[index], seed + index)
+        return truths[index]
+
+    unavailable: dict[str, str] = {}
+    results = []
+    for case_type in CASE_TYPES:
+        for case in range(cases):
+            index = case % len(sessions)
+            if case_type == "a":
+                ref_index = index
+                stems, reference, target = _split(sessions[index], truth_of(index))
+            else:
+                ref_index = (index + 1) % len(sessions)
+                stems, reference, target = sessions[index], truth_of(ref_index).mix, truth_of(ref_index).mix
+            sample_rate = stems.sample_rate
+            tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
+            audible = [math.isfinite(integrated_loudness_lufs(a, sample_rate)) for a in stems.audio]
+            renderer = IncrementalRenderer(tracks, sample_rate, device=device)
+            start_drops_db = _level_drops_db(renderer, starting_params(tracks, sample_rate, stems.names))
+            target_level = _at_compare_level(target, sample_rate)
+            for method in methods:
+                result = CaseResult(case_type, index, ref_index, method)
+                results.append(result)
+                if method in unavailable:
+                    result.status = unavailable[method]
+                    continue
+                began = time.perf_counter()
+                try:
+                    mixed = mix_session(stems, reference, method=method, checkpoint=checkpoint,
+                                        time_budget_s=time_budget_s, iterations=iterations, seed=seed, device=device)
+                except CheckpointError as error:
+                    missing = checkpoint is None or (isinstance(checkpoint, Path) and not checkpoint.exists())
+                    result.status = unavailable[method] = NO_CHECKPOINT if missing else f"n/a ({error})"
+                    log(f"[{case_type} {case + 1}/{cases}] {method}: {result.status}")
+                    continue
+                result.wall_s = time.perf_counter() - began
+                result.ran = mixed.method
+                result.fit_iterations = mixed.fit.iterations if mixed.fit is not None else None
+                metrics = feature_metrics(_at_compare_level(mixed.audio, sample_rate), target_level, sample_rate)
+                result.af_loss = metrics.pop("af_loss")
+                result.feature_mse = metrics
+                params = mixed.params if mixed.params is not None else MixParams.default(len(tracks))
+                if case_type == "a":
+                    with torch.no_grad():
+                        result.mrstft = float(mrstft_loss()(_at_compare_level(mixed.audio, sample_rate), target_level))
+                    mix_trim_db = mixed.trim_db or trim_db
+                    result.gain_error_balance_db, result.gain_error_raw_db = _gain_errors_db(
+                        [row["gain_db"] for row in params.tracks], mix_trim_db, truth_of(index), audible)
+                drops_db = _level_drops_db(renderer, params)
+                result.max_drop_db = max(drops_db)
+                result.violations = [name for name, drop, start in zip(stems.names, drops_db, start_drops_db)
+                                     if drop > BALANCE_LIMIT_DB and start <= BALANCE_LIMIT_DB]
+                fitted = f", {result.fit_iterations} fit iterations" if result.fit_iterations is not None else ""
+                log(f"[{case_type} {case + 1}/{cases}] {method} ({mixed.method}): AF {result.af_loss:.4g}, "
+                    f"{result.wall_s:.1f} s{fitted}, max drop {result.max_drop_db:.1f} dB")
+    return results
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def summarize(results: Sequence[CaseResult]) -> dict[str, dict]:
+    """Per method: AF loss means (per case type and all), ratio to equal-loudness, errors, times, balance."""
+    summary: dict[str, dict] = {}
+    for method in dict.fromkeys(r.method for r in results):
+        done = [r for r in results if r.method == method and r.status == "ok"]
+        if not done:
+            summary[method] = {"status": next(r.status for r in results if r.method == method)}
+            continue
+        of_type = {t: [r for r in done if r.case_type == t] for t in CASE_TYPES}
+        balance = [e for r in of_type["a"] for e in r.gain_error_balance_db]
+        raw = [e for r in of_type["a"] for e in r.gain_error_raw_db]
+        summary[method] = {
+            "status": "ok",
+            "ran": sorted({r.ran for r in done}),
+            "fit_iterations_mean": _mean([r.fit_iterations for r in done if r.fit_iterations is not None]),
+            "af_loss_mean": _mean([r.af_loss for r in done]),
+            **{f"af_loss_mean_{t}": _mean([r.af_loss for r in of_type[t]]) for t in CASE_TYPES},
+            "feature_mse_mean": {name: _mean([r.feature_mse[name] for r in done]) for name in FEATURE_NAMES},
+            "mrstft_mean_a": _mean([r.mrstft for r in of_type["a"]]),
+            "gain_error_median_db": statistics.median(balance) if balance else None,
+            "gain_error_raw_median_db": statistics.median(raw) if raw else None,
+            **{f"wall_s_mean_{t}": _mean([r.wall_s for r in of_type[t]]) for t in CASE_TYPES},
+            **{f"wall_s_max_{t}": max((r.wall_s for r in of_type[t]), default=None) for t in CASE_TYPES},
+            "max_drop_db": max(r.max_drop_db for r in done),
+            "violations": sum(len(r.violations) for r in done),
+        }
+    anchor = summary.get("equal-loudness", {})
+    for figures in summary.values():
+        if figures["status"] != "ok" or anchor.get("status") != "ok":
+            continue
+        for key in ("af_loss_mean", "af_loss_mean_a", "af_loss_mean_b"):
+            if figures[key] is not None and anchor[key]:
+                figures[key.replace("af_loss_mean", "ratio_to_equal_loudness")] = figures[key] / anchor[key]
+    return summary
+
+
+def _fmt(value: float | None, spec: str = ".3g", unit: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{unit}"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"1/{1 / value:.3g}" if 0 < value < 1 else f"{value:.3g}x"
+
+
+def _ran(figures: dict) -> str:
+    iterations = figures["fit_iterations_mean"]
+    return ", ".join(figures["ran"]) + ("" if iterations is None else f" ({iterations:.0f} iterations)")
+
+
+def format_report(summary: dict[str, dict], config: dict) -> str:
+    """The printed tables and the targets of the issue, as text."""
+    lines = [
+        f"Quality: {config['cases']} case(s) per type, {config['stems']} stems x {config['duration_s']:g} s, "
+        f"device {config['device']}, fit budget {config['time_budget_s']} s / {config['iterations']} iterations, "
+        f"compared at {COMPARE_LUFS:g} LUFS",
+        "",
+        "| Method | Ran | AF (a) | AF (b) | AF all | / equal-loudness | Gain err (a), median dB: balance / raw "
+        "| MRSTFT (a) | Wall (a) mean / max s | Wall (b) mean / max s | Max drop dB | 25 dB violations |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for method, f in summary.items():
+        if f["status"] != "ok":
+            lines.append(f"| {method} | {f['status']} |" + " - |" * 10)
+            continue
+        lines.append(
+            f"| {method} | {_ran(f)} | {_fmt(f['af_loss_mean_a'])} | {_fmt(f['af_loss_mean_b'])} "
+            f"| {_fmt(f['af_loss_mean'])} | {_ratio(f.get('ratio_to_equal_loudness'))} "
+            f"| {_fmt(f['gain_error_median_db'], '.2f')} / {_fmt(f['gain_error_raw_median_db'], '.2f')} "
+            f"| {_fmt(f['mrstft_mean_a'])} "
+            f"| {_fmt(f['wall_s_mean_a'], '.1f')} / {_fmt(f['wall_s_max_a'], '.1f')} "
+            f"| {_fmt(f['wall_s_mean_b'], '.1f')} / {_fmt(f['wall_s_max_b'], '.1f')} "
+            f"| {_fmt(f['max_drop_db'], '.1f')} | {f['violations']} |"
+        )
+    lines += ["", "Unweighted feature MSE, mean over all cases (the columns of seed 002, Table 1):", "",
+              "| Method | " + " | ".join(FEATURE_NAMES) + " |", "|---|" + "---|" * len(FEATURE_NAMES)]
+    for method, f in summary.items():
+        if f["status"] == "ok":
+            lines.append(f"| {method} | " + " | ".join(_fmt(f["feature_mse_mean"][n]) for n in FEATURE_NAMES) + " |")
+
+    auto = summary.get("auto", {})
+    if auto.get("status") == "ok":
+        ratio = auto.get("ratio_to_equal_loudness")
+        gain = auto["gain_error_median_db"]
+        wall = auto["wall_s_max_b"]
+        wall_target_s = 10.0 if str(config["device"]).startswith("cuda") else 60.0
+        checks = [
+            (f"auto AF loss / equal-loudness = {_ratio(ratio)} (target at most 1/200)",
+             ratio is not None and ratio <= 1 / 200),
+            (f"auto median gain error on (a) = {_fmt(gain, '.2f', ' dB')} (target under 2 dB)",
+             gain is not None and gain < 2.0),
+            (f"auto wall time, slowest case (b), {config['stems']} stems x {config['duration_s']:g} s = "
+             f"{_fmt(wall, '.1f', ' s')} (target under {wall_target_s:g} s for 8 stems x 180 s on {config['device']})",
+             wall is not None and wall < wall_target_s),
+        ]
+        lines += ["", "Targets (informative; nothing is asserted):"]
+        lines += [f"  {'met    ' if met else 'NOT met'}  {text}" for text, met in checks]
+    ok = [f for f in summary.values() if f["status"] == "ok"]
+    violations = sum(f["violations"] for f in ok)
+    lines.append(f"  {'met    ' if not violations else 'NOT met'}  balance: {violations} track(s) more than "
+                 f"{BALANCE_LIMIT_DB:g} dB below the loudest that were not that low in the starting mix")
+    return "\n".join(lines)
+
+
+def warm_up(stems: Stems, device: torch.device) -> None:
+    """One untimed fit on a 2 s excerpt, so that no case pays for JIT compilation and lazy imports."""
+    excerpt = Stems(list(stems.names), [a[:, : 2 * stems.sample_rate] for a in stems.audio], stems.sample_rate, [])
+    reference = torch.stack([excerpt.audio[0][0]] * 2)
+    mix_session(excerpt, reference, method="fit", checkpoint=None, iterations=1, time_budget_s=None, device=device)
+
+
+def load_sessions(cache_dir: Path, count: int, *, seed: int, duration_s: float, num_stems: int) -> list[Stems]:
+    """Generate (or reuse from ``cache_dir``) ``count`` sessions and load their stems."""
+    from mixing.datagen.session import generate_sessions
+
+    out_dir = Path(cache_dir) / f"{num_stems}x{duration_s:g}s-seed{seed}"
+
+    def report(event: dict) -> None:
+        state = "reused" if event["skipped"] else f"generated in {event['seconds']:.1f} s"
+        print(f"session {event['done']}/{event['total']}: {event['session']} {state}", file=sys.stderr)
+
+    paths = generate_sessions(out_dir, count, seed=seed, duration_s=duration_s,
+                              num_stems_range=(num_stems, num_stems), progress=report)
+    # The files are our own renders: decoding in-process is safe and faster than the isolated worker.
+    return [load_stems(sorted(path.glob("*.wav")), isolate=False) for path in paths]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, help=f"cases per case type (default {FULL['cases']})")
+    parser.add_argument("--duration-s", type=float, help=f"session length (default {FULL['duration_s']:g})")
+    parser.add_argument("--stems", type=int, help=f"stems per session (default {FULL['stems']})")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--time-budget-s", type=float, help=f"fit/auto time budget (default {FULL['time_budget_s']:g})")
+    parser.add_argument("--iterations", type=int, help=f"fit/auto iterations at most (default {FULL['iterations']})")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the sessions, P* and the fit")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke-run sizes: " + ", ".join(f"{k}={v:g}" for k, v in QUICK.items()))
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="generated sessions, reused")
+    parser.add_argument("--device", help="cpu or cuda (default: mixing.device.pick_device)")
+    parser.add_argument("--json", type=Path, help="write the configuration, every case and the summary here")
+    args = parser.parse_args(argv)
+
+    sizes = QUICK if args.quick else FULL
+    config = {key: getattr(args, key) if getattr(args, key) is not None else default for key, default in sizes.items()}
+    device = torch.device(args.device) if args.device else pick_device()
+    config.update(methods=args.methods, seed=args.seed, device=str(device), quick=args.quick,
+                  compare_lufs=COMPARE_LUFS,
+                  checkpoint=str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.exists() else None)
+
+    sessions = load_sessions(args.cache_dir, max(config["cases"], 2), seed=args.seed,
+                             duration_s=config["duration_s"], num_stems=config["stems"])
+    warm_up(sessions[0], device)
+    results = run_quality(sessions, cases=config["cases"], methods=args.methods,
+                          time_budget_s=config["time_budget_s"], iterations=config["iterations"], seed=args.seed,
+                          device=device, log=lambda line: print(line, file=sys.stderr))
+    summary = summarize(results)
+    print(format_report(summary, config))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"config": config, "summary": summary,
+                                         "cases": [asdict(r) for r in results]}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

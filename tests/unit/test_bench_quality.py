@@ -1,0 +1,97 @@
+"""The quality benchmark (bench/quality.py) at its smallest size, so that it keeps running."""
+import json
+import math
+
+import pytest
+import torch
+
+from bench.quality import (
+    NO_CHECKPOINT,
+    format_report,
+    ground_truth,
+    run_quality,
+    summarize,
+)
+from mixing import SAMPLE_RATE
+from mixing.audio import Stems
+from mixing.loudness import integrated_loudness_lufs
+from tests.signals import noise, sine
+
+DURATION_S = 2.0
+# "auto" without a checkpoint runs the same code as "fit"; leaving it out halves the test's time.
+SMOKE_METHODS = ("equal-loudness", "controller", "fit")
+# Two fits end to end (the master-EQ match alone is 150 optimizer steps each): several seconds.
+pytestmark = pytest.mark.slow
+
+
+def tiny_session(seed: int, num_stems: int) -> Stems:
+    """A low tone, a mid tone over noise and stereo noise, at different raw levels."""
+    audio = [
+        sine(55.0 * (seed + 1), DURATION_S, amplitude=0.4),
+        sine(440.0, DURATION_S, amplitude=0.05) + noise(DURATION_S, rms=0.01, seed=seed),
+        noise(DURATION_S, rms=0.02, channels=2, seed=seed + 10),
+    ][:num_stems]
+    return Stems([f"Track {i + 1}" for i in range(num_stems)], audio, SAMPLE_RATE, [])
+
+
+@pytest.fixture(scope="module")
+def results():
+    sessions = [tiny_session(0, 3), tiny_session(1, 2)]
+    # Fitting's many tiny tensor ops crawl when two intra-op threads share a busy 2-core machine.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return run_quality(sessions, cases=1, methods=SMOKE_METHODS, time_budget_s=None, iterations=2, device="cpu",
+                           checkpoint=None)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_every_method_runs_on_both_case_types_and_controller_reports_missing_checkpoint(results):
+    assert [(r.case_type, r.method) for r in results] == [(t, m) for t in ("a", "b") for m in SMOKE_METHODS]
+    for result in results:
+        if result.method == "controller":
+            assert result.status == NO_CHECKPOINT
+        else:
+            assert result.status == "ok"
+            assert math.isfinite(result.af_loss) and result.af_loss >= 0
+
+
+def test_same_song_case_reports_gain_errors_and_mrstft_other_song_case_does_not(results):
+    for result in (r for r in results if r.status == "ok"):
+        if result.case_type == "a":
+            assert len(result.gain_error_raw_db) == 3 and result.mrstft > 0
+        else:
+            assert result.gain_error_raw_db == [] and result.mrstft is None
+
+
+def test_equal_loudness_gain_error_is_that_of_gain_zero_against_the_hidden_gains(results):
+    # The halves of stationary test signals trim like the whole stems, so the error is the hidden gain itself.
+    truth = ground_truth(tiny_session(0, 3), seed=0)
+    hidden_db = [row["gain_db"] for row in truth.params.tracks]
+    equal = next(r for r in results if r.case_type == "a" and r.method == "equal-loudness")
+    assert equal.gain_error_raw_db == pytest.approx([abs(g) for g in hidden_db], abs=0.2)
+    mean_db = sum(hidden_db) / len(hidden_db)
+    assert equal.gain_error_balance_db == pytest.approx([abs(g - mean_db) for g in hidden_db], abs=0.2)
+
+
+def test_ground_truth_is_seeded_and_rendered_at_its_hidden_master_loudness():
+    first, again = ground_truth(tiny_session(0, 3), seed=4), ground_truth(tiny_session(0, 3), seed=4)
+    assert first.params.tracks == again.params.tracks
+    assert first.mix.shape == (2, round(DURATION_S * SAMPLE_RATE))
+    # The true-peak ceiling may only take a little off the target loudness.
+    target_lufs = first.params.master["master_loudness_lufs"]
+    assert target_lufs - 2.0 < integrated_loudness_lufs(first.mix, SAMPLE_RATE) < target_lufs + 0.5
+
+
+def test_summary_sets_equal_loudness_as_the_unit_ratio_and_is_printable_and_json(results):
+    summary = summarize(results)
+    assert summary["equal-loudness"]["ratio_to_equal_loudness"] == pytest.approx(1.0)
+    assert summary["controller"] == {"status": NO_CHECKPOINT}
+    assert summary["fit"]["ratio_to_equal_loudness"] == pytest.approx(
+        summary["fit"]["af_loss_mean"] / summary["equal-loudness"]["af_loss_mean"])
+    config = {"cases": 1, "stems": 3, "duration_s": DURATION_S, "device": "cpu", "time_budget_s": None,
+              "iterations": 2}
+    report = format_report(summary, config)
+    assert all(method in report for method in SMOKE_METHODS) and NO_CHECKPOINT in report
+    json.dumps(summary)
