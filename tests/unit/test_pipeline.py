@@ -6,7 +6,7 @@ import zipfile
 import pytest
 import torch
 
-from mixing import SAMPLE_RATE
+from mixing import SAMPLE_RATE, pipeline
 from mixing.audio import Stems
 from mixing.controller import Controller, save_checkpoint, tiny_config
 from mixing.dsp.limiter import true_peak_dbtp
@@ -160,7 +160,8 @@ def test_controller_method_without_a_checkpoint_says_none_is_installed(reference
         mix_session(session(), reference, method="controller", checkpoint=tmp_path / "missing.pt")
 
 
-def test_auto_with_a_damaged_checkpoint_falls_back_and_warns(reference, tmp_path):
+def test_auto_with_a_damaged_checkpoint_falls_back_and_warns(reference, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "AUTO_START", "controller")
     damaged = tmp_path / "controller.pt"
     damaged.write_bytes(b"not a checkpoint")
     result = mix_session(session(), reference, method="auto", checkpoint=damaged, iterations=0, device="cpu")
@@ -170,7 +171,7 @@ def test_auto_with_a_damaged_checkpoint_falls_back_and_warns(reference, tmp_path
         mix_session(session(), reference, method="controller", checkpoint=damaged)
 
 
-def test_controller_method_renders_the_prediction_at_the_reference_loudness(reference, tmp_path):
+def test_controller_method_renders_the_prediction_at_the_reference_loudness(reference, tmp_path, monkeypatch):
     torch.manual_seed(0)
     path = tmp_path / "controller.pt"
     save_checkpoint(path, Controller(**tiny_config()), training_info={"steps": 0})
@@ -180,8 +181,13 @@ def test_controller_method_renders_the_prediction_at_the_reference_loudness(refe
     assert result.params.master["master_loudness_lufs"] == pytest.approx(target_lufs)
     assert torch.isfinite(result.audio).all()
     assert true_peak_dbtp(result.audio, SAMPLE_RATE) <= -1.0 + 1e-3
-    # auto fits from the controller's start; fit always from the expert's.
-    for method, expected in (("auto", "controller+fit"), ("fit", "expert+fit")):
+    # auto fits from the start AUTO_START names; fit always from the expert's.
+    for auto_start, method, expected in (
+        ("expert", "auto", "expert+fit"),
+        ("controller", "auto", "controller+fit"),
+        ("controller", "fit", "expert+fit"),
+    ):
+        monkeypatch.setattr(pipeline, "AUTO_START", auto_start)
         fitted = mix_session(session(), reference, method=method, checkpoint=path, iterations=0, device="cpu")
         assert fitted.method == expected
 

@@ -1,0 +1,177 @@
+"""Plotly figures of a mix version, built from plain data (no database, no audio decoding here).
+
+The worker measures the audio once (:func:`chart_data`) and stores the result with the version;
+:func:`figures` turns that and the version's analysis into the four figures of docs/API.md,
+``{"spectrograms", "spectra", "features", "levels"}``, as JSON-ready dicts. Paper backgrounds are
+transparent and text is light, for the dark studio page.
+"""
+import json
+import math
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Chart resolution: enough for a card in a browser, small enough to store with each version.
+SPECTROGRAM_BINS = 128
+SPECTROGRAM_FRAMES = 300
+SPECTROGRAM_FLOOR_DB = -100.0
+LEVELS_RANGE_DB = 60.0
+TEXT_COLOUR = "#c9d1db"
+COLOURS = {"mix": "#4cc9f0", "reference": "#f7b538", "baseline": "#9aa5b1"}
+LABELS = {"mix": "Your mix", "reference": "Reference", "baseline": "Baseline"}
+
+
+def _rounded(values, digits: int) -> list[float]:
+    return [round(float(value), digits) for value in values]
+
+
+def chart_data(mix, reference, baseline, sample_rate: int) -> dict:
+    """Spectrograms of mix and reference, long-term spectra of all three; each audio (channels, samples).
+
+    Returns JSON-ready lists: ``spectrograms[name] = {"db": [[bins] per frame...], ...}``.
+    """
+    from mixing.features import long_term_spectrum, spectrogram_data
+
+    spectrograms = {}
+    for name, audio in (("mix", mix), ("reference", reference)):
+        data = spectrogram_data(audio, sample_rate, max_frames=SPECTROGRAM_FRAMES, n_bins=SPECTROGRAM_BINS)
+        spectrograms[name] = {
+            "db": [_rounded(row, 1) for row in data["db"].clip(SPECTROGRAM_FLOOR_DB, None)],
+            "freqs_hz": _rounded(data["freqs_hz"], 1),
+            "times_s": _rounded(data["times_s"], 2),
+        }
+    spectra = {}
+    for name, audio in (("mix", mix), ("reference", reference), ("baseline", baseline)):
+        data = long_term_spectrum(audio, sample_rate)
+        spectra[name] = {"freqs_hz": _rounded(data["freqs_hz"], 1), "db": _rounded(data["db"], 2)}
+    return {"spectrograms": spectrograms, "spectra": spectra}
+
+
+def _layout(figure: go.Figure, **layout) -> dict:
+    figure.update_layout(
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(255,255,255,0.02)",
+        font={"color": TEXT_COLOUR},
+        margin={"l": 56, "r": 16, "t": 36, "b": 44},
+        **({"legend": {"orientation": "h", "y": 1.12, "x": 0}} | layout),
+    )
+    # Through plotly's own encoder: figures hold numpy arrays and plotly objects.
+    return json.loads(figure.to_json())
+
+
+def spectrograms_figure(spectrograms: dict) -> dict:
+    """Mix and reference side by side on a log frequency axis, sharing one colour scale."""
+    names = [name for name in ("mix", "reference") if name in spectrograms]
+    if not names:
+        return _layout(go.Figure())
+    values = [level for name in names for row in spectrograms[name]["db"] for level in row]
+    top_db = max(values, default=0.0)
+    figure = make_subplots(rows=1, cols=len(names), shared_yaxes=True, horizontal_spacing=0.04,
+                           subplot_titles=[LABELS[name] for name in names])
+    for column, name in enumerate(names, start=1):
+        data = spectrograms[name]
+        figure.add_trace(
+            go.Heatmap(
+                z=data["db"], x=data["times_s"], y=data["freqs_hz"], zmin=max(top_db - 80.0, SPECTROGRAM_FLOOR_DB),
+                zmax=top_db, coloraxis="coloraxis", name=LABELS[name],
+                hovertemplate="%{x:.1f} s, %{y:.0f} Hz: %{z:.1f} dB<extra>" + LABELS[name] + "</extra>",
+            ),
+            row=1, col=column,
+        )
+        figure.update_xaxes(title_text="time (s)", row=1, col=column)
+    figure.update_yaxes(type="log", title_text="frequency (Hz)", row=1, col=1)
+    for column in range(2, len(names) + 1):
+        figure.update_yaxes(type="log", row=1, col=column)
+    for annotation in figure.layout.annotations:
+        annotation.font = {"color": TEXT_COLOUR}
+    return _layout(
+        figure,
+        coloraxis={"colorscale": "Magma", "cmin": max(top_db - 80.0, SPECTROGRAM_FLOOR_DB), "cmax": top_db,
+                   "colorbar": {"title": {"text": "dB"}}},
+        height=340,
+    )
+
+
+def spectra_figure(spectra: dict) -> dict:
+    """Long-term 1/3-octave spectra of mix, reference and baseline, overlaid."""
+    figure = go.Figure()
+    for name in ("reference", "baseline", "mix"):
+        if name not in spectra:
+            continue
+        data = spectra[name]
+        figure.add_trace(go.Scatter(
+            x=data["freqs_hz"], y=data["db"], mode="lines", name=LABELS[name],
+            line={"color": COLOURS[name], "width": 3 if name == "mix" else 2,
+                  "dash": "dot" if name == "baseline" else None},
+            hovertemplate="%{x:.0f} Hz: %{y:.1f} dB<extra>" + LABELS[name] + "</extra>",
+        ))
+    return _layout(figure, xaxis={"type": "log", "title": {"text": "frequency (Hz)"}},
+                   yaxis={"title": {"text": "band level (dB)"}}, height=320)
+
+
+def _rms_dbfs(rms: float | None) -> float | None:
+    return 20.0 * math.log10(rms) if rms is not None and rms > 0 else None
+
+
+# (label, feature key, conversion) of the bars; RMS is stored linear and shown in dBFS.
+_FEATURE_BARS = (
+    ("RMS (dBFS)", "rms", _rms_dbfs),
+    ("Crest factor (dB)", "crest_factor_db", None),
+    ("Stereo width (%)", "stereo_width", lambda value: None if value is None else 100.0 * value),
+    ("Imbalance (%)", "stereo_imbalance", lambda value: None if value is None else 100.0 * value),
+)
+
+
+def features_figure(analysis: dict) -> dict:
+    """The AF features of mix, reference and baseline as grouped bars, one small panel per feature."""
+    features = analysis.get("features") or {}
+    # Two by two: four panels side by side leave their titles no room in a half-width card.
+    figure = make_subplots(rows=2, cols=2, subplot_titles=[label for label, _, _ in _FEATURE_BARS],
+                           horizontal_spacing=0.14, vertical_spacing=0.16)
+    for index, (_, key, convert) in enumerate(_FEATURE_BARS):
+        row, column = divmod(index, 2)
+        row, column = row + 1, column + 1
+        for name in ("mix", "reference", "baseline"):
+            value = (features.get(name) or {}).get(key)
+            if convert is not None:
+                value = convert(value)
+            figure.add_trace(
+                go.Bar(x=[LABELS[name]], y=[value], name=LABELS[name], marker={"color": COLOURS[name]},
+                       legendgroup=name, showlegend=index == 0,
+                       hovertemplate="%{y:.2f}<extra>" + LABELS[name] + "</extra>"),
+                row=row, col=column,
+            )
+        figure.update_xaxes(showticklabels=False, row=row, col=column)
+    for annotation in figure.layout.annotations:
+        annotation.font = {"color": TEXT_COLOUR, "size": 12}
+    return _layout(figure, barmode="group", height=400, legend={"orientation": "h", "y": -0.05, "x": 0})
+
+
+def levels_figure(analysis: dict) -> dict:
+    """Each track's level envelope over the song, and its loudness in the legend."""
+    figure = go.Figure()
+    tracks = analysis.get("track_levels") or []
+    for track in tracks:
+        envelope = track.get("envelope_db") or []
+        loudness = track.get("loudness_lufs")
+        label = track["name"] if loudness is None else f"{track['name']} ({loudness:.1f} LUFS)"
+        figure.add_trace(go.Scatter(
+            x=[index / max(len(envelope) - 1, 1) * 100.0 for index in range(len(envelope))], y=envelope,
+            mode="lines", name=label, hovertemplate="%{y:.1f} dB<extra>" + track["name"] + "</extra>",
+        ))
+    # The loudest 60 dB: silent passages sit at the envelope's -120 dB floor and would squash the rest.
+    top_db = max((level for track in tracks for level in track.get("envelope_db") or []), default=0.0)
+    return _layout(figure, xaxis={"title": {"text": "position in the song (%)"}, "range": [0, 100]},
+                   yaxis={"title": {"text": "level (dBFS, after the fader)"},
+                          "range": [top_db - LEVELS_RANGE_DB, top_db + 3.0]},
+                   height=320)
+
+
+def figures(chart_data: dict, analysis: dict) -> dict:
+    """The four figures of a version, keyed as docs/API.md names them."""
+    return {
+        "spectrograms": spectrograms_figure(chart_data.get("spectrograms") or {}),
+        "spectra": spectra_figure(chart_data.get("spectra") or {}),
+        "features": features_figure(analysis),
+        "levels": levels_figure(analysis),
+    }

@@ -1,0 +1,149 @@
+"""A project holds stems, one reference and numbered mix versions, and belongs to an account or to an
+anonymous visitor (a random id kept in the session, RELIABILITY.md). Every file lives in the default
+storage under a fresh uuid key, so keys never collide and never carry a user's file name."""
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import models
+
+from webapp.core.models import BaseModel, Job
+
+
+def _uuid_key(folder: str, filename: str) -> str:
+    return f"{folder}/{uuid.uuid4().hex}{PurePath(filename).suffix.lower()}"
+
+
+def stem_upload_to(instance: "Stem", filename: str) -> str:
+    return _uuid_key("stems", filename)
+
+
+def reference_upload_to(instance: "Reference", filename: str) -> str:
+    return _uuid_key("references", filename)
+
+
+def render_upload_to(instance: models.Model, filename: str) -> str:
+    return _uuid_key("renders", filename)
+
+
+class Project(BaseModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="studio_projects"
+    )
+    visitor_id = models.CharField(
+        max_length=64, blank=True, db_index=True, help_text="The anonymous visitor's id from the session."
+    )
+    # The latest job; the API shows it as active_job while it is queued or running. One at a time per project.
+    last_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The equal-loudness mix of the stems at the reference's loudness, for the player and the analysis;
+    # remade when the stems or the reference change (baseline_signature names what it was made from).
+    baseline_file = models.FileField(upload_to=render_upload_to, max_length=200, blank=True)
+    baseline_loudness_lufs = models.FloatField(null=True, blank=True)
+    baseline_signature = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(owner__isnull=False) | ~models.Q(visitor_id=""),
+                name="studio_project_has_owner_or_visitor",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Stem(BaseModel):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stems")
+    position = models.PositiveIntegerField(help_text="Order of the tracks; gaps are left by deleted stems.")
+    name = models.CharField(max_length=120)
+    filename = models.CharField(max_length=255, help_text="The file name the user uploaded.")
+    file = models.FileField(upload_to=stem_upload_to, max_length=200)
+    channels = models.PositiveSmallIntegerField()
+    duration_s = models.FloatField()
+    sample_rate = models.PositiveIntegerField(help_text="The file's own sample rate in Hz, before resampling.")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "position"], name="studio_stem_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Reference(BaseModel):
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="reference")
+    filename = models.CharField(max_length=255)
+    file = models.FileField(upload_to=reference_upload_to, max_length=200)
+    channels = models.PositiveSmallIntegerField()
+    duration_s = models.FloatField()
+    sample_rate = models.PositiveIntegerField()
+    loudness_lufs = models.FloatField()
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class MixVersion(BaseModel):
+    """One rendered mix. Every mix, re-render and applied preset makes a new one; none is ever changed."""
+
+    class Method(models.TextChoices):
+        AUTO = "auto", "Automatic mix"
+        MANUAL = "manual", "Manual changes"
+        PRESET = "preset", "From a preset"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    method = models.CharField(max_length=16, choices=Method.choices)
+    job = models.OneToOneField(
+        Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="studio_version",
+        help_text="The job that made it: a repeated job finds its version instead of making another.",
+    )
+    params = models.JSONField(help_text="The preset rendered, tracks named and in stem order.")
+    auto_params = models.JSONField(help_text="The automatic mix's preset that these parameters started from.")
+    muted = models.JSONField(default=list, blank=True, help_text="Ids of muted stems.")
+    solo = models.JSONField(default=list, blank=True, help_text="Ids of soloed stems.")
+    wav24_file = models.FileField(upload_to=render_upload_to, max_length=200)
+    wav16_file = models.FileField(upload_to=render_upload_to, max_length=200)
+    flac_file = models.FileField(upload_to=render_upload_to, max_length=200)
+    loudness_lufs = models.FloatField(null=True, blank=True)
+    true_peak_dbtp = models.FloatField(null=True, blank=True)
+    af_loss = models.FloatField(null=True, blank=True)
+    analysis = models.JSONField(default=dict, blank=True)
+    chart_data = models.JSONField(default=dict, blank=True, help_text="Spectrograms and spectra for charts.py.")
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="studio_version_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.number}"
+
+    @property
+    def files(self) -> list[models.fields.files.FieldFile]:
+        return [self.wav24_file, self.wav16_file, self.flac_file]
+
+
+class ProjectJob(models.Model):
+    """What a Job of the studio was asked to do, and for which project (its version: ``job.studio_version``)."""
+
+    class Kind(models.TextChoices):
+        MIX = "mix", "Automatic mix"
+        RENDER = "render", "Re-render"
+        PRESET = "preset", "Apply a preset"
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="studio")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    request = models.JSONField(default=dict, blank=True, help_text="The validated request: params, muted, solo...")
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.project_id}"

@@ -1,0 +1,174 @@
+"""Reads of projects, stems, versions and their jobs, and their JSON forms (docs/API.md).
+
+Every lookup goes through the owner's projects, so another owner's project, stem, version, file or
+job answers 404 exactly like one that does not exist.
+"""
+from django.db.models import Prefetch, QuerySet
+
+from webapp.core.errors import ApplicationError
+from webapp.core.models import Job
+from webapp.core.selectors import job_as_dict as core_job_as_dict
+
+from .models import MixVersion, Project, ProjectJob, Stem
+from .owners import Owner
+
+# The version columns a summary needs; analysis and chart data can be large.
+_SUMMARY_DEFERRED = ("analysis", "chart_data", "params", "auto_params")
+
+
+def _not_found(what: str) -> ApplicationError:
+    return ApplicationError(f"No such {what}.", code="not_found", status=404)
+
+
+def project_list(*, owner: Owner) -> QuerySet[Project]:
+    return (
+        Project.objects.filter(owner.projects_filter())
+        .select_related("reference", "last_job")
+        .prefetch_related("stems", Prefetch("versions", queryset=MixVersion.objects.defer(*_SUMMARY_DEFERRED)))
+    )
+
+
+def project_get(*, owner: Owner, project_id) -> Project:
+    try:
+        return project_list(owner=owner).get(pk=project_id)
+    except Project.DoesNotExist:
+        raise _not_found("project") from None
+
+
+def stem_get(*, project: Project, stem_id) -> Stem:
+    try:
+        return project.stems.get(pk=stem_id)
+    except Stem.DoesNotExist:
+        raise _not_found("stem") from None
+
+
+def stems_ordered(*, project: Project) -> list[Stem]:
+    return list(Stem.objects.filter(project=project).order_by("position"))
+
+
+def version_get(*, project: Project, number: int) -> MixVersion:
+    try:
+        return project.versions.get(number=number)
+    except MixVersion.DoesNotExist:
+        raise _not_found("version") from None
+
+
+def version_latest(*, project: Project) -> MixVersion | None:
+    return MixVersion.objects.filter(project=project).order_by("-number").first()
+
+
+def project_job_get(*, owner: Owner, job_id) -> ProjectJob | None:
+    """The studio job ``job_id`` of one of the owner's projects; None when the job is no studio job.
+
+    Raises 404 for a studio job of another owner's project.
+    """
+    project_job = ProjectJob.objects.select_related("job", "project").filter(job_id=job_id).first()
+    if project_job is None:
+        return None
+    if not Project.objects.filter(owner.projects_filter(), pk=project_job.project_id).exists():
+        raise _not_found("job")
+    return project_job
+
+
+def project_status(project: Project) -> str:
+    job = project.last_job
+    if job is not None and not job.is_finished:
+        return "mixing"
+    if job is not None and job.status == Job.Status.FAILED:
+        return "failed"
+    if project.versions.all():
+        return "mixed"
+    if project.stems.all() and reference_or_none(project) is not None:
+        return "ready"
+    return "empty"
+
+
+def reference_or_none(project: Project):
+    try:
+        return project.reference
+    except Project.reference.RelatedObjectDoesNotExist:
+        return None
+
+
+def stem_as_dict(stem: Stem) -> dict:
+    return {
+        "id": str(stem.id),
+        "name": stem.name,
+        "filename": stem.filename,
+        "channels": stem.channels,
+        "duration_s": stem.duration_s,
+        "sample_rate": stem.sample_rate,
+        "position": stem.position,
+    }
+
+
+def reference_as_dict(project: Project) -> dict | None:
+    reference = reference_or_none(project)
+    if reference is None:
+        return None
+    return {
+        "filename": reference.filename,
+        "duration_s": reference.duration_s,
+        "loudness_lufs": reference.loudness_lufs,
+    }
+
+
+def job_as_dict(job: Job) -> dict:
+    """Core's job JSON with the studio's kind (mix, render, preset) and the version the job made."""
+    data = core_job_as_dict(job)
+    project_job = getattr(job, "studio", None)
+    if project_job is not None:
+        data["kind"] = project_job.kind
+    version = MixVersion.objects.filter(job=job).only("number").first()
+    data["version"] = version.number if version is not None else None
+    return data
+
+
+def project_as_dict(project: Project) -> dict:
+    versions = sorted(project.versions.all(), key=lambda version: version.number)
+    job = project.last_job
+    return {
+        "id": str(project.id),
+        "name": project.name,
+        "status": project_status(project),
+        "created_at": project.created_at.isoformat(),
+        "stems": [stem_as_dict(stem) for stem in sorted(project.stems.all(), key=lambda stem: stem.position)],
+        "reference": reference_as_dict(project),
+        "versions": [version_summary_as_dict(version) for version in versions],
+        "current_version": versions[-1].number if versions else None,
+        "active_job": job_as_dict(job) if job is not None and not job.is_finished else None,
+    }
+
+
+def version_summary_as_dict(version: MixVersion) -> dict:
+    return {
+        "number": version.number,
+        "created_at": version.created_at.isoformat(),
+        "method": version.method,
+        "loudness_lufs": version.loudness_lufs,
+        "true_peak_dbtp": version.true_peak_dbtp,
+        "af_loss": version.af_loss,
+    }
+
+
+def version_url(version: MixVersion) -> str:
+    return f"/api/projects/{version.project_id}/versions/{version.number}/"
+
+
+def version_as_dict(version: MixVersion) -> dict:
+    url = version_url(version)
+    return {
+        **version_summary_as_dict(version),
+        "params": version.params,
+        "auto_params": version.auto_params,
+        "muted": version.muted,
+        "solo": version.solo,
+        "analysis": version.analysis,
+        "audio_url": f"{url}audio/",
+        "downloads": {
+            "wav24": f"{url}download/?format=wav24",
+            "wav16": f"{url}download/?format=wav16",
+            "flac": f"{url}download/?format=flac",
+            "preset": f"{url}preset/",
+        },
+    }

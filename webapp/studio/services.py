@@ -1,0 +1,403 @@
+"""Writes the web process makes: projects, stems, the reference, and starting the jobs that mix.
+
+Uploaded audio is decoded only in a child process (``isolate`` in mixing.audio), never in the web
+server itself. Files go to the default storage (MEDIA_ROOT or S3) through Django's storage API only;
+a file is deleted from storage once the database no longer points to it.
+"""
+import json
+import logging
+import tempfile
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Max
+
+from mixing import SAMPLE_RATE
+from mixing.audio import MAX_TRACKS, StemInfo, dedupe_names, extract_stems_zip, track_name_from_filename, validate_stem
+from mixing.errors import PresetError, StemError
+from mixing.params import MixParams
+from webapp.core.errors import ApplicationError
+from webapp.core.models import Job
+from webapp.core.services import job_create, job_fail
+
+from .models import Project, ProjectJob, Reference, Stem
+from .owners import Owner
+from .selectors import stems_ordered, version_get
+
+logger = logging.getLogger(__name__)
+
+PROJECT_NAME_MAX_CHARS = 200
+STEM_NAME_MAX_CHARS = 120
+PRESET_MAX_BYTES = 1024 * 1024
+# Child decoders run at once while validating one upload (a ZIP of stems).
+VALIDATE_WORKERS = 4
+
+
+def _clean_name(value, *, what: str, max_chars: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ApplicationError(f"Give the {what} a name.", code="invalid_name")
+    name = " ".join(value.split())
+    if len(name) > max_chars:
+        raise ApplicationError(f"The {what} name is longer than {max_chars} characters.", code="invalid_name")
+    return name
+
+
+def files_delete_on_commit(names: Iterable[str]) -> None:
+    """Removes stored files once the transaction that stopped pointing to them has committed."""
+    names = [name for name in names if name]
+
+    def delete() -> None:
+        for name in names:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                # A file left behind costs storage, not correctness; the row is gone either way.
+                logger.exception("could not delete %s from storage", name)
+
+    transaction.on_commit(delete)
+
+
+# Projects
+
+
+def project_create(*, owner: Owner, name) -> Project:
+    project = Project(
+        name=_clean_name(name, what="project", max_chars=PROJECT_NAME_MAX_CHARS),
+        owner_id=owner.user_id,
+        visitor_id="" if owner.user_id is not None else owner.visitor_id,
+    )
+    project.full_clean()
+    project.save()
+    return project
+
+
+def project_rename(*, project: Project, name) -> Project:
+    project.name = _clean_name(name, what="project", max_chars=PROJECT_NAME_MAX_CHARS)
+    project.save(update_fields=["name", "updated_at"])
+    return project
+
+
+def project_files(project: Project) -> list[str]:
+    """Every storage key a project's rows point to."""
+    names = [project.baseline_file.name]
+    names += [stem.file.name for stem in Stem.objects.filter(project=project)]
+    names += [reference.file.name for reference in Reference.objects.filter(project=project)]
+    for version in project.versions.only("wav24_file", "wav16_file", "flac_file"):
+        names += [field.name for field in version.files]
+    return [name for name in names if name]
+
+
+@transaction.atomic
+def project_delete(*, project: Project) -> None:
+    """Deletes the project, its rows, its jobs and (after the commit) all of its files.
+
+    A job still running for it finds the project gone and deletes what it wrote (webapp.studio.work).
+    """
+    files_delete_on_commit(project_files(project))
+    job_ids = list(ProjectJob.objects.filter(project=project).values_list("job_id", flat=True))
+    project.delete()
+    Job.objects.filter(pk__in=job_ids).delete()
+
+
+# Stems
+
+
+@dataclass
+class _Candidate:
+    """One audio file of an upload, checked: ``info`` when usable, ``reason`` when not."""
+
+    filename: str
+    path: Path
+    info: StemInfo | None = None
+    reason: str = ""
+
+
+def _write_upload(upload: UploadedFile, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as local:
+        for chunk in upload.chunks():
+            local.write(chunk)
+    return path
+
+
+def _upload_candidates(upload: UploadedFile, folder: Path, rejected: list[dict]) -> list[_Candidate]:
+    """The audio files of one upload: itself, or the files inside it when it is a ZIP."""
+    filename = PurePath(upload.name or "upload").name
+    if upload.size == 0:
+        rejected.append({"filename": filename, "reason": "the file is empty."})
+        return []
+    if filename.lower().endswith(".zip"):
+        archive = _write_upload(upload, folder / "upload.zip")
+        try:
+            extracted = extract_stems_zip(archive, folder / "unzipped", name=filename)
+        except StemError as error:
+            rejected.append({"filename": filename, "reason": error.reason})
+            return []
+        rejected += [{"filename": entry.name, "reason": entry.reason} for entry in extracted.skipped]
+        if not extracted.paths and not extracted.skipped:
+            rejected.append({"filename": filename, "reason": "the archive holds no audio files."})
+        return [_Candidate(path.name, path) for path in extracted.paths]
+    # The decoder picks its reader by the user's extension, so the local copy keeps it.
+    return [_Candidate(filename, _write_upload(upload, folder / f"upload{PurePath(filename).suffix.lower()}"))]
+
+
+def _validate(candidate: _Candidate) -> _Candidate:
+    try:
+        candidate.info = validate_stem(
+            candidate.path, name=candidate.filename, max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S
+        )
+    except StemError as error:
+        candidate.reason = error.reason
+    return candidate
+
+
+def stems_add(*, project: Project, uploads: list[UploadedFile]) -> tuple[list[Stem], list[dict]]:
+    """Checks every uploaded file (ZIPs unpacked) and keeps the good ones as stems, in upload order.
+
+    Returns the new stems and ``{"filename", "reason"}`` for each file rejected; one bad file never
+    holds up the others. Track names come from the file names, made unique within the project.
+    """
+    rejected: list[dict] = []
+    stored: list[Stem] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="mixref-stems-") as folder:
+            candidates = []
+            for index, upload in enumerate(uploads):
+                candidates += _upload_candidates(upload, Path(folder) / str(index), rejected)
+            if Stem.objects.filter(project=project).count() >= MAX_TRACKS:
+                # Not worth decoding; _stems_create makes the same check again under the project's lock.
+                return [], rejected + [_track_limit_reject(candidate.filename) for candidate in candidates]
+            with ThreadPoolExecutor(max_workers=VALIDATE_WORKERS) as pool:
+                checked = list(pool.map(_validate, candidates))
+            for candidate in checked:
+                if candidate.info is None:
+                    rejected.append({"filename": candidate.filename, "reason": candidate.reason})
+                else:
+                    stored.append(_stem_file_store(candidate))
+        return _stems_create(project, stored, rejected), rejected
+    except BaseException:
+        for stem in stored:
+            default_storage.delete(stem.file.name)
+        raise
+
+
+def _track_limit_reject(filename: str) -> dict:
+    return {"filename": filename, "reason": f"the project already has the maximum of {MAX_TRACKS} tracks."}
+
+
+def _stem_file_store(candidate: _Candidate) -> Stem:
+    """An unsaved Stem whose file is already in storage (under a uuid key)."""
+    info = candidate.info
+    stem = Stem(
+        filename=candidate.filename[:255],
+        channels=info.channels,
+        duration_s=info.duration_s,
+        sample_rate=info.source_sample_rate_hz,
+    )
+    with candidate.path.open("rb") as local:
+        stem.file.save(candidate.filename, File(local), save=False)
+    return stem
+
+
+@transaction.atomic
+def _stems_create(project: Project, stems: list[Stem], rejected: list[dict]) -> list[Stem]:
+    # Locking the project row serializes parallel uploads to one project (positions, names, the cap).
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    existing = list(Stem.objects.filter(project=project).values_list("name", flat=True))
+    room = max(0, MAX_TRACKS - len(existing))
+    kept, refused = stems[:room], stems[room:]
+    rejected += [_track_limit_reject(stem.filename) for stem in refused]
+    files_delete_on_commit(stem.file.name for stem in refused)
+    names = dedupe_names(existing + [track_name_from_filename(stem.filename) for stem in kept])[len(existing):]
+    position = (Stem.objects.filter(project=project).aggregate(last=Max("position"))["last"] or 0) + 1
+    for offset, (stem, name) in enumerate(zip(kept, names, strict=True)):
+        stem.project = project
+        stem.name = name[:STEM_NAME_MAX_CHARS]
+        stem.position = position + offset
+        stem.full_clean()
+        stem.save()
+    return kept
+
+
+def stem_rename(*, stem: Stem, name) -> Stem:
+    name = _clean_name(name, what="track", max_chars=STEM_NAME_MAX_CHARS)
+    # Presets match tracks by name, so two tracks of a project never share one.
+    taken = Stem.objects.filter(project_id=stem.project_id, name__iexact=name).exclude(pk=stem.pk).exists()
+    if taken:
+        raise ApplicationError(f"Another track is already called {name!r}.", code="name_taken")
+    stem.name = name
+    stem.save(update_fields=["name", "updated_at"])
+    return stem
+
+
+@transaction.atomic
+def stem_delete(*, stem: Stem) -> None:
+    files_delete_on_commit([stem.file.name])
+    stem.delete()
+
+
+# Reference
+
+
+def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
+    """Checks the uploaded reference song and makes it the project's, replacing any earlier one.
+
+    Raises StemError (400) naming the file when it is not usable.
+    """
+    import torch
+
+    from mixing.audio.decode import decode_isolated
+    from mixing.loudness import integrated_loudness_lufs
+    from mixing.pipeline import as_stereo
+
+    filename = PurePath(upload.name or "reference").name
+    if upload.size == 0:
+        raise StemError(filename, "the file is empty.")
+    with tempfile.TemporaryDirectory(prefix="mixref-reference-") as folder:
+        local = _write_upload(upload, Path(folder) / f"reference{PurePath(filename).suffix.lower()}")
+        decoded = decode_isolated(
+            local, name=filename, max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S, keep_audio=True
+        )
+        # Measured as the mix uses it: a mono reference plays on both channels.
+        loudness_lufs = integrated_loudness_lufs(as_stereo(torch.from_numpy(decoded.audio)), SAMPLE_RATE)
+        if loudness_lufs == float("-inf"):
+            raise StemError(filename, "it is too quiet to measure (below -70 LUFS).")
+        reference = Reference(
+            project=project,
+            filename=filename[:255],
+            channels=decoded.info.channels,
+            duration_s=decoded.info.duration_s,
+            sample_rate=decoded.info.source_sample_rate_hz,
+            loudness_lufs=loudness_lufs,
+        )
+        with local.open("rb") as stored:
+            reference.file.save(filename, File(stored), save=False)
+    try:
+        with transaction.atomic():
+            old = Reference.objects.filter(project=project).first()
+            if old is not None:
+                files_delete_on_commit([old.file.name])
+                old.delete()
+            reference.full_clean()
+            reference.save(force_insert=True)
+    except BaseException:
+        default_storage.delete(reference.file.name)
+        raise
+    return reference
+
+
+# Jobs
+
+
+def _job_start(project: Project, kind: str, request: dict) -> Job:
+    """Creates the job row and its link, and enqueues its task once the rows are committed."""
+    from workers import studio_tasks
+
+    task = {
+        ProjectJob.Kind.MIX: studio_tasks.project_mix,
+        ProjectJob.Kind.RENDER: studio_tasks.project_render,
+        ProjectJob.Kind.PRESET: studio_tasks.project_preset_apply,
+    }[kind]
+    with transaction.atomic():
+        locked = Project.objects.select_for_update().select_related("last_job").get(pk=project.pk)
+        if locked.last_job is not None and not locked.last_job.is_finished:
+            raise ApplicationError(
+                "Another mix of this project is still running; wait for it to finish.", code="job_running", status=409
+            )
+        if not Stem.objects.filter(project=project).exists():
+            raise ApplicationError("Add at least one stem first.", code="no_stems", status=409)
+        if not Reference.objects.filter(project=project).exists():
+            raise ApplicationError("Add a reference song first.", code="no_reference", status=409)
+        job = job_create(kind=task.name)
+        ProjectJob.objects.create(job=job, project=project, kind=kind, request=request)
+        Project.objects.filter(pk=project.pk).update(last_job=job)
+        transaction.on_commit(lambda: _enqueue(task, str(job.id)))
+    return job
+
+
+def _enqueue(task, job_id: str) -> None:
+    try:
+        task.delay(job_id)
+    except Exception:
+        # The job row would otherwise wait for a message that never comes, and block the project.
+        logger.exception("could not enqueue job %s", job_id)
+        job_fail(job_id=job_id, error="The job queue cannot be reached right now; try again in a minute.")
+
+
+def mix_start(*, project: Project, method="auto") -> Job:
+    if method != "auto":
+        raise ApplicationError(f"Unknown mix method {method!r}; use 'auto'.", code="invalid_method")
+    return _job_start(project, ProjectJob.Kind.MIX, {"method": method})
+
+
+def _stem_ids(value, *, field: str, known: set[str]) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ApplicationError(f"'{field}' must be a list of stem ids.", code="invalid_request")
+    unknown = [item for item in value if item not in known]
+    if unknown:
+        raise ApplicationError(
+            f"'{field}' names a stem this project does not have: {unknown[0]}.", code="invalid_request"
+        )
+    return list(dict.fromkeys(value))
+
+
+def _preset_checked(preset, track_names: list[str], *, source: str = "") -> dict:
+    """The preset as it will be rendered (tracks by name, then position); 400 with the schema error otherwise.
+
+    ``source`` (a file name) prefixes the message.
+    """
+    try:
+        return MixParams.from_preset(preset, track_names=track_names).to_preset(track_names)
+    except PresetError as error:
+        message = f"{source}: {error}" if source else str(error)
+        raise ApplicationError(message, code="invalid_preset") from None
+
+
+def render_start(*, project: Project, params, muted=None, solo=None, base_version=None) -> Job:
+    """Queues a re-render with ``params`` (a preset), muted and soloed stem ids; 400 names the problem."""
+    stems = stems_ordered(project=project)
+    preset = _preset_checked(params, [stem.name for stem in stems])
+    known = {str(stem.id) for stem in stems}
+    request = {
+        "params": preset,
+        "muted": _stem_ids(muted, field="muted", known=known),
+        "solo": _stem_ids(solo, field="solo", known=known),
+        "base_version": None,
+    }
+    if base_version is not None:
+        if isinstance(base_version, bool) or not isinstance(base_version, int):
+            raise ApplicationError("'base_version' must be a version number.", code="invalid_request")
+        request["base_version"] = version_get(project=project, number=base_version).number
+    return _job_start(project, ProjectJob.Kind.RENDER, request)
+
+
+def preset_read(upload: UploadedFile) -> dict:
+    """The JSON of an uploaded preset file; 400 saying why it cannot be read."""
+    filename = PurePath(upload.name or "preset.json").name
+    if upload.size > PRESET_MAX_BYTES:
+        raise ApplicationError(
+            f"{filename} is larger than {PRESET_MAX_BYTES // 1024} kB; a preset is a small JSON file.",
+            code="invalid_preset",
+        )
+    try:
+        return json.loads(upload.read().decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError included
+        raise ApplicationError(f"{filename} is not valid JSON ({error}).", code="invalid_preset") from None
+
+
+def preset_start(*, project: Project, upload: UploadedFile) -> Job:
+    """Queues a render of the uploaded preset, its tracks matched to the stems by name, then position."""
+    filename = PurePath(upload.name or "preset.json").name
+    stems = stems_ordered(project=project)
+    preset = _preset_checked(preset_read(upload), [stem.name for stem in stems], source=filename)
+    return _job_start(project, ProjectJob.Kind.PRESET, {"params": preset, "muted": [], "solo": []})
+

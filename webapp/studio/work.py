@@ -1,0 +1,318 @@
+"""Services the worker runs for the studio's jobs: the automatic mix, re-renders and presets.
+
+Each takes a job id and a ``report(progress, stage)`` callback (workers.tasks.job_run) and returns
+``{"version": n}``. Running a job again is safe: a job that already made its version returns it.
+
+Each worker process keeps the decoded stems of the projects it worked on last, with their
+IncrementalRenderer, so that a re-render only re-processes the tracks whose settings changed
+(MIXREF_RENDER_CACHE_PROJECTS of them; a miss decodes the stems again).
+"""
+import dataclasses
+import hashlib
+import logging
+import shutil
+import tempfile
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path, PurePath
+
+import torch
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+from django.db.models.fields.files import FieldFile
+
+from mixing.analysis import analyse
+from mixing.audio import Stems, load_stems, save_audio
+from mixing.baseline import equal_loudness_mix
+from mixing.device import pick_device
+from mixing.dsp.console import IncrementalRenderer
+from mixing.fit import reference_loudness_lufs
+from mixing.loudness import trim_tracks_to_input_level
+from mixing.params import MixParams
+from mixing.pipeline import load_reference, mix_session
+from webapp.core.errors import ApplicationError
+from webapp.core.services import ProgressReport
+
+from .charts import chart_data
+from .models import MixVersion, Project, ProjectJob, Reference, Stem
+from .selectors import stems_ordered
+from .services import files_delete_on_commit
+
+logger = logging.getLogger(__name__)
+
+STAGE_MAX_CHARS = 200
+
+
+@dataclasses.dataclass
+class _Session:
+    """A project's audio as one worker process holds it.
+
+    ``stems``: decoded and padded, untrimmed. ``reference``: (2, samples). ``renderer``: over the
+    trimmed stems (``renderer.tracks``), remembering what it last processed. ``key``: the stored
+    files these came from.
+    """
+
+    key: tuple
+    stems: Stems
+    reference: torch.Tensor
+    renderer: IncrementalRenderer
+
+
+_sessions: "OrderedDict[str, _Session]" = OrderedDict()
+
+
+@contextmanager
+def _local_paths(fields: Sequence[FieldFile]) -> Iterator[list[Path]]:
+    """Local paths of stored files: the storage's own when it has them, else copies in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="mixref-job-") as folder:
+        paths = []
+        for index, field in enumerate(fields):
+            try:
+                paths.append(Path(field.storage.path(field.name)))
+            except NotImplementedError:  # S3 and other remote storages
+                local = Path(folder) / f"{index}{PurePath(field.name).suffix}"
+                with field.storage.open(field.name, "rb") as stored, local.open("wb") as copy:
+                    shutil.copyfileobj(stored, copy)
+                paths.append(local)
+        yield paths
+
+
+def _session_key(stems: Sequence[Stem], reference: Reference) -> tuple:
+    return tuple((str(stem.id), stem.file.name) for stem in stems), reference.file.name
+
+
+def _session_for(project: Project, stems: list[Stem], reference: Reference, report: ProgressReport) -> _Session:
+    key = _session_key(stems, reference)
+    cached = _sessions.get(str(project.id))
+    if cached is not None and cached.key == key:
+        _sessions.move_to_end(str(project.id))
+        return cached
+    # Dropped before loading, so that two versions of a project's audio are never held at once.
+    _sessions.pop(str(project.id), None)
+    report(0.02, f"loading {len(stems)} stems and the reference")
+    with _local_paths([stem.file for stem in stems] + [reference.file]) as paths:
+        loaded = load_stems(
+            paths[:-1], filenames=[stem.filename for stem in stems], names=[stem.name for stem in stems],
+            max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S,
+        )
+        reference_audio = load_reference(paths[-1], name=reference.filename)
+    trimmed, _ = trim_tracks_to_input_level(loaded.audio, loaded.sample_rate)
+    renderer = IncrementalRenderer(trimmed, loaded.sample_rate, device=pick_device())
+    session = _Session(key, loaded, reference_audio, renderer)
+    _sessions[str(project.id)] = session
+    while len(_sessions) > max(settings.MIXREF_RENDER_CACHE_PROJECTS, 1):
+        _sessions.popitem(last=False)
+    return session
+
+
+@contextmanager
+def _dropped_on_error(project: Project) -> Iterator[None]:
+    """Forgets the project's session when rendering fails: its renderer may be left half updated."""
+    try:
+        yield
+    except BaseException:
+        _sessions.pop(str(project.id), None)
+        raise
+
+
+def _project_job(job_id: str) -> ProjectJob:
+    project_job = ProjectJob.objects.select_related("project", "job").filter(job_id=job_id).first()
+    if project_job is None:
+        raise ApplicationError("The project was deleted.", code="not_found", status=404)
+    return project_job
+
+
+def _reference(project: Project) -> Reference:
+    reference = Reference.objects.filter(project=project).first()
+    if reference is None:
+        raise ApplicationError("The project has no reference song any more; add one and mix again.")
+    return reference
+
+
+def _stems(project: Project) -> list[Stem]:
+    stems = stems_ordered(project=project)
+    if not stems:
+        raise ApplicationError("The project has no stems any more; add some and mix again.")
+    return stems
+
+
+def _stage(event: dict) -> str:
+    text = f"{event['stage']}: {event['detail']}" if event.get("detail") else event["stage"]
+    return text[:STAGE_MAX_CHARS]
+
+
+def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
+    """The automatic mix of the job's project as a new version."""
+    project_job = _project_job(job_id)
+    made = MixVersion.objects.filter(job_id=job_id).first()
+    if made is not None:
+        return {"version": made.number}
+    project = project_job.project
+    stems = _stems(project)
+    session = _session_for(project, stems, _reference(project), report)
+
+    def progress(event: dict) -> None:
+        report(0.1 + 0.7 * event["progress"], _stage(event))
+
+    with _dropped_on_error(project):
+        # The cached stems keep the names they were loaded with; the expert start reads the current ones.
+        result = mix_session(
+            dataclasses.replace(session.stems, names=[stem.name for stem in stems]), session.reference,
+            method="auto", time_budget_s=settings.MIXREF_FIT_TIME_BUDGET_S, iterations=settings.MIXREF_FIT_ITERATIONS,
+            progress=progress, device=session.renderer.device,
+        )
+        for warning in result.warnings:
+            logger.info("job %s: %s", job_id, warning)
+        report(0.8, "preparing the mixer")
+        # The same render again, through this process's renderer: the first re-render then only
+        # re-processes the tracks the user changed.
+        session.renderer.render(result.params)
+    auto_params = result.params.to_preset([stem.name for stem in stems])
+    return _version_finish(
+        project_job, stems, session, method=MixVersion.Method.AUTO, params=result.params, auto_params=auto_params,
+        muted=[], solo=[], audio=result.audio, report=report,
+    )
+
+
+def project_render_run(*, job_id: str, report: ProgressReport) -> dict:
+    """A re-render or an applied preset (the job's request holds the preset, muted and soloed stems)."""
+    project_job = _project_job(job_id)
+    made = MixVersion.objects.filter(job_id=job_id).first()
+    if made is not None:
+        return {"version": made.number}
+    project = project_job.project
+    request = project_job.request
+    stems = _stems(project)
+    names = [stem.name for stem in stems]
+    ids = [str(stem.id) for stem in stems]
+    session = _session_for(project, stems, _reference(project), report)
+    params = MixParams.from_preset(request["params"], track_names=names)
+    muted = [stem_id for stem_id in ids if stem_id in request.get("muted", [])]
+    solo = [stem_id for stem_id in ids if stem_id in request.get("solo", [])]
+    # A console's solo: only soloed tracks play, and mute still silences a soloed track.
+    active = [(not solo or stem_id in solo) and stem_id not in muted for stem_id in ids]
+    report(0.3, f"rendering {sum(active)} of {len(ids)} tracks")
+    processed_before = session.renderer.processed_tracks
+    with _dropped_on_error(project):
+        audio = session.renderer.render(params, active=active).cpu()
+    logger.info("job %s re-processed %d tracks", job_id, session.renderer.processed_tracks - processed_before)
+    method = MixVersion.Method.MANUAL if project_job.kind == ProjectJob.Kind.RENDER else MixVersion.Method.PRESET
+    return _version_finish(
+        project_job, stems, session, method=method, params=params,
+        auto_params=_auto_params(project, request.get("base_version"), names) or params.to_preset(names),
+        muted=muted, solo=solo, audio=audio, report=report,
+    )
+
+
+def _auto_params(project: Project, base_version: int | None, names: list[str]) -> dict | None:
+    """The automatic mix's preset behind ``base_version`` (else the latest version), for these tracks."""
+    versions = MixVersion.objects.filter(project=project).only("auto_params").order_by("-number")
+    base = versions.filter(number=base_version).first() if base_version is not None else None
+    base = base or versions.first()
+    if base is None:
+        return None
+    return MixParams.from_preset(base.auto_params, track_names=names).to_preset(names)
+
+
+def _store(field: FieldFile, path: Path) -> None:
+    with path.open("rb") as local:
+        field.save(path.name, File(local), save=False)
+
+
+def _version_finish(
+    project_job: ProjectJob, stems: list[Stem], session: _Session, *, method: str, params: MixParams,
+    auto_params: dict, muted: list[str], solo: list[str], audio: torch.Tensor, report: ProgressReport,
+) -> dict:
+    """Measures the mix against the reference and the baseline, stores its files and its version."""
+    project = project_job.project
+    sample_rate = session.stems.sample_rate
+    names = [stem.name for stem in stems]
+    report(0.82, "making the equal-loudness baseline")
+    target_lufs = reference_loudness_lufs(session.reference, sample_rate)
+    baseline = equal_loudness_mix(session.stems.audio, sample_rate, target_lufs)
+    report(0.86, "analysing the mix")
+    # Levels after each track's fader: what a level overview of a console shows.
+    at_fader = [track.cpu() * 10.0 ** (values["gain_db"] / 20.0)
+                for track, values in zip(session.renderer.tracks, params.tracks, strict=True)]
+    analysis = analyse(audio, session.reference, sample_rate, baseline=baseline, tracks=at_fader,
+                       track_names=names, track_ids=[str(stem.id) for stem in stems])
+    charts = chart_data(audio, session.reference, baseline, sample_rate)
+    report(0.93, "saving the audio")
+    version = MixVersion(
+        method=method, job_id=project_job.job_id, params=params.to_preset(names), auto_params=auto_params,
+        muted=muted, solo=solo, loudness_lufs=analysis["loudness_lufs"]["mix"],
+        true_peak_dbtp=analysis["true_peak_dbtp"]["mix"], af_loss=(analysis["af_loss"]["mix"] or {}).get("total"),
+        analysis=analysis, chart_data=charts,
+    )
+    signature = hashlib.sha256(repr(session.key).encode()).hexdigest()
+    baseline_name = None
+    written = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="mixref-version-") as folder:
+            folder = Path(folder)
+            for field, filename, audio_format, subtype in (
+                (version.wav24_file, "mix.wav", "wav", "PCM_24"),
+                (version.wav16_file, "mix.wav", "wav", "PCM_16"),
+                (version.flac_file, "mix.flac", "flac", "PCM_24"),
+            ):
+                path = save_audio(folder / f"{subtype}-{filename}", audio, sample_rate, format=audio_format,
+                                  subtype=subtype)
+                _store(field, path)
+                written.append(field.name)
+            if project.baseline_signature != signature or not project.baseline_file:
+                path = save_audio(folder / "baseline.wav", baseline, sample_rate, format="wav", subtype="PCM_16")
+                with path.open("rb") as local:
+                    key = Project._meta.get_field("baseline_file").generate_filename(project, path.name)
+                    baseline_name = default_storage.save(key, File(local))
+                written.append(baseline_name)
+        number = _version_save(project, version, baseline_name, signature, analysis["loudness_lufs"]["baseline"])
+    except _AlreadyMade as made:
+        _delete(written)
+        return {"version": made.number}
+    except BaseException:
+        _delete(written)
+        raise
+    return {"version": number}
+
+
+def _delete(names: list[str]) -> None:
+    for name in names:
+        default_storage.delete(name)
+
+
+class _AlreadyMade(Exception):
+    """Another run of the same job saved its version first (a repeated broker message)."""
+
+    def __init__(self, number: int):
+        super().__init__(number)
+        self.number = number
+
+
+@transaction.atomic
+def _version_save(project: Project, version: MixVersion, baseline_name: str | None, signature: str,
+                  baseline_loudness_lufs: float | None) -> int:
+    """Gives the version the project's next number and saves it (and a new baseline); returns the number.
+
+    Raises _AlreadyMade when this job saved a version before (a repeated message): that one wins.
+    """
+    locked = Project.objects.select_for_update().filter(pk=project.pk).first()
+    if locked is None:
+        raise ApplicationError("The project was deleted while it was being mixed.", code="not_found", status=404)
+    made = MixVersion.objects.filter(job_id=version.job_id).first()
+    if made is not None:
+        raise _AlreadyMade(made.number)
+    version.project = locked
+    version.number = (MixVersion.objects.filter(project=locked).aggregate(last=Max("number"))["last"] or 0) + 1
+    version.save()
+    if baseline_name:
+        files_delete_on_commit([locked.baseline_file.name])
+        locked.baseline_file.name = baseline_name
+        locked.baseline_signature = signature
+        locked.baseline_loudness_lufs = baseline_loudness_lufs
+        locked.save(update_fields=["baseline_file", "baseline_signature", "baseline_loudness_lufs", "updated_at"])
+    return version.number
+
