@@ -4,8 +4,9 @@ import * as api from '../api.js';
 import { $, bindDropZone, formatClock, h } from '../dom.js';
 import { reportError } from './notify.js';
 
-// Parallel uploads: enough to keep the line busy without starving the progress of each file.
-const PARALLEL_UPLOADS = 3;
+// One upload at a time: the server numbers tracks in the order they arrive, so the tracks keep
+// the order of the file names ("01_Kick", "02_Snare", ...) whatever order they were dropped in.
+const PARALLEL_UPLOADS = 1;
 
 function describeStem(stem) {
   return `${stem.channels === 1 ? 'mono' : 'stereo'} · ${formatClock(stem.duration_s)}`;
@@ -60,7 +61,8 @@ export function createUpload(root, ctx) {
   let running = 0;
 
   bindDropZone($('#stems-zone', root), $('#stems-input', root), (files) => {
-    for (const file of files) {
+    const byName = [...files].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    for (const file of byName) {
       const item = uploadRow(file.name);
       stemRows.append(item.row);
       queue.push({ file, item });

@@ -1,0 +1,124 @@
+"""The studio as a visitor uses it, in Chromium against the real web server and Celery worker:
+upload four stems (and one broken file) and a reference, make the instant mix, move two sliders,
+re-render, hear that the new version differs, and download it. A screenshot of the finished page
+is kept in test-output/studio.png for people to review."""
+import io
+import re
+
+import numpy as np
+import pytest
+import soundfile
+from playwright.sync_api import expect
+
+from mixing import SAMPLE_RATE
+from tests.integration.studio_helpers import CORRUPT, reference_wav, session_stems
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+STEM_DURATION_S = 6.0
+# Generous: the worker shares two cores with everything else on a CI machine.
+JOB_TIMEOUT_MS = 240_000
+UPLOAD_TIMEOUT_MS = 60_000
+# A fader moved by 12 dB changes the mix far more than this (RMS of the difference, full scale = 1).
+MIN_DIFFERENCE_RMS = 0.05
+
+
+def wav_file(name: str, content: bytes) -> dict:
+    """A file for Playwright's file chooser, made in memory."""
+    return {"name": name, "mimeType": "audio/wav", "buffer": content}
+
+
+def format_hz(value_hz: float) -> str:
+    """A frequency as the studio's sliders show it (static/js/studio/params.js formatValue)."""
+    return f"{float(f'{value_hz / 1000:.2f}'):g} kHz" if value_hz >= 1000 else f"{round(value_hz)} Hz"
+
+
+def decoded(response) -> np.ndarray:
+    assert response.ok, f"{response.url}: {response.status} {response.text()[:300]}"
+    samples, sample_rate_hz = soundfile.read(io.BytesIO(response.body()), dtype="float32", always_2d=True)
+    assert sample_rate_hz == SAMPLE_RATE
+    return samples
+
+
+def upload_stems_with_one_broken(page) -> None:
+    stems = session_stems(duration_s=STEM_DURATION_S)
+    files = [wav_file(name, content) for name, content in stems.items()] + [wav_file("05_Broken.wav", CORRUPT)]
+    page.get_by_test_id("stems-input").set_input_files(files)
+
+    rows = page.locator("#stem-uploads [data-testid=upload-row]")
+    expect(rows).to_have_count(len(files))
+    expect(rows.and_(page.locator("[data-state=uploading]"))).to_have_count(0, timeout=UPLOAD_TIMEOUT_MS)
+    states = {row.locator(".upload-name").inner_text(): row.get_attribute("data-state") for row in rows.all()}
+    assert states == {**dict.fromkeys(stems, "accepted"), "05_Broken.wav": "rejected"}
+    broken = rows.filter(has_text="05_Broken.wav")
+    expect(broken.locator(".upload-reason")).to_have_text(re.compile("not a readable audio file"))
+    expect(page.get_by_test_id("stem-name")).to_have_count(len(stems))
+    names = {field.input_value() for field in page.get_by_test_id("stem-name").all()}
+    assert names == {"Bass", "Keys", "Pad", "Drums"}
+
+
+def move_gain_and_an_eq_frequency(page) -> None:
+    """Track 1's fader by 12 dB and, in track 2's EQ (collapsed until opened), band 2's frequency."""
+    gain = page.get_by_test_id("slider-0-gain_db")
+    auto_gain_db = float(gain.input_value())
+    new_gain_db = round(auto_gain_db + 12.0 if auto_gain_db <= 12.0 else auto_gain_db - 12.0, 1)
+    gain.fill(str(new_gain_db))
+    expect(gain).to_have_attribute("aria-valuetext", f"{new_gain_db:+.1f} dB")
+
+    page.locator("[data-strip='1'] details[data-group='eq'] > summary").click()
+    frequency = page.get_by_test_id("slider-1-eq_band2_freq_hz")
+    expect(frequency).to_be_visible()
+    position = 100 if int(frequency.input_value()) > 500 else 900
+    frequency.fill(str(position))
+    min_hz, max_hz = 100.0, 4000.0  # band 2 in mixing/params.py EQ_BANDS
+    expect(frequency).to_have_attribute("aria-valuetext", format_hz(min_hz * (max_hz / min_hz) ** (position / 1000)))
+    expect(page.locator("#changes-text")).to_have_text("2 changes not rendered yet.")
+
+
+def test_studio_mixes_uploads_rerenders_a_moved_slider_and_downloads_the_wav(
+    page, script_errors, studio_app, output_dir, tmp_path,
+):
+    page.goto(studio_app.url + "/")
+    page.get_by_test_id("project-name").fill("Browser Song")
+    page.get_by_test_id("create-project").click()
+    page.wait_for_url(re.compile(r"/projects/[0-9a-f-]{36}/$"))
+    project_id = page.locator("#studio").get_attribute("data-project-id")
+
+    upload_stems_with_one_broken(page)
+    page.get_by_test_id("reference-input").set_input_files(wav_file("Reference.wav", reference_wav(duration_s=8.0)))
+    expect(page.get_by_test_id("reference-info")).to_be_visible(timeout=UPLOAD_TIMEOUT_MS)
+    expect(page.locator("#reference-name")).to_have_text("Reference.wav")
+
+    page.get_by_test_id("mix-button").click()
+    expect(page.get_by_test_id("current-version")).to_have_text("Version 1 · automatic mix", timeout=JOB_TIMEOUT_MS)
+    expect(page.get_by_test_id("job-progress")).to_have_attribute("aria-valuenow", "100")
+
+    move_gain_and_an_eq_frequency(page)
+    page.get_by_test_id("render-button").click()
+    expect(page.get_by_test_id("current-version")).to_have_text("Version 2 · your changes", timeout=JOB_TIMEOUT_MS)
+    expect(page.get_by_test_id("job-progress")).to_have_attribute("aria-valuenow", "100")
+    expect(page.get_by_test_id("version-2")).to_have_attribute("aria-current", "true")
+    expect(page.get_by_test_id("version-1")).to_be_visible()
+
+    audio = f"{studio_app.url}/api/projects/{project_id}/versions/{{}}/audio/"
+    first, second = (decoded(page.request.get(audio.format(number))) for number in (1, 2))
+    assert first.shape == second.shape
+    difference_rms = float(np.sqrt(np.mean((second - first) ** 2)))
+    assert difference_rms > MIN_DIFFERENCE_RMS, f"version 2 sounds like version 1 (RMS difference {difference_rms:.5f})"
+
+    with page.expect_download() as download_info:
+        page.get_by_test_id("download-wav24").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith("-v2.wav")
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    info = soundfile.info(saved)
+    assert (info.channels, info.samplerate, info.subtype) == (2, SAMPLE_RATE, "PCM_24")
+    assert abs(info.frames - round(STEM_DURATION_S * SAMPLE_RATE)) <= 4
+
+    expect(page.locator("[data-testid=charts] .chart-plot .main-svg").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_test_id("charts")).to_have_attribute("aria-busy", "false", timeout=30_000)
+    # The top bar is sticky: from the top of the page it is drawn there, not where the page was scrolled to.
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=output_dir / "studio.png", full_page=True)
+    assert script_errors == []
