@@ -106,7 +106,7 @@ def _eq_specs(prefix: str, group: str) -> list[ParamSpec]:
 def _compressor_specs(prefix: str, group: str, threshold_default_db: float, ratio_default: float) -> list[ParamSpec]:
     # knee >= 0.1 dB and attack >= 0.1 ms keep gradients finite (see shared/DSP.md).
     return [
-        ParamSpec(f"{prefix}comp_threshold_db", "Threshold", "dB", -60.0, 0.0, threshold_default_db, "linear", group),
+        ParamSpec(f"{prefix}comp_threshold_db", "Threshold (RMS)", "dB", -60.0, 0.0, threshold_default_db, "linear", group),
         ParamSpec(f"{prefix}comp_ratio", "Ratio", ":1", 1.0, 20.0, ratio_default, "log", group),
         ParamSpec(f"{prefix}comp_attack_ms", "Attack", "ms", 0.1, 100.0, 10.0, "log", group),
         ParamSpec(f"{prefix}comp_release_ms", "Release", "ms", 10.0, 1000.0, 100.0, "log", group),
