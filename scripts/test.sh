@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_debian_packages ffmpeg redis-server chromium fluidsynth fluid-soundfont-gm
+ensure_debian_packages ffmpeg redis-server chromium fluidsynth fluid-soundfont-gm postgresql
 ensure_venv requirements-dev.txt requirements.txt
 
 exec "$VENV/bin/python" -m pytest "$@"
