@@ -15,9 +15,11 @@ Two guards keep the result musical rather than a metric hack:
 - a pull toward the starting point (``anchor_weight``), so that parameters
   the loss barely sees (a track's EQ under a dense mix) stay where the start
   put them instead of drifting;
-- a balance floor: no track may sink more than ``max_level_drop_db`` below
-  the loudest track unless it already sat that low at the start, so fitting
-  cannot bury or mute a track to win a feature.
+- a balance floor: no track's level after its strip (gain, EQ, compressor)
+  and pan may sink more than ``max_level_drop_db`` below the loudest track's
+  unless it already sat that low at the start, so fitting cannot bury or mute
+  a track to win a feature. Levels, not gain settings, are what is held: an EQ
+  cut or a crushing compressor buries a track as surely as its fader.
 """
 from __future__ import annotations
 
@@ -144,17 +146,18 @@ def fit_params(
     master_logits = _logit(start_master).requires_grad_()
     optimizer = torch.optim.Adam([track_logits, master_logits], lr=learning_rate)
 
-    start_gain_db = denormalize_tensor(start_tracks, LEARNABLE_TRACK_PARAMS)["gain_db"]
-    # A track that started further down than the floor may stay where it started.
-    allowed_drop_db = torch.clamp(start_gain_db.max() - start_gain_db, min=max_level_drop_db)
+    allowed_drop_db = None
 
     def evaluate() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        nonlocal allowed_drop_db
         track_norm, master_norm = torch.sigmoid(track_logits), torch.sigmoid(master_logits)
-        mix = console(track_norm, master_norm, target_lufs)
+        mix, levels_db = console.mix_and_track_levels(track_norm, master_norm, target_lufs)
         af_loss, terms = loss_fn.compare(_mean_features(loss_fn.features(mix)), ref_features)
         anchor = (track_norm - start_tracks).pow(2).mean() + (master_norm - start_master).pow(2).mean()
-        gain_db = denormalize_tensor(track_norm, LEARNABLE_TRACK_PARAMS)["gain_db"]
-        drop_db = gain_db.max() - gain_db
+        drop_db = levels_db.max() - levels_db
+        if allowed_drop_db is None:
+            # Measured at the start: a track that started further down than the floor may stay there.
+            allowed_drop_db = torch.clamp(drop_db.detach(), min=max_level_drop_db)
         floor = torch.relu(drop_db - allowed_drop_db).pow(2).mean()
         return af_loss + anchor_weight * anchor + floor, af_loss, terms
 

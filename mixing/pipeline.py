@@ -240,6 +240,7 @@ def mix_session(
     seed: int = 0,
     progress: ProgressCallback | None = None,
     device: torch.device | str | None = None,
+    renderer: IncrementalRenderer | None = None,
 ) -> MixResult:
     """Mix ``stems`` toward ``reference`` (1 or 2 channels, samples, at ``stems.sample_rate``).
 
@@ -254,6 +255,10 @@ def mix_session(
             "fit" never uses it.
         time_budget_s, iterations, seed: passed to :func:`mixing.fit.fit_params`.
         device: where fitting and rendering run (default :func:`mixing.device.pick_device`).
+        renderer: an :class:`IncrementalRenderer` already built over these stems
+            trimmed (the worker keeps one per project): its trimmed tracks are
+            used and the mix is rendered through it, so that the next edit
+            re-processes only what changes. ``MixResult.trim_db`` is then empty.
 
     Raises MixingError when a reference is needed and missing, CheckpointError
     (controller), PresetError (``params`` for another number of tracks).
@@ -286,7 +291,11 @@ def mix_session(
     else:
         report("analysing", 0.0, "trimming stems")
         with _timed(timings_s, "analysing"):
-            tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
+            if renderer is None:
+                tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
+                renderer = IncrementalRenderer(tracks, sample_rate, device=device)
+            else:
+                tracks = renderer.tracks
         if params is not None:
             ran = "params"
         else:
@@ -307,7 +316,7 @@ def mix_session(
                 ran = f"{start}+fit"
         report("rendering", 0.0, f"{len(tracks)} tracks")
         with _timed(timings_s, "rendering"):
-            audio = IncrementalRenderer(tracks, sample_rate, device=device).render(params).cpu()
+            audio = renderer.render(params).cpu()
 
     report("measuring", 0.0, "loudness and true peak")
     with _timed(timings_s, "measuring"):

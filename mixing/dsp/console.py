@@ -163,6 +163,15 @@ class DifferentiableConsole(torch.nn.Module):
         differentiable, ungated measure ``loudness_gain_db`` (the renders use the
         gated BS.1770 measure; the two agree on material without long pauses).
         """
+        return self.mix_and_track_levels(track_norm, master_norm, master_loudness_lufs)[0]
+
+    def mix_and_track_levels(
+        self, track_norm: torch.Tensor, master_norm: torch.Tensor, master_loudness_lufs: float | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mix of :meth:`forward` and each track's level after its strip and pan:
+        (tracks,) in dB (mean square over excerpts and both channels, before the
+        master bus), differentiable, so that fitting can keep every track audible.
+        """
         if track_norm.shape != (self.num_tracks, len(LEARNABLE_TRACK_PARAMS)):
             raise ValueError(
                 f"track_norm: expected shape ({self.num_tracks}, {len(LEARNABLE_TRACK_PARAMS)}), "
@@ -174,6 +183,7 @@ class DifferentiableConsole(torch.nn.Module):
             )
         track_params = denormalize_tensor(track_norm, LEARNABLE_TRACK_PARAMS)
         mix = None
+        mean_square = torch.zeros(self.num_tracks, dtype=track_norm.dtype, device=track_norm.device)
         for channels in self.groups:
             spectrum = getattr(self, f"spectrum_{channels}ch")
             indices = getattr(self, f"indices_{channels}ch")
@@ -187,7 +197,9 @@ class DifferentiableConsole(torch.nn.Module):
             # Excerpt-major flattening: every track's parameters repeat once per excerpt.
             per_item = {name: value.repeat(excerpts) for name, value in params.items()}
             panned = pan(_compress(equalized, self.sample_rate, per_item, ""), self.sample_rate, per_item["pan_pct"])
-            summed = panned.reshape(excerpts, group_tracks, 2, self.samples).sum(dim=1)
+            panned = panned.reshape(excerpts, group_tracks, 2, self.samples)
+            mean_square = mean_square.index_add(0, indices, panned.pow(2).mean(dim=(0, 2, 3)).to(mean_square.dtype))
+            summed = panned.sum(dim=1)
             mix = summed if mix is None else mix + summed
         excerpts = mix.shape[0]
         master_params = {
@@ -197,7 +209,8 @@ class DifferentiableConsole(torch.nn.Module):
         mastered = master_bus(mix, self.sample_rate, master_params)
         target_lufs = torch.as_tensor(master_loudness_lufs, dtype=mastered.dtype, device=mastered.device)
         out = mastered * _db_to_amplitude(loudness_gain_db(mastered, self.sample_rate, target_lufs)).reshape(-1, 1, 1)
-        return out if self.batched else out[0]
+        levels_db = 10.0 * torch.log10(mean_square + _MEAN_SQUARE_FLOOR)
+        return (out if self.batched else out[0]), levels_db
 
 
 class IncrementalRenderer:

@@ -163,14 +163,10 @@ def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
         result = mix_session(
             dataclasses.replace(session.stems, names=[stem.name for stem in stems]), session.reference,
             method="auto", time_budget_s=settings.MIXREF_FIT_TIME_BUDGET_S, iterations=settings.MIXREF_FIT_ITERATIONS,
-            progress=progress, device=session.renderer.device,
+            progress=progress, device=session.renderer.device, renderer=session.renderer,
         )
         for warning in result.warnings:
             logger.info("job %s: %s", job_id, warning)
-        report(0.8, "preparing the mixer")
-        # The same render again, through this process's renderer: the first re-render then only
-        # re-processes the tracks the user changed.
-        session.renderer.render(result.params)
     auto_params = result.params.to_preset([stem.name for stem in stems])
     return _version_finish(
         project_job, stems, session, method=MixVersion.Method.AUTO, params=result.params, auto_params=auto_params,
