@@ -18,17 +18,19 @@ MIN_MEAN_ENERGY = 1e-3
 SCORING_RMS_DB = -16.0
 
 
-def _window_starts(num_samples: int, window_samples: int, hop_samples: int) -> torch.Tensor:
-    if num_samples <= window_samples:
-        return torch.zeros(1, dtype=torch.long)
-    return torch.arange(0, num_samples - window_samples + 1, hop_samples)
+# Windows start every quarter window: the scores come from the mean energies of
+# quarter-window blocks, one pass over the audio.
+BLOCKS_PER_WINDOW = 4
 
 
-def _window_energy(x: torch.Tensor, starts: torch.Tensor, window_samples: int) -> torch.Tensor:
-    """Mean energy of x (..., samples) in each window: (..., windows), via prefix sums."""
-    window_samples = min(window_samples, x.shape[-1])
-    prefix = torch.nn.functional.pad(x.double().pow(2).cumsum(dim=-1), (1, 0))
-    return ((prefix[..., starts + window_samples] - prefix[..., starts]) / window_samples).float()
+def _window_energies(x: torch.Tensor, hop_samples: int) -> torch.Tensor:
+    """Mean energy of x (..., samples) in windows of BLOCKS_PER_WINDOW blocks of ``hop_samples``,
+    starting every block: (..., windows). Audio shorter than a window is one window."""
+    blocks = x.shape[-1] // hop_samples
+    if blocks < BLOCKS_PER_WINDOW:
+        return x.pow(2).mean(dim=-1, keepdim=True)
+    energy = x[..., : blocks * hop_samples].unflatten(-1, (blocks, hop_samples)).pow(2).mean(dim=-1)
+    return energy.unfold(-1, BLOCKS_PER_WINDOW, 1).mean(dim=-1)
 
 
 def pick_windows(
@@ -49,16 +51,16 @@ def pick_windows(
     Windows with mean energy below MIN_MEAN_ENERGY (after RMS normalization)
     are used only when there are not enough loud ones. Returned in time order.
     """
-    window = int(round(window_s * sample_rate))
-    hop = max(1, window // 4)
-    starts = _window_starts(mono.shape[-1], window, hop)
+    hop = max(1, int(round(window_s * sample_rate)) // BLOCKS_PER_WINDOW)
+    window = hop * BLOCKS_PER_WINDOW
     rms = mono.pow(2).mean().sqrt().clamp_min(1e-12)
     scaled = mono * (10 ** (SCORING_RMS_DB / 20) / rms)
 
-    frames = _window_energy(scaled, starts, window)
+    frames = _window_energies(scaled, hop)
+    starts = torch.arange(frames.shape[-1]) * hop
     if activity is not None:
         # A stem counts as active in a window when it is within 30 dB of its loudest window.
-        energy = _window_energy(activity, starts, window)
+        energy = _window_energies(activity, hop)
         active = (energy > energy.max(dim=1, keepdim=True).values * 1e-3).sum(dim=0).float()
     else:
         active = torch.zeros_like(frames)
