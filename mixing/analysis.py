@@ -249,6 +249,13 @@ def _balance_db(af_features: dict[str, torch.Tensor]) -> float:
     return 10.0 * math.log10((1.0 + imbalance) / (1.0 - imbalance))
 
 
+def _compared(difference: float, tolerance: float, *, lower: str, higher: str, same: str) -> str:
+    """``same`` when ``difference`` (mix minus reference) is within ``tolerance``, else ``lower`` or ``higher``."""
+    if abs(difference) <= tolerance:
+        return same
+    return higher if difference > 0 else lower
+
+
 def readings(mix: dict, reference: dict) -> list[str]:
     """One sentence per dimension comparing two :func:`measure` results (see the module docstring)."""
     sentences = []
@@ -257,44 +264,47 @@ def readings(mix: dict, reference: dict) -> list[str]:
         sentences.append("Your mix is silent." if not math.isfinite(mix_lufs) else "The reference is silent.")
     else:
         levels = f"({mix_lufs:.1f} LUFS vs {ref_lufs:.1f} LUFS)"
-        difference = mix_lufs - ref_lufs
-        if abs(difference) <= LOUDNESS_TOLERANCE_LU:
-            sentences.append(f"Your mix's loudness matches the reference {levels}.")
-        else:
-            sentences.append(f"Your mix is {'louder' if difference > 0 else 'quieter'} than the reference {levels}.")
+        sentences.append(_compared(
+            mix_lufs - ref_lufs, LOUDNESS_TOLERANCE_LU,
+            lower=f"Your mix is quieter than the reference {levels}.",
+            higher=f"Your mix is louder than the reference {levels}.",
+            same=f"Your mix's loudness matches the reference {levels}.",
+        ))
 
     mix_crest = float(mix["features"]["crest_factor_db"].mean())
     ref_crest = float(reference["features"]["crest_factor_db"].mean())
     crests = f"(crest factor {mix_crest:.1f} dB vs {ref_crest:.1f} dB)"
-    if mix_crest < ref_crest - CREST_TOLERANCE_DB:
-        sentences.append(f"Your mix is more compressed {crests}.")
-    elif mix_crest > ref_crest + CREST_TOLERANCE_DB:
-        sentences.append(f"Your mix is more dynamic {crests}.")
-    else:
-        sentences.append(f"Your mix's dynamics match the reference {crests}.")
+    sentences.append(_compared(
+        mix_crest - ref_crest, CREST_TOLERANCE_DB,
+        lower=f"Your mix is more compressed {crests}.",
+        higher=f"Your mix is more dynamic {crests}.",
+        same=f"Your mix's dynamics match the reference {crests}.",
+    ))
 
     mix_width, ref_width = _width_db(mix["features"]), _width_db(reference["features"])
     widths = f"(side/centre {round(mix_width)} dB vs {round(ref_width)} dB)"
-    if mix_width < ref_width - WIDTH_TOLERANCE_DB:
-        sentences.append(f"Your mix is narrower than the reference {widths}.")
-    elif mix_width > ref_width + WIDTH_TOLERANCE_DB:
-        sentences.append(f"Your mix is wider than the reference {widths}.")
-    else:
-        sentences.append(f"Your mix's stereo width matches the reference {widths}.")
+    sentences.append(_compared(
+        mix_width - ref_width, WIDTH_TOLERANCE_DB,
+        lower=f"Your mix is narrower than the reference {widths}.",
+        higher=f"Your mix is wider than the reference {widths}.",
+        same=f"Your mix's stereo width matches the reference {widths}.",
+    ))
 
     lean_db = _balance_db(mix["features"]) - _balance_db(reference["features"])
-    if abs(lean_db) <= BALANCE_TOLERANCE_DB:
-        sentences.append("Your mix's left/right balance matches the reference.")
-    else:
-        side = "right" if lean_db > 0 else "left"
-        sentences.append(f"Your mix leans {side} ({abs(lean_db):.1f} dB more to the {side} than the reference).")
+    sentences.append(_compared(
+        lean_db, BALANCE_TOLERANCE_DB,
+        lower=f"Your mix leans left ({abs(lean_db):.1f} dB more to the left than the reference).",
+        higher=f"Your mix leans right ({abs(lean_db):.1f} dB more to the right than the reference).",
+        same="Your mix's left/right balance matches the reference.",
+    ))
 
     for band, tolerance_db in TONE_TOLERANCES_DB.items():
         word, where = _TONE_WORDS[band]
         difference = mix["tone_db"][band] - reference["tone_db"][band]
-        if abs(difference) <= tolerance_db:
-            sentences.append(f"Your mix's {word} ({where}) matches the reference.")
-        else:
-            amount = "more" if difference > 0 else "less"
-            sentences.append(f"Your mix has {amount} {word} ({where}) than the reference ({difference:+.1f} dB).")
+        sentences.append(_compared(
+            difference, tolerance_db,
+            lower=f"Your mix has less {word} ({where}) than the reference ({difference:+.1f} dB).",
+            higher=f"Your mix has more {word} ({where}) than the reference ({difference:+.1f} dB).",
+            same=f"Your mix's {word} ({where}) matches the reference.",
+        ))
     return sentences
