@@ -23,6 +23,11 @@ SCORING_RMS_DB = -16.0
 BLOCKS_PER_WINDOW = 4
 
 
+def _window_samples(window_s: float, sample_rate: int) -> int:
+    """A window's length in samples: a whole number of blocks, so that scored and cut windows are the same."""
+    return max(1, int(round(window_s * sample_rate)) // BLOCKS_PER_WINDOW) * BLOCKS_PER_WINDOW
+
+
 def _window_energies(x: torch.Tensor, hop_samples: int) -> torch.Tensor:
     """Mean energy of x (..., samples) in windows of BLOCKS_PER_WINDOW blocks of ``hop_samples``,
     starting every block: (..., windows). Audio shorter than a window is one window."""
@@ -51,8 +56,8 @@ def pick_windows(
     Windows with mean energy below MIN_MEAN_ENERGY (after RMS normalization)
     are used only when there are not enough loud ones. Returned in time order.
     """
-    hop = max(1, int(round(window_s * sample_rate)) // BLOCKS_PER_WINDOW)
-    window = hop * BLOCKS_PER_WINDOW
+    window = _window_samples(window_s, sample_rate)
+    hop = window // BLOCKS_PER_WINDOW
     rms = mono.pow(2).mean().sqrt().clamp_min(1e-12)
     scaled = mono * (10 ** (SCORING_RMS_DB / 20) / rms)
 
@@ -91,7 +96,7 @@ def stem_excerpts(
     """
     mixdown = torch.stack([t.mean(dim=0) for t in tracks])
     starts = pick_windows(mixdown.sum(dim=0), sample_rate, count=count, window_s=window_s, activity=mixdown)
-    window = min(int(round(window_s * sample_rate)), tracks[0].shape[-1])
+    window = min(_window_samples(window_s, sample_rate), tracks[0].shape[-1])
     excerpts = [torch.stack([t[:, s : s + window] for s in starts]) for t in tracks]
     return excerpts, starts
 
@@ -101,5 +106,5 @@ def reference_excerpts(
 ) -> torch.Tensor:
     """High-energy windows of a stereo reference: (excerpts, 2, window_samples)."""
     starts = pick_windows(reference.mean(dim=0), sample_rate, count=count, window_s=window_s)
-    window = min(int(round(window_s * sample_rate)), reference.shape[-1])
+    window = min(_window_samples(window_s, sample_rate), reference.shape[-1])
     return torch.stack([reference[:, s : s + window] for s in starts])
