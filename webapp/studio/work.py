@@ -145,12 +145,17 @@ def _stage(event: dict) -> str:
     return text[:STAGE_MAX_CHARS]
 
 
+def _version_made_by(job_id: str) -> dict | None:
+    """The result of a job that already made its version: running a job twice makes one version."""
+    made = MixVersion.objects.filter(job_id=job_id).first()
+    return {"version": made.number} if made is not None else None
+
+
 def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
     """The automatic mix of the job's project as a new version."""
     project_job = _project_job(job_id)
-    made = MixVersion.objects.filter(job_id=job_id).first()
-    if made is not None:
-        return {"version": made.number}
+    if (made := _version_made_by(job_id)) is not None:
+        return made
     project = project_job.project
     stems = _stems(project)
     session = _session_for(project, stems, _reference(project), report)
@@ -177,9 +182,8 @@ def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
 def project_render_run(*, job_id: str, report: ProgressReport) -> dict:
     """A re-render or an applied preset (the job's request holds the preset, muted and soloed stems)."""
     project_job = _project_job(job_id)
-    made = MixVersion.objects.filter(job_id=job_id).first()
-    if made is not None:
-        return {"version": made.number}
+    if (made := _version_made_by(job_id)) is not None:
+        return made
     project = project_job.project
     request = project_job.request
     stems = _stems(project)
