@@ -33,6 +33,11 @@ sessions). Only the AF loss applies (different music); it is computed over the
 whole songs, not over the excerpts that :mod:`mixing.fit` optimizes, so a
 method gains nothing from fitting the excerpts it picked.
 
+Floor of case (a): the reference half ``M_rA`` itself, scored against
+``M_rB`` like a method's mix. It is what a method scores when it matches
+the reference it is given exactly; only recovering ``P*`` (and so the music
+of the other half) goes below it. It is printed with the ratio it gives.
+
 Every comparison is at matched loudness: the mix and the reference are both
 normalized to ``COMPARE_LUFS`` (integrated, BS.1770) first, so no method wins
 or loses by level alone. The AF loss is eq. 8 of seed 002
@@ -82,6 +87,7 @@ from mixing.dsp.console import IncrementalRenderer, render_mix  # noqa: E402
 from mixing.errors import CheckpointError  # noqa: E402
 from mixing.expert import starting_params  # noqa: E402
 from mixing.features import FEATURE_NAMES  # noqa: E402
+from mixing.fit import DEFAULT_TIME_BUDGET_S  # noqa: E402
 from mixing.losses import feature_metrics, mrstft_loss  # noqa: E402
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level  # noqa: E402
 from mixing.params import MixParams  # noqa: E402
@@ -95,7 +101,7 @@ COMPARE_LUFS = -16.0
 BALANCE_LIMIT_DB = 25.0
 NO_CHECKPOINT = "n/a (no checkpoint)"
 # Sizes of a full run and of --quick; explicit flags override either.
-FULL = {"cases": 3, "duration_s": 180.0, "stems": 8, "time_budget_s": 30.0, "iterations": 150}
+FULL = {"cases": 3, "duration_s": 180.0, "stems": 8, "time_budget_s": DEFAULT_TIME_BUDGET_S, "iterations": 150}
 QUICK = {"cases": 1, "duration_s": 30.0, "stems": 3, "time_budget_s": 10.0, "iterations": 5}
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / "var" / "bench" / "quality"
 
@@ -174,7 +180,7 @@ def run_quality(
     *,
     cases: int,
     methods: Sequence[str] = METHODS,
-    time_budget_s: float | None = 30.0,
+    time_budget_s: float | None = DEFAULT_TIME_BUDGET_S,
     iterations: int = 150,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -259,6 +265,18 @@ def run_quality(
     return results
 
 
+def same_song_floor(sessions: Sequence[Stems], *, cases: int, seed: int = 0) -> list[float]:
+    """Per case (a): the AF loss of the reference half M_rA against the held-out half M_rB (see the module docstring)."""
+    floors = []
+    for case in range(cases):
+        index = case % len(sessions)
+        stems, reference, target = _split(sessions[index], ground_truth(sessions[index], seed + index))
+        metrics = feature_metrics(_at_compare_level(reference, stems.sample_rate),
+                                  _at_compare_level(target, stems.sample_rate), stems.sample_rate)
+        floors.append(metrics["af_loss"])
+    return floors
+
+
 def _mean(values: Sequence[float]) -> float | None:
     return statistics.fmean(values) if values else None
 
@@ -312,8 +330,8 @@ def _ran(figures: dict) -> str:
     return ", ".join(figures["ran"]) + ("" if iterations is None else f" ({iterations:.0f} iterations)")
 
 
-def format_report(summary: dict[str, dict], config: dict) -> str:
-    """The printed tables and the targets of the issue, as text."""
+def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[float] = ()) -> str:
+    """The printed tables and the targets of the issue, as text; ``floor_a`` from :func:`same_song_floor`."""
     lines = [
         f"Quality: {config['cases']} case(s) per type, {config['stems']} stems x {config['duration_s']:g} s, "
         f"device {config['device']}, fit budget {config['time_budget_s']} s / {config['iterations']} iterations, "
@@ -336,6 +354,13 @@ def format_report(summary: dict[str, dict], config: dict) -> str:
             f"| {_fmt(f['wall_s_mean_b'], '.1f')} / {_fmt(f['wall_s_max_b'], '.1f')} "
             f"| {_fmt(f['max_drop_db'], '.1f')} | {f['violations']} |"
         )
+    anchor = summary.get("equal-loudness", {})
+    if floor_a:
+        floor = _mean(floor_a)
+        ratio = floor / anchor["af_loss_mean_a"] if anchor.get("status") == "ok" else None
+        lines += ["", f"Floor of (a), the reference half itself against the held-out half: AF {_fmt(floor)} "
+                      f"({_ratio(ratio)} of equal-loudness on (a)); per case: "
+                      + ", ".join(_fmt(value) for value in floor_a)]
     lines += ["", "Unweighted feature MSE, mean over all cases (the columns of seed 002, Table 1):", "",
               "| Method | " + " | ".join(FEATURE_NAMES) + " |", "|---|" + "---|" * len(FEATURE_NAMES)]
     for method, f in summary.items():
@@ -351,6 +376,8 @@ def format_report(summary: dict[str, dict], config: dict) -> str:
         checks = [
             (f"auto AF loss / equal-loudness = {_ratio(ratio)} (target at most 1/200)",
              ratio is not None and ratio <= 1 / 200),
+            *((f"  of which case ({t}): {_ratio(auto.get(f'ratio_to_equal_loudness_{t}'))}",
+               (auto.get(f"ratio_to_equal_loudness_{t}") or 1.0) <= 1 / 200) for t in CASE_TYPES),
             (f"auto median gain error on (a) = {_fmt(gain, '.2f', ' dB')} (target under 2 dB)",
              gain is not None and gain < 2.0),
             (f"auto wall time, slowest case (b), {config['stems']} stems x {config['duration_s']:g} s = "
@@ -419,10 +446,11 @@ def main(argv: list[str] | None = None) -> int:
                           time_budget_s=config["time_budget_s"], iterations=config["iterations"], seed=args.seed,
                           device=device, log=lambda line: print(line, file=sys.stderr))
     summary = summarize(results)
-    print(format_report(summary, config))
+    floor_a = same_song_floor(sessions, cases=config["cases"], seed=args.seed)
+    print(format_report(summary, config, floor_a))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"config": config, "summary": summary,
+        args.json.write_text(json.dumps({"config": config, "summary": summary, "floor_a": floor_a,
                                          "cases": [asdict(r) for r in results]}, indent=2) + "\n")
     return 0
 

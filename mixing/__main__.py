@@ -75,6 +75,7 @@ class ProgressPrinter:
 
 
 def _mix_parser() -> argparse.ArgumentParser:
+    from mixing.fit import DEFAULT_TIME_BUDGET_S
     from mixing.pipeline import DEFAULT_CHECKPOINT, METHODS
 
     parser = argparse.ArgumentParser(
@@ -90,7 +91,7 @@ def _mix_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=METHODS, help="how to mix (default auto)")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                         help="controller checkpoint (default: %(default)s)")
-    parser.add_argument("--time-budget-s", type=float, default=30.0, help="longest fitting time (default %(default)s)")
+    parser.add_argument("--time-budget-s", type=float, default=DEFAULT_TIME_BUDGET_S, help="longest fitting time (default %(default)s)")
     parser.add_argument("--iterations", type=int, default=150, help="most fitting steps (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fitting (default %(default)s)")
     parser.add_argument("--format", choices=FORMATS,
@@ -145,7 +146,11 @@ def mix_main(argv: list[str]) -> int:
     print(f"Mixed {len(stems.names)} stems ({result.method}): {result.loudness_lufs:.1f} LUFS, "
           f"true peak {result.true_peak_dbtp:.1f} dBTP, {time.perf_counter() - began:.1f} s in all.")
     if result.fit is not None:
-        print(f"AF loss {result.fit.start_loss:.4f} -> {result.fit.loss:.4f} in {result.fit.iterations} iterations.")
+        print(f"AF loss on the excerpts {result.fit.start_loss:.4f} -> {result.fit.loss:.4f} "
+              f"in {result.fit.iterations} iterations.")
+    if result.match is not None:
+        print(f"AF loss on the whole song {result.match.start_loss:.4f} -> {result.match.loss:.4f} "
+              f"after master matching.")
     timings_s = {"loading": loading_s, **result.timings_s}
     stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timings_s.items())
     print(f"Stages: {stages}.")

@@ -145,10 +145,23 @@ def bark_spectrum(
     n_fft: int = N_FFT,
     hop_length: int = HOP_LENGTH,
     n_bands: int = N_BARK_BANDS,
+    magnitude: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Log bark spectrum of each channel, averaged over frames (eq. 5).
 
-    x: (batch, channels, samples) -> (batch, channels, bands).
+    x: (batch, channels, samples) -> (batch, channels, bands). ``magnitude``:
+    x's :func:`mean_magnitude_spectrum` with the same STFT settings, if already computed.
+    """
+    if magnitude is None:
+        magnitude = mean_magnitude_spectrum(x, n_fft=n_fft, hop_length=hop_length)
+    fb = bark_filterbank(sample_rate, n_fft, n_bands).to(device=x.device, dtype=x.dtype)
+    return torch.log(magnitude @ fb.T + LOG_EPS)
+
+
+def mean_magnitude_spectrum(x: torch.Tensor, *, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> torch.Tensor:
+    """STFT magnitude of each channel averaged over frames, the input of the bark filterbank.
+
+    x: (batch, channels, samples) -> (batch, channels, n_fft // 2 + 1).
     """
     check_audio_shape(x)
     batch, channels, samples = x.shape
@@ -162,10 +175,7 @@ def bark_spectrum(
         pad_mode="constant",
         return_complex=True,
     )
-    mean_magnitude = spectrum.abs().mean(dim=-1)  # (batch * channels, bins)
-    fb = bark_filterbank(sample_rate, n_fft, n_bands).to(device=x.device, dtype=x.dtype)
-    bands = mean_magnitude @ fb.T
-    return torch.log(bands + LOG_EPS).reshape(batch, channels, n_bands)
+    return spectrum.abs().mean(dim=-1).reshape(batch, channels, -1)
 
 
 def stereo_width(x: torch.Tensor) -> torch.Tensor:
@@ -196,11 +206,14 @@ def audio_features(
     n_fft: int = N_FFT,
     hop_length: int = HOP_LENGTH,
     n_bands: int = N_BARK_BANDS,
+    magnitude: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """All AF transforms of x (batch, channels, samples), keyed by :data:`FEATURE_NAMES`.
 
     Stereo width and imbalance are included only when x has two channels.
-    Differentiable with respect to x.
+    Differentiable with respect to x. ``magnitude``: x's
+    :func:`mean_magnitude_spectrum` with the same STFT settings, when the
+    caller needs it too (it is the costly part of the features of a long song).
     """
     check_audio_shape(x)
     power = x.pow(2).mean(dim=-1)
@@ -208,7 +221,8 @@ def audio_features(
     features = {
         "rms": rms_,
         "crest_factor_db": _crest_factor_db_from_rms(x, rms_),
-        "bark_spectrum": bark_spectrum(x, sample_rate, n_fft=n_fft, hop_length=hop_length, n_bands=n_bands),
+        "bark_spectrum": bark_spectrum(x, sample_rate, n_fft=n_fft, hop_length=hop_length, n_bands=n_bands,
+                                       magnitude=magnitude),
     }
     if x.shape[1] == 2:
         features["stereo_width"] = stereo_width(x)

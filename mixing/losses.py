@@ -63,11 +63,15 @@ class AudioFeatureLoss(nn.Module):
         self.hop_length = hop_length
         self.n_bands = n_bands
 
-    def features(self, mix: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The AF transforms of a stereo mix (batch, 2, samples), with this loss's STFT settings."""
+    def features(self, mix: torch.Tensor, magnitude: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The AF transforms of a stereo mix (batch, 2, samples), with this loss's STFT settings.
+
+        ``magnitude``: the mix's ``features.mean_magnitude_spectrum`` with these settings, if already computed.
+        """
         features.check_audio_shape(mix, stereo=True)
         return features.audio_features(
-            mix, self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_bands=self.n_bands
+            mix, self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_bands=self.n_bands,
+            magnitude=magnitude,
         )
 
     def compare(

@@ -10,8 +10,14 @@ geometrically, so a slider or an optimizer step covers octaves of frequency or
 decades of time evenly.
 
 Track strip: gain -> 6-band parametric EQ (low shelf, 4 peaks, high shelf)
--> compressor -> pan. Master bus: 6-band EQ -> compressor -> stereo width ->
-loudness target -> true-peak ceiling.
+-> compressor -> pan. Master bus: 6-band EQ -> compressor -> match EQ ->
+stereo width -> balance -> loudness target -> true-peak ceiling.
+
+Schema versions: 2 added the master balance and the match EQ (a graphic EQ
+on the bark bands of the AF loss, set by ``mixing.master_match``). Presets of
+version 1 still load: the parameters they lack take their defaults, which
+leave the sound as version 1 made it. The learnable parameters (what the
+controller predicts) are the same in both versions.
 """
 from __future__ import annotations
 
@@ -22,8 +28,10 @@ from typing import Iterable, Literal, Mapping, Sequence
 import torch
 
 from mixing.errors import PresetError
+from mixing.features import BARK_F_MAX_HZ, N_BARK_BANDS, bark_band_centres_hz
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -125,11 +133,29 @@ TRACK_PARAMS: tuple[ParamSpec, ...] = tuple(
     + [ParamSpec("pan_pct", "Pan", "%", -100.0, 100.0, 0.0, "linear", "pan")]
 )
 
+# The match EQ's bands are the AF loss's bark bands (at any sample rate whose
+# Nyquist frequency reaches BARK_F_MAX_HZ), so its gains act on the bark spectrum directly.
+MATCH_EQ_CENTRES_HZ: tuple[float, ...] = tuple(float(f) for f in bark_band_centres_hz(int(2 * BARK_F_MAX_HZ)))
+MATCH_EQ_GAIN_RANGE_DB = EQ_GAIN_RANGE_DB
+
+
+def _match_eq_label(freq_hz: float) -> str:
+    return f"{freq_hz / 1000:.1f} kHz" if freq_hz >= 1000 else f"{freq_hz:.0f} Hz"
+
+
+MATCH_EQ_GAIN_NAMES: tuple[str, ...] = tuple(f"master_match_eq_{i + 1:02d}_gain_db" for i in range(N_BARK_BANDS))
+
 MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
     _eq_specs("master_", "master eq")
     + _compressor_specs("master_", "master compressor", threshold_default_db=0.0, ratio_default=1.0)
     + [
+        ParamSpec(name, _match_eq_label(freq_hz), "dB", -MATCH_EQ_GAIN_RANGE_DB, MATCH_EQ_GAIN_RANGE_DB, 0.0,
+                  "linear", "master match eq", learnable=False)
+        for name, freq_hz in zip(MATCH_EQ_GAIN_NAMES, MATCH_EQ_CENTRES_HZ)
+    ]
+    + [
         ParamSpec("master_width_pct", "Stereo width", "%", 0.0, 200.0, 100.0, "linear", "master output"),
+        ParamSpec("master_balance_pct", "Balance", "%", -100.0, 100.0, 0.0, "linear", "master output", learnable=False),
         ParamSpec("master_loudness_lufs", "Loudness", "LUFS", -30.0, -6.0, -14.0, "linear", "master output", learnable=False),
         ParamSpec("master_ceiling_dbtp", "Ceiling", "dBTP", -6.0, -1.0, -1.0, "linear", "master output", learnable=False),
     ]
@@ -199,8 +225,9 @@ class MixParams:
         if not isinstance(preset, Mapping):
             raise PresetError("a preset must be a JSON object")
         version = preset.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise PresetError(f"preset schema_version is {version!r}; this console reads version {SCHEMA_VERSION}")
+        if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
+            readable = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
+            raise PresetError(f"preset schema_version is {version!r}; this console reads versions {readable}")
         raw_tracks = preset.get("tracks", [])
         if not isinstance(raw_tracks, list):
             raise PresetError("'tracks' must be a list")

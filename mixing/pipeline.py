@@ -9,16 +9,19 @@ Steps of an automatic mix (``method="auto"``):
    loads);
 3. fitting: move the parameters until the mix's audio features match the
    reference's (:func:`mixing.fit.fit_params`), within a time budget;
-4. rendering: the whole song through the console, at the reference's
-   integrated loudness, under the true-peak ceiling;
+4. matching: render the whole song through the console, at the reference's
+   integrated loudness, under the true-peak ceiling, and close the remaining
+   whole-song gaps with the master bus's match EQ, width and balance
+   (:func:`mixing.master_match.match_master`); the best render is the mix;
 5. measuring: the mix's loudness and true peak.
 
 The other methods drop steps: ``"fit"`` always starts from the expert start
 (so it runs the same with or without a trained model, which makes it the
 baseline the benchmarks compare against), ``"controller"`` renders the
-controller's prediction as it is, and ``"equal-loudness"`` is the anchor of
-:mod:`mixing.baseline`. Given ``params``, the session is only trimmed and
-rendered with them (a preset, or a user's edits).
+controller's prediction as it is (stage "rendering" instead of fitting and
+matching), and ``"equal-loudness"`` is the anchor of :mod:`mixing.baseline`.
+Given ``params``, the session is only trimmed and rendered with them (a
+preset, or a user's edits).
 
 Progress is reported as dicts ``{"stage", "progress", "detail"}`` where
 ``progress`` is the overall fraction in [0, 1], never decreasing; each stage
@@ -46,8 +49,9 @@ from mixing.dsp.limiter import true_peak_dbtp
 from mixing.errors import CheckpointError, MixingError, PresetError, StemError
 from mixing.excerpts import reference_excerpts, stem_excerpts
 from mixing.expert import starting_params
-from mixing.fit import FitResult, fit_params, reference_loudness_lufs
+from mixing.fit import DEFAULT_TIME_BUDGET_S, FitResult, fit_params, reference_loudness_lufs
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
+from mixing.master_match import MasterMatchResult, match_master
 from mixing.params import MixParams
 
 logger = logging.getLogger(__name__)
@@ -61,8 +65,10 @@ STAGE_SPANS = {
     "loading": (0.0, 0.1),
     "analysing": (0.1, 0.15),
     "predicting": (0.15, 0.2),
-    "fitting": (0.2, 0.8),
-    "rendering": (0.8, 0.95),
+    "fitting": (0.2, 0.7),
+    # Exactly one of these two runs: matching renders the whole song itself.
+    "rendering": (0.7, 0.95),
+    "matching": (0.7, 0.95),
     "measuring": (0.95, 1.0),
 }
 # Where "auto" starts. The shipped checkpoint, fitted for the same time budget,
@@ -81,9 +87,10 @@ class MixResult:
 
     ``params``: the console parameters rendered (None for the equal-loudness
     anchor, which uses no console). ``audio``: float32 (2, samples) on the CPU.
-    ``method``: what actually ran: ``"expert+fit"``, ``"controller+fit"``,
+    ``method``: what actually ran: ``"expert+fit+match"``, ``"controller+fit+match"``,
     ``"controller"``, ``"equal-loudness"`` or ``"params"``. ``timings_s``:
-    seconds per stage that ran. ``fit``: the fitting's result when it ran.
+    seconds per stage that ran. ``fit``, ``match``: the results of fitting
+    and master matching when they ran.
     ``warnings``: sentences for the user (stems padded, controller unusable).
     ``trim_db``: the input trim applied to each stem (empty for equal-loudness).
     """
@@ -96,6 +103,7 @@ class MixResult:
     true_peak_dbtp: float
     timings_s: dict[str, float]
     fit: FitResult | None = None
+    match: MasterMatchResult | None = None
     warnings: list[str] = field(default_factory=list)
     trim_db: list[float] = field(default_factory=list)
 
@@ -235,7 +243,7 @@ def mix_session(
     method: str = "auto",
     params: MixParams | None = None,
     checkpoint: str | os.PathLike | torch.nn.Module | None = DEFAULT_CHECKPOINT,
-    time_budget_s: float | None = 30.0,
+    time_budget_s: float | None = DEFAULT_TIME_BUDGET_S,
     iterations: int = 150,
     seed: int = 0,
     progress: ProgressCallback | None = None,
@@ -279,7 +287,7 @@ def mix_session(
     report = _Progress(progress)
     timings_s: dict[str, float] = {}
     warnings = list(stems.warnings)
-    fit_result, trim_db = None, []
+    fit_result, match_result, trim_db = None, None, []
 
     if method == "equal-loudness" and params is None:
         target_lufs = (reference_loudness_lufs(reference, sample_rate) if reference is not None
@@ -312,11 +320,20 @@ def mix_session(
                     fit_result = fit_params(tracks, reference, sample_rate, start=params, iterations=iterations,
                                             time_budget_s=time_budget_s, seed=seed, progress=fit_progress,
                                             device=device)
-                params = fit_result.params
-                ran = f"{start}+fit"
-        report("rendering", 0.0, f"{len(tracks)} tracks")
-        with _timed(timings_s, "rendering"):
-            audio = renderer.render(params).cpu()
+                def match_progress(event: dict) -> None:
+                    report("matching", event["progress"], f"round {event['round']}, AF loss {event['loss']:.4f}")
+
+                report("matching", 0.0, f"rendering {len(tracks)} tracks")
+                with _timed(timings_s, "matching"):
+                    match_result = match_master(renderer, fit_result.params, reference, progress=match_progress)
+                params = match_result.params
+                ran = f"{start}+fit+match"
+        if match_result is not None:
+            audio = match_result.audio.cpu()
+        else:
+            report("rendering", 0.0, f"{len(tracks)} tracks")
+            with _timed(timings_s, "rendering"):
+                audio = renderer.render(params).cpu()
 
     report("measuring", 0.0, "loudness and true peak")
     with _timed(timings_s, "measuring"):
@@ -324,7 +341,7 @@ def mix_session(
         peak_dbtp = true_peak_dbtp(audio, sample_rate)
     report("measuring", 1.0, f"{loudness_lufs:.1f} LUFS, {peak_dbtp:.1f} dBTP")
     return MixResult(params, audio, ran, list(stems.names), loudness_lufs, peak_dbtp, timings_s,
-                     fit=fit_result, warnings=warnings, trim_db=list(trim_db))
+                     fit=fit_result, match=match_result, warnings=warnings, trim_db=list(trim_db))
 
 
 @contextmanager

@@ -21,7 +21,7 @@ import torch
 
 from mixing.controller.model import Controller
 from mixing.errors import CheckpointError
-from mixing.params import LEARNABLE_MASTER_PARAMS, LEARNABLE_TRACK_PARAMS, SCHEMA_VERSION
+from mixing.params import LEARNABLE_MASTER_PARAMS, LEARNABLE_TRACK_PARAMS, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION
 
 CHECKPOINT_FORMAT = "mixref-controller-1"
 _MODEL_CLASSES = {cls.__name__: cls for cls in (Controller,)}
@@ -121,9 +121,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
 
 
 def _check_schema(name: str, payload: dict) -> None:
-    if payload["schema_version"] != SCHEMA_VERSION:
+    # Schema versions differ in parameters the controller does not predict;
+    # the names checked below are what a checkpoint's outputs must mean.
+    if payload["schema_version"] not in READABLE_SCHEMA_VERSIONS:
         raise CheckpointError(
-            f"{name} was trained for parameter schema version {payload['schema_version']!r}; this console uses version {SCHEMA_VERSION}"
+            f"{name} was trained for parameter schema version {payload['schema_version']!r}; "
+            f"this console uses version {SCHEMA_VERSION}"
         )
     for key, specs in (("track_param_names", LEARNABLE_TRACK_PARAMS), ("master_param_names", LEARNABLE_MASTER_PARAMS)):
         expected = [spec.name for spec in specs]

@@ -1,8 +1,8 @@
 """The mixing console, built from the schema in ``mixing.params``.
 
 Track strip: gain -> 6-band EQ -> compressor -> pan. The strips are summed to
-stereo; the master bus runs 6-band EQ -> compressor -> stereo width -> loudness
-target -> true-peak ceiling. Inputs are stems already trimmed to
+stereo; the master bus runs 6-band EQ -> compressor -> match EQ -> stereo width
+-> balance -> loudness target -> true-peak ceiling. Inputs are stems already trimmed to
 ``TRACK_INPUT_LUFS`` (``mixing.loudness.trim_tracks_to_input_level``), so
 ``gain_db = 0`` on every track is the equal-loudness mix.
 
@@ -31,11 +31,14 @@ import torch
 from mixing.dsp.compressor import compressor
 from mixing.dsp.eq import apply_response, eq_response, fft_size, parametric_eq, parametric_eq_iir, schema_tail_samples
 from mixing.dsp.limiter import ceiling, loudness_gain_db, normalize_loudness
+from mixing.dsp.match_eq import match_eq
 from mixing.dsp.pan import pan, pan_gains, stereo_width
 from mixing.params import (
     LEARNABLE_MASTER_PARAMS,
     LEARNABLE_TRACK_PARAMS,
+    MASTER_PARAMS,
     MASTER_SPECS,
+    MATCH_EQ_GAIN_NAMES,
     TRACK_PARAMS,
     MixParams,
     ParamSpec,
@@ -83,15 +86,20 @@ def track_strip(
 def master_bus(
     x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool = False
 ) -> torch.Tensor:
-    """EQ -> compressor -> stereo width for the mix ``x`` of shape (batch, 2, samples); returns the same shape.
+    """EQ -> compressor -> match EQ -> stereo width -> balance for the mix ``x`` of shape (batch, 2, samples);
+    returns the same shape.
 
-    ``params`` maps the master EQ, compressor and width names to tensors of shape (batch,).
-    Loudness and ceiling follow separately, as the engines differ there.
+    ``params`` maps the master EQ, compressor, match EQ, width and balance
+    names to tensors of shape (batch,). Loudness and ceiling follow
+    separately, as the engines differ there.
     """
     if x.dim() != 3 or x.shape[1] != 2:
         raise ValueError(f"x: expected shape (batch, 2, samples), got {tuple(x.shape)}")
-    equalized = _equalize(x, sample_rate, params, "master_", exact_iir)
-    return stereo_width(_compress(equalized, sample_rate, params, "master_"), sample_rate, params["master_width_pct"])
+    compressed = _compress(_equalize(x, sample_rate, params, "master_", exact_iir), sample_rate, params, "master_")
+    matched = match_eq(compressed, sample_rate, torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1))
+    widened = stereo_width(matched, sample_rate, params["master_width_pct"])
+    # A stereo signal through the pan stage is a balance control (``mixing.dsp.pan``).
+    return pan(widened, sample_rate, params["master_balance_pct"])
 
 
 def _check_tracks(tracks: Sequence[torch.Tensor], leading_dims: int) -> int:
@@ -128,11 +136,16 @@ class DifferentiableConsole(torch.nn.Module):
     samples) or (excerpts, channels, samples) with the same excerpts and samples
     for every track. Their spectra are cached: gain and EQ are linear, so a
     step costs one inverse FFT per track and excerpt. Move it to a device with
-    ``.to(device)``.
+    ``.to(device)``. ``master_settings`` holds the values in units of the master
+    parameters that fitting does not move (balance, match EQ); they take
+    their defaults when left out.
     """
 
-    def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int):
+    def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int,
+                 master_settings: Mapping[str, float] | None = None):
         super().__init__()
+        fixed = [spec for spec in MASTER_PARAMS if not spec.learnable]
+        self.master_settings = {spec.name: float((master_settings or {}).get(spec.name, spec.default)) for spec in fixed}
         self.batched = tracks[0].dim() == 3 if len(tracks) else False
         self.samples = _check_tracks(tracks, 1 if self.batched else 0)
         self.sample_rate = sample_rate
@@ -206,6 +219,10 @@ class DifferentiableConsole(torch.nn.Module):
             name: value.reshape(1).expand(excerpts)
             for name, value in denormalize_tensor(master_norm, LEARNABLE_MASTER_PARAMS).items()
         }
+        master_params.update({
+            name: torch.full((excerpts,), value, dtype=mix.dtype, device=mix.device)
+            for name, value in self.master_settings.items()
+        })
         mastered = master_bus(mix, self.sample_rate, master_params)
         target_lufs = torch.as_tensor(master_loudness_lufs, dtype=mastered.dtype, device=mastered.device)
         out = mastered * _db_to_amplitude(loudness_gain_db(mastered, self.sample_rate, target_lufs)).reshape(-1, 1, 1)

@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from mixing.params import MASTER_SPECS, TRACK_INPUT_LUFS, TRACK_SPECS, MixParams, ParamSpec
+from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, TRACK_INPUT_LUFS, TRACK_SPECS, MixParams, ParamSpec
 
 TRACK_GAIN_RANGE_DB = (-12.0, 12.0)
 TRACK_EQ_GAIN_RANGE_DB = (-6.0, 6.0)
@@ -45,7 +45,7 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
     the track's loudness after its gain (so it engages), and pan uniform in
     +-80 %. Master: EQ gains +-3 dB, ratio 1-3 with the threshold placed the
     same way against the summed tracks' estimated loudness, width 60-150 %,
-    loudness -16 to -9 LUFS, ceiling -1 dBTP.
+    loudness -16 to -9 LUFS, ceiling -1 dBTP, balance centred, match EQ flat.
 
     Every value lies inside the schema's range. The draws use only
     ``generator`` (global random state is left alone), so a seeded generator
@@ -95,6 +95,8 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
         "master_width_pct": uniform(*MASTER_WIDTH_RANGE_PCT),
         "master_loudness_lufs": uniform(*MASTER_LOUDNESS_RANGE_LUFS),
         "master_ceiling_dbtp": -1.0,
+        "master_balance_pct": 0.0,
+        **{name: 0.0 for name in MATCH_EQ_GAIN_NAMES},
     }
     master.update(draw_eq(MASTER_SPECS, "master_", MASTER_EQ_GAIN_RANGE_DB))
     master.update(draw_compressor("master_", mix_lufs, MASTER_COMP_RATIO_RANGE))

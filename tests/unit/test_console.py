@@ -5,11 +5,12 @@ import math
 import pytest
 import torch
 
-from mixing.dsp.console import DifferentiableConsole, IncrementalRenderer, render_mix, track_strip
+from mixing.dsp.console import DifferentiableConsole, IncrementalRenderer, master_bus, render_mix, track_strip
 from mixing.dsp.limiter import true_peak_dbtp
 from mixing.params import (
     LEARNABLE_MASTER_PARAMS,
     LEARNABLE_TRACK_PARAMS,
+    MATCH_EQ_GAIN_NAMES,
     TRACK_PARAMS,
     MixParams,
     normalize_tensor,
@@ -247,3 +248,74 @@ def test_renderer_rejects_mismatched_inputs():
         renderer.render(MixParams.default(3), active=[True])
     with pytest.raises(ValueError, match="differs"):
         IncrementalRenderer([torch.zeros(1, 100), torch.zeros(1, 99)], SAMPLE_RATE)
+
+
+def master_params(**values_in_units) -> dict[str, torch.Tensor]:
+    values = MixParams.default(1).master | values_in_units
+    return {name: torch.tensor([float(value)]) for name, value in values.items()}
+
+
+@pytest.mark.parametrize("balance_pct, attenuated", [(50.0, 0), (-50.0, 1), (100.0, 0)])
+def test_master_balance_follows_the_stereo_balance_law(balance_pct, attenuated):
+    mix = session(0.5)[2].unsqueeze(0)  # a stereo track as the mix: (1, 2, samples)
+    centred = master_bus(mix, SAMPLE_RATE, master_params())
+    balanced = master_bus(mix, SAMPLE_RATE, master_params(master_balance_pct=balance_pct))
+    kept = 1 - attenuated
+    torch.testing.assert_close(balanced[:, kept], centred[:, kept], atol=0, rtol=0)
+    torch.testing.assert_close(
+        balanced[:, attenuated], centred[:, attenuated] * math.cos(abs(balance_pct) / 100 * math.pi / 2),
+        atol=1e-7, rtol=1e-6,
+    )
+
+
+def test_rendered_balance_sets_the_channel_level_ratio():
+    tracks = session(2.0)
+    params = MixParams.default(3)
+    params.master["master_loudness_lufs"] = -30.0  # far below the ceiling
+    centred = render_mix(tracks, params, SAMPLE_RATE)
+    params.master["master_balance_pct"] = 50.0
+    balanced = render_mix(tracks, params, SAMPLE_RATE)
+
+    def left_to_right_db(x: torch.Tensor) -> float:
+        return 10 * math.log10(x[0].double().square().mean().item() / x[1].double().square().mean().item())
+
+    assert left_to_right_db(balanced) - left_to_right_db(centred) == pytest.approx(
+        20 * math.log10(math.cos(math.pi / 4)), abs=1e-3
+    )
+
+
+def matched_params() -> MixParams:
+    """busy_params with a jagged match EQ and the balance off centre."""
+    params = busy_params()
+    gains_db = torch.linspace(-9.0, 9.0, len(MATCH_EQ_GAIN_NAMES)) * torch.tensor([1.0, -0.5]).repeat(12)
+    params.master.update({name: float(gain) for name, gain in zip(MATCH_EQ_GAIN_NAMES, gains_db)})
+    params.master["master_balance_pct"] = -35.0
+    return params
+
+
+def test_differentiable_console_and_full_render_agree_with_match_eq_and_balance():
+    tracks = session(10.0)
+    params = matched_params()
+    fixed = {name: params.master[name] for name in (*MATCH_EQ_GAIN_NAMES, "master_balance_pct")}
+    with torch.no_grad():
+        differentiable = DifferentiableConsole(tracks, SAMPLE_RATE, master_settings=fixed)(
+            *to_norm(params), params.master["master_loudness_lufs"]
+        )
+        without_settings = DifferentiableConsole(tracks, SAMPLE_RATE)(
+            *to_norm(params), params.master["master_loudness_lufs"]
+        )
+    rendered = render_mix(tracks, params, SAMPLE_RATE)
+    assert error_db(differentiable, rendered) < -40
+    # The settings matter: left out, they take their (flat, centred) defaults.
+    assert error_db(without_settings, rendered) > -10
+
+
+def test_changing_only_master_settings_reprocesses_no_track():
+    tracks = session(1.0)
+    params = busy_params()
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    renderer.render(params)
+    matched = matched_params()
+    incremental = renderer.render(matched)
+    assert renderer.processed_tracks == 3
+    torch.testing.assert_close(incremental, render_mix(tracks, matched, SAMPLE_RATE), atol=1e-5, rtol=0)

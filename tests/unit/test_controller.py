@@ -320,3 +320,23 @@ def test_shipped_size_runs_on_ten_second_excerpts_within_the_checkpoint_budget(t
         parameters = sum(p.numel() for p in model.parameters())
         print(f"\n[controller] default config: {parameters / 1e6:.2f} M parameters, checkpoint {checkpoint_mb:.1f} MB, "
               f"CPU forward 8 tracks x 10 s: {elapsed_s:.2f} s")
+
+
+def test_a_checkpoint_of_schema_version_1_with_the_same_learnable_names_loads(tmp_path):
+    model = build(seed=4)
+    path = tmp_path / "controller.pt"
+    save_checkpoint(path, model, training_info={"steps": 1})
+    payload = torch.load(path, weights_only=True)
+    payload["schema_version"] = 1
+    torch.save(payload, path)
+    loaded = load_checkpoint(path)
+    expected = run(model.eval(), [session(2)], [reference()])
+    actual = run(loaded, [session(2)], [reference()])
+    assert torch.equal(actual[0], expected[0]) and torch.equal(actual[1], expected[1])
+
+
+@pytest.mark.parametrize("version", [0, 99, "2", None])
+def test_a_checkpoint_of_an_unknown_schema_version_is_refused(tmp_path, version):
+    path = _edited_checkpoint(tmp_path, lambda p: p.update(schema_version=version))
+    with pytest.raises(CheckpointError, match="schema version"):
+        load_checkpoint(path)

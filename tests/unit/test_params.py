@@ -11,6 +11,9 @@ from mixing.params import (
     LEARNABLE_TRACK_PARAMS,
     MASTER_PARAMS,
     MASTER_SPECS,
+    MATCH_EQ_CENTRES_HZ,
+    MATCH_EQ_GAIN_NAMES,
+    READABLE_SCHEMA_VERSIONS,
     SCHEMA_VERSION,
     TRACK_PARAMS,
     TRACK_SPECS,
@@ -101,3 +104,36 @@ def test_schema_dict_is_json_and_lists_every_parameter():
     schema = json.loads(json.dumps(schema_dict()))
     assert [p["name"] for p in schema["track"]] == [spec.name for spec in TRACK_PARAMS]
     assert [p["name"] for p in schema["master"]] == [spec.name for spec in MASTER_PARAMS]
+
+
+def test_a_version_1_preset_loads_with_a_flat_match_eq_and_centred_balance():
+    version_2_only = {*MATCH_EQ_GAIN_NAMES, "master_balance_pct"}
+    master = {spec.name: spec.default for spec in MASTER_PARAMS if spec.name not in version_2_only}
+    master.update(master_width_pct=140.0, master_eq_high_shelf_gain_db=3.0)
+    preset = {"schema_version": 1, "tracks": [{"name": "Kick", "params": {"gain_db": -4.0}}], "master": master}
+    params = MixParams.from_preset(json.loads(json.dumps(preset)))
+    assert params.tracks[0]["gain_db"] == -4.0
+    assert params.master["master_width_pct"] == 140.0 and params.master["master_eq_high_shelf_gain_db"] == 3.0
+    assert all(params.master[name] == 0.0 for name in MATCH_EQ_GAIN_NAMES)
+    assert params.master["master_balance_pct"] == 0.0
+    # Saved again, it is a current preset.
+    assert params.to_preset()["schema_version"] == SCHEMA_VERSION == max(READABLE_SCHEMA_VERSIONS)
+
+
+@pytest.mark.parametrize("version", [0, 3, 99, "2", True, None, 1.5])
+def test_unknown_schema_versions_are_refused(version):
+    preset = MixParams.default(1).to_preset()
+    if version is None:
+        del preset["schema_version"]
+    else:
+        preset["schema_version"] = version
+    with pytest.raises(PresetError, match="schema_version"):
+        MixParams.from_preset(preset)
+
+
+def test_match_eq_has_one_flat_bipolar_gain_per_bark_band_and_is_not_learned():
+    assert len(MATCH_EQ_GAIN_NAMES) == len(MATCH_EQ_CENTRES_HZ) == 24
+    assert list(MATCH_EQ_CENTRES_HZ) == sorted(MATCH_EQ_CENTRES_HZ)
+    for name in (*MATCH_EQ_GAIN_NAMES, "master_balance_pct"):
+        spec = MASTER_SPECS[name]
+        assert spec.default == 0.0 and spec.min == -spec.max and not spec.learnable

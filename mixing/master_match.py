@@ -1,0 +1,193 @@
+"""Master matching: on the whole song, close the remaining gaps to the reference with the master bus.
+
+Fitting (:mod:`mixing.fit`) moves every parameter, but on a few excerpts and
+within a time budget. The whole-song comparison then still shows gaps that the
+master bus can close directly, as a mastering engineer's matching EQ would:
+
+- the bark spectrum, with the match EQ (one gain per bark band of the AF
+  loss, :mod:`mixing.dsp.match_eq`), by Gauss-Newton on the measured gap;
+- the stereo width (side-to-mid energy), with ``master_width_pct``, which
+  scales the side signal, so the needed factor is a square root;
+- the stereo imbalance, with ``master_balance_pct``.
+
+Each round renders the whole mix (after the first, only the master bus runs
+again, through :class:`~mixing.dsp.console.IncrementalRenderer`), measures
+the AF features of the mix and the reference at the same integrated
+loudness, and updates those parameters. The parameters with the lowest
+whole-song AF loss are kept, so matching never makes the mix worse by that
+measure; track strips are not touched, so the balance of the tracks stays
+what fitting left.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from mixing.dsp.console import IncrementalRenderer
+from mixing.dsp.match_eq import match_eq_response_db
+from mixing.dsp.pan import pan_gains
+from mixing.features import bark_filterbank, mean_magnitude_spectrum
+from mixing.losses import AudioFeatureLoss
+from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs
+from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MixParams
+
+ProgressCallback = Callable[[dict], None]
+
+# Keeps the Gauss-Newton step well conditioned where a band holds little energy.
+_RIDGE = 1e-3
+# Below this side-to-mid ratio (-60 dB) a mix is mono: no width setting can widen it.
+_MIN_WIDTH_RATIO = 1e-6
+
+
+@dataclass
+class MasterMatchResult:
+    """The matched parameters, their whole-song render (2, samples) and the AF loss per round (round 0: before)."""
+
+    params: MixParams
+    audio: torch.Tensor
+    start_loss: float
+    loss: float
+    history: list[float] = field(default_factory=list)
+
+
+@torch.no_grad()
+def match_master(
+    renderer: IncrementalRenderer,
+    params: MixParams,
+    reference: torch.Tensor,
+    *,
+    rounds: int = 3,
+    progress: ProgressCallback | None = None,
+) -> MasterMatchResult:
+    """Set the match EQ, width and balance of ``params`` so the whole mix's features meet the reference's.
+
+    Args:
+        renderer: over the session's trimmed tracks; it renders every round.
+        params: the mix to finish (fitting's result); not modified.
+        reference: the reference song (2, samples) at ``renderer.sample_rate``.
+        rounds: measure-and-update rounds; the result's render is measured too.
+        progress: called after each render with ``{"stage": "matching", "progress", "round", "loss"}``.
+
+    Returns the best parameters seen (``params`` itself counts) with their render.
+    """
+    sample_rate = renderer.sample_rate
+    loss_fn = AudioFeatureLoss(sample_rate)
+    reference = reference.to(renderer.device, torch.float32)
+    ref_lufs = integrated_loudness_lufs(reference, sample_rate)
+    ref_features = loss_fn.features(reference.unsqueeze(0))
+    filterbank = bark_filterbank(sample_rate, loss_fn.n_fft, loss_fn.n_bands).to(renderer.device).double()
+
+    current = copy.deepcopy(params)
+    best: tuple[float, MixParams, torch.Tensor] | None = None
+    history: list[float] = []
+    for round_ in range(rounds + 1):
+        audio = renderer.render(current)
+        if math.isfinite(ref_lufs):
+            compared, _ = normalize_to_lufs(audio, sample_rate, ref_lufs)
+        else:
+            compared = audio
+        mix = compared.unsqueeze(0)
+        magnitude = mean_magnitude_spectrum(mix, n_fft=loss_fn.n_fft, hop_length=loss_fn.hop_length)
+        mix_features = loss_fn.features(mix, magnitude)
+        loss = float(loss_fn.compare(mix_features, ref_features)[0])
+        history.append(loss)
+        if progress is not None:
+            progress({"stage": "matching", "progress": (round_ + 1) / (rounds + 1), "round": round_, "loss": loss})
+        if best is None or loss < best[0]:
+            best = (loss, copy.deepcopy(current), audio)
+        elif round_ > 0:
+            break  # the last update made things worse: keep the best and stop
+        if round_ == rounds:
+            break
+        current = _updated(current, compared, mix_features, ref_features, magnitude[0].mean(0).double(), filterbank,
+                           sample_rate, loss_fn.n_fft)
+    loss, best_params, best_audio = best
+    return MasterMatchResult(best_params, best_audio, history[0], loss, history)
+
+
+def _updated(params: MixParams, audio: torch.Tensor, mix_features: dict, ref_features: dict, magnitude: torch.Tensor,
+             filterbank: torch.Tensor, sample_rate: int, n_fft: int) -> MixParams:
+    """``params`` with match EQ, width and balance moved to close the measured gaps; ``audio`` (2, samples): their render."""
+    updated = copy.deepcopy(params)
+    master = updated.master
+    master.update(_match_eq_gains(master, mix_features, ref_features, magnitude, filterbank, sample_rate, n_fft))
+    # The new EQ moves width and imbalance too whenever lows and highs sit differently in the stereo
+    # field (mono bass under wide cymbals): set width and balance for the mix as it will sound with it.
+    width, imbalance = _stereo_after_eq_change(audio, params.master, master, sample_rate, n_fft)
+    master["master_width_pct"] = _matched_width_pct(
+        master["master_width_pct"], width, float(ref_features["stereo_width"][0]))
+    master["master_balance_pct"] = _matched_balance_pct(
+        master["master_balance_pct"], imbalance, float(ref_features["stereo_imbalance"][0]))
+    return updated
+
+
+def _stereo_after_eq_change(audio: torch.Tensor, old: dict, new: dict, sample_rate: int,
+                            n_fft: int) -> tuple[float, float]:
+    """Width and imbalance features of ``audio`` (2, samples) once the match EQ goes from ``old`` to ``new`` gains.
+
+    The match EQ is linear, the same on both channels and runs before width
+    and balance, so its change scales the long-term power spectra of the
+    left, right, side and mid signals alike; the two features are ratios of
+    their total powers. Frames do not overlap: a long-term average needs no more.
+    """
+    change_db = torch.tensor([[new[name] - old[name] for name in MATCH_EQ_GAIN_NAMES]], dtype=torch.float64)
+    power_gain = torch.pow(10.0, match_eq_response_db(change_db, sample_rate, n_fft)[0] / 10.0).to(audio.device)
+    window = torch.hann_window(n_fft, device=audio.device)
+    left, right = torch.stft(audio.float(), n_fft, n_fft, window=window, return_complex=True)
+    powers = [(spectrum.abs().square().mean(-1).double() * power_gain).sum()
+              for spectrum in (left, right, left - right, left + right)]
+    left_power, right_power, side_power, mid_power = (float(p) for p in powers)
+    return side_power / max(mid_power, 1e-30), (right_power - left_power) / max(right_power + left_power, 1e-30)
+
+
+def _match_eq_gains(master: dict, mix_features: dict, ref_features: dict, magnitude: torch.Tensor,
+                    filterbank: torch.Tensor, sample_rate: int, n_fft: int) -> dict[str, float]:
+    """Match EQ gains after one Gauss-Newton step on the bark-spectrum gap (mean over channels).
+
+    ``magnitude`` (bins,) is the mix's mean STFT magnitude; ``filterbank`` (bands, bins).
+    """
+    gap_db = (ref_features["bark_spectrum"] - mix_features["bark_spectrum"])[0].mean(0).double() * (20 / math.log(10))
+    # How each bark band's level (dB) moves per dB of each match gain, for this mix's spectrum:
+    # the band's filterbank-weighted average of the interpolation weights.
+    weights = match_eq_response_db(torch.eye(len(MATCH_EQ_GAIN_NAMES), dtype=torch.float64, device=magnitude.device),
+                                   sample_rate, n_fft).T  # (bins, gains)
+    band_energy = filterbank * magnitude  # (bands, bins)
+    sensitivity = (band_energy @ weights) / band_energy.sum(dim=1, keepdim=True).clamp_min(1e-30)
+    lhs = sensitivity.T @ sensitivity + _RIDGE * torch.eye(sensitivity.shape[1], dtype=torch.float64, device=magnitude.device)
+    step = torch.linalg.solve(lhs, sensitivity.T @ gap_db)
+    gains = torch.tensor([master[name] for name in MATCH_EQ_GAIN_NAMES], dtype=torch.float64) + step.cpu()
+    # A gain common to every band is undone by the loudness stage; centring keeps the range for the shape.
+    gains = gains - gains.mean()
+    limit = MASTER_SPECS[MATCH_EQ_GAIN_NAMES[0]].max
+    return {name: float(value) for name, value in zip(MATCH_EQ_GAIN_NAMES, gains.clamp(-limit, limit))}
+
+
+def _matched_width_pct(width_pct: float, mix_ratio: float, ref_ratio: float) -> float:
+    """The width that brings the side-to-mid energy ``mix_ratio`` to ``ref_ratio``: it scales the side amplitude."""
+    spec = MASTER_SPECS["master_width_pct"]
+    if mix_ratio < _MIN_WIDTH_RATIO or width_pct <= 0.0:
+        return width_pct
+    return min(max(width_pct * math.sqrt(max(ref_ratio, 0.0) / mix_ratio), spec.min), spec.max)
+
+
+def _matched_balance_pct(balance_pct: float, mix_imbalance: float, ref_imbalance: float) -> float:
+    """The balance that turns the mix's right-minus-left energy balance into the reference's."""
+    spec = MASTER_SPECS["master_balance_pct"]
+    left, right = (float(g) for g in pan_gains(torch.tensor([balance_pct]), 2)[0])
+    clip = 1 - 1e-6
+
+    def right_to_left(imbalance: float) -> float:
+        imbalance = min(max(imbalance, -clip), clip)
+        return (1 + imbalance) / (1 - imbalance)
+
+    # The energy ratio before the balance stage, then the squared gain ratio that gives the reference's.
+    unbalanced = right_to_left(mix_imbalance) * (left / max(right, 1e-9)) ** 2
+    needed = right_to_left(ref_imbalance) / unbalanced
+    # Moving right attenuates only the left channel by cos(pct * pi / 200), and vice versa.
+    attenuation = math.sqrt(1 / needed) if needed >= 1 else math.sqrt(needed)
+    balance = math.acos(min(attenuation, 1.0)) * 200 / math.pi
+    return min(max(balance if needed >= 1 else -balance, spec.min), spec.max)

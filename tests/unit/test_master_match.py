@@ -1,0 +1,177 @@
+"""Master matching: match EQ, width and balance set on the whole song to close the gaps to a reference.
+
+The reference is the same session rendered with a known master bus (shelving
+EQ, width, balance), so an exact answer exists: the tests check that matching
+finds it closely, never gets worse by the AF loss, reports what it did, and
+leaves the track strips alone.
+"""
+import copy
+import math
+
+import pytest
+import scipy.signal
+import torch
+
+from mixing.dsp.console import IncrementalRenderer, render_mix
+from mixing.losses import AudioFeatureLoss
+from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
+from mixing.master_match import match_master
+from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MixParams
+
+SAMPLE_RATE = 44100
+SECONDS = 6.0
+ROUNDS = 3
+REFERENCE_MASTER = {
+    "master_eq_low_shelf_gain_db": -5.0,
+    "master_eq_high_shelf_gain_db": 6.0,
+    "master_width_pct": 160.0,
+    "master_balance_pct": -30.0,
+}
+
+
+def filtered_noise(channels: int, sos, generator: torch.Generator) -> torch.Tensor:
+    noise = torch.randn(channels, int(SECONDS * SAMPLE_RATE), generator=generator, dtype=torch.float64)
+    return torch.from_numpy(scipy.signal.sosfilt(sos, noise.numpy()))
+
+
+def session_tracks() -> list[torch.Tensor]:
+    """Mono bass (low noise and an 82 Hz sine), wide mids (band noise), wide decaying hats (high noise), trimmed.
+
+    Mono lows under wide highs: an EQ change moves the width feature too, as in real music.
+    """
+    generator = torch.Generator().manual_seed(0)
+    t = torch.arange(int(SECONDS * SAMPLE_RATE), dtype=torch.float64) / SAMPLE_RATE
+    bass = filtered_noise(1, scipy.signal.butter(2, 300, "low", fs=SAMPLE_RATE, output="sos"), generator)
+    bass = bass + 0.3 * torch.sin(2 * math.pi * 82.4 * t)
+    mids = filtered_noise(2, scipy.signal.butter(2, [800, 4000], "band", fs=SAMPLE_RATE, output="sos"), generator)
+    hats = filtered_noise(2, scipy.signal.butter(2, 5000, "high", fs=SAMPLE_RATE, output="sos"), generator)
+    hats = hats * torch.exp(-20 * (t % 0.25))
+    trimmed, _ = trim_tracks_to_input_level([track.float() for track in (bass, mids, hats)], SAMPLE_RATE)
+    return trimmed
+
+
+def comparison(audio: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    """How far ``audio`` is from ``reference`` (both (2, samples)) at equal loudness, as matching measures it.
+
+    ``bark_gap_db``: RMS over channels and bark bands of the level difference in dB;
+    ``width_gap``, ``imbalance_gap``: the differences of those AF features; ``loss``: the AF loss.
+    """
+    loss_fn = AudioFeatureLoss(SAMPLE_RATE)
+    levelled, _ = normalize_to_lufs(audio, SAMPLE_RATE, integrated_loudness_lufs(reference, SAMPLE_RATE))
+    mix, ref = loss_fn.features(levelled.unsqueeze(0)), loss_fn.features(reference.unsqueeze(0))
+    gap_db = (mix["bark_spectrum"] - ref["bark_spectrum"]) * (20 / math.log(10))
+    return {
+        "bark_gap_db": float(gap_db.square().mean().sqrt()),
+        "width_gap": float(mix["stereo_width"] - ref["stereo_width"]),
+        "imbalance_gap": float(mix["stereo_imbalance"] - ref["stereo_imbalance"]),
+        "loss": float(loss_fn.compare(mix, ref)[0]),
+    }
+
+
+@pytest.fixture(scope="module")
+def matched():
+    """One matching run toward the reference, with what went in and what it reported."""
+    tracks = session_tracks()
+    reference_params = MixParams.default(len(tracks))
+    reference_params.master.update(REFERENCE_MASTER)
+    reference = render_mix(tracks, reference_params, SAMPLE_RATE)
+    start = MixParams.default(len(tracks))
+    start_copy = copy.deepcopy(start)
+    events = []
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    result = match_master(renderer, start, reference, rounds=ROUNDS, progress=events.append)
+    return {
+        "tracks": tracks, "reference": reference, "start": start, "start_copy": start_copy,
+        "start_audio": render_mix(tracks, start, SAMPLE_RATE), "result": result, "events": events,
+    }
+
+
+def test_the_reference_is_far_from_the_start(matched):
+    # Guards the other tests: each gap below must be there to be closed.
+    before = comparison(matched["start_audio"], matched["reference"])
+    assert before["bark_gap_db"] > 2.0 and abs(before["width_gap"]) > 0.5 and abs(before["imbalance_gap"]) > 0.1
+
+
+def test_loss_never_rises_and_history_is_as_documented(matched):
+    result = matched["result"]
+    assert 1 <= len(result.history) <= ROUNDS + 1
+    assert result.history[0] == result.start_loss
+    assert result.loss == min(result.history) <= result.start_loss
+    start_loss = comparison(matched["start_audio"], matched["reference"])["loss"]
+    assert result.start_loss == pytest.approx(start_loss, rel=1e-4)
+    # The reported loss is the returned render's.
+    assert result.loss == pytest.approx(comparison(result.audio, matched["reference"])["loss"], rel=1e-4, abs=1e-7)
+
+
+def test_bark_spectrum_gap_closes(matched):
+    before = comparison(matched["start_audio"], matched["reference"])["bark_gap_db"]
+    after = comparison(matched["result"].audio, matched["reference"])["bark_gap_db"]
+    assert after < 0.2 * before, (before, after)
+    assert matched["result"].loss < 0.05 * matched["result"].start_loss
+
+
+def test_width_and_imbalance_reach_the_references(matched):
+    before = comparison(matched["start_audio"], matched["reference"])
+    after = comparison(matched["result"].audio, matched["reference"])
+    assert abs(after["width_gap"]) < 0.05 * abs(before["width_gap"]), (before, after)
+    assert abs(after["imbalance_gap"]) < 0.05 * abs(before["imbalance_gap"]), (before, after)
+    # Same tracks: the reference's own width and balance settings are the exact answer.
+    master = matched["result"].params.master
+    assert master["master_width_pct"] == pytest.approx(REFERENCE_MASTER["master_width_pct"], abs=8.0)
+    assert master["master_balance_pct"] == pytest.approx(REFERENCE_MASTER["master_balance_pct"], abs=2.0)
+
+
+def test_only_match_eq_width_and_balance_move_and_the_input_is_untouched(matched):
+    result, start = matched["result"], matched["start"]
+    assert start == matched["start_copy"]
+    assert result.params.tracks == start.tracks
+    moved = {name for name in start.master if result.params.master[name] != start.master[name]}
+    assert moved <= {*MATCH_EQ_GAIN_NAMES, "master_width_pct", "master_balance_pct"}
+    assert "master_width_pct" in moved and "master_balance_pct" in moved
+    for name in MATCH_EQ_GAIN_NAMES:
+        spec = MASTER_SPECS[name]
+        assert spec.min <= result.params.master[name] <= spec.max
+
+
+def test_returned_audio_is_a_fresh_render_of_the_returned_params(matched):
+    result = matched["result"]
+    fresh = render_mix(matched["tracks"], result.params, SAMPLE_RATE)
+    assert result.audio.shape == fresh.shape == (2, int(SECONDS * SAMPLE_RATE))
+    torch.testing.assert_close(result.audio, fresh, atol=1e-6, rtol=0)
+
+
+def test_progress_reports_each_render(matched):
+    events, history = matched["events"], matched["result"].history
+    assert len(events) == len(history)
+    for round_, event in enumerate(events):
+        assert set(event) == {"stage", "progress", "round", "loss"}
+        assert event["stage"] == "matching" and event["round"] == round_ and event["loss"] == history[round_]
+        assert event["progress"] == pytest.approx((round_ + 1) / (ROUNDS + 1))
+
+
+def test_a_reference_identical_to_the_start_changes_nothing_that_matters():
+    tracks = session_tracks()
+    start = MixParams.default(len(tracks))
+    start.master["master_eq_band3_gain_db"] = 4.0  # not a flat mix, so flatness is not what is kept
+    reference = render_mix(tracks, start, SAMPLE_RATE)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=2)
+    assert result.start_loss < 1e-6
+    assert result.loss <= result.start_loss
+    after = comparison(result.audio, reference)
+    assert after["bark_gap_db"] < 0.05 and abs(after["width_gap"]) < 1e-3 and abs(after["imbalance_gap"]) < 1e-3
+    assert result.params.tracks == start.tracks
+    assert result.params.master["master_width_pct"] == pytest.approx(100.0, abs=0.5)
+    assert result.params.master["master_balance_pct"] == pytest.approx(0.0, abs=0.5)
+    assert max(abs(result.params.master[name]) for name in MATCH_EQ_GAIN_NAMES) < 0.1
+
+
+def test_zero_rounds_measures_the_start_only():
+    tracks = session_tracks()
+    start = MixParams.default(len(tracks))
+    reference = 0.5 * render_mix(tracks, start, SAMPLE_RATE).flip(0)
+    events = []
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=0, progress=events.append)
+    assert result.params == start
+    assert result.history == [result.start_loss] and result.loss == result.start_loss
+    assert [event["progress"] for event in events] == [1.0]
+    torch.testing.assert_close(result.audio, render_mix(tracks, start, SAMPLE_RATE), atol=1e-6, rtol=0)
