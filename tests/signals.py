@@ -46,3 +46,13 @@ def write_audio(path: str | Path, audio: torch.Tensor, sample_rate: int = SAMPLE
     """Write ``(channels, samples)`` with soundfile; the format follows the extension (``.wav``, ``.flac``, ...)."""
     sf.write(path, audio.detach().cpu().numpy().T, sample_rate, subtype=subtype)
     return Path(path)
+
+
+def amplitude_at(x: torch.Tensor, freq_hz: float, sample_rate: int = SAMPLE_RATE) -> float:
+    """Amplitude of the sinusoid at ``freq_hz`` in ``x`` (samples,), by projection."""
+    t = torch.arange(x.shape[-1], dtype=torch.float64) / sample_rate
+    x = x.double()
+    return 2 * math.hypot(
+        (x * torch.sin(2 * math.pi * freq_hz * t)).mean().item(),
+        (x * torch.cos(2 * math.pi * freq_hz * t)).mean().item(),
+    )

@@ -15,6 +15,7 @@ from mixing.params import (
     MixParams,
     normalize_tensor,
 )
+from tests.signals import amplitude_at
 
 SAMPLE_RATE = 44100
 
@@ -92,16 +93,6 @@ def test_track_gain_is_exact(exact_iir):
     y = track_strip(x, SAMPLE_RATE, strip_params(gain_db=6.0), exact_iir=exact_iir)
     expected = x * 10 ** (6.0 / 20) * math.cos(math.pi / 4)
     torch.testing.assert_close(y, expected.expand(1, 2, -1), atol=1e-5, rtol=1e-5)
-
-
-def amplitude_at(x: torch.Tensor, freq_hz: float) -> float:
-    """Amplitude of the sinusoid at ``freq_hz`` in ``x`` (samples,), by projection."""
-    t = torch.arange(x.shape[-1], dtype=torch.float64) / SAMPLE_RATE
-    x = x.double()
-    return 2 * math.hypot(
-        (x * torch.sin(2 * math.pi * freq_hz * t)).mean().item(),
-        (x * torch.cos(2 * math.pi * freq_hz * t)).mean().item(),
-    )
 
 
 def test_differentiable_console_eq_boosts_centre_by_gain_db():

@@ -8,6 +8,7 @@ import torch
 from mixing.dsp.match_eq import match_eq, match_eq_response_db
 from mixing.features import hz_to_bark
 from mixing.params import MATCH_EQ_CENTRES_HZ, MATCH_EQ_GAIN_RANGE_DB
+from tests.signals import amplitude_at
 
 SAMPLE_RATE = 44100
 BANDS = len(MATCH_EQ_CENTRES_HZ)
@@ -57,16 +58,6 @@ def test_response_is_flat_at_the_end_gains_below_the_first_and_above_the_last_ce
     assert below.sum() >= 9 and above.sum() >= 700  # DC up to 95 Hz, 13.7 kHz up to Nyquist
     torch.testing.assert_close(response[:, below], gains_db[:, :1].expand(-1, int(below.sum())), atol=1e-5, rtol=0)
     torch.testing.assert_close(response[:, above], gains_db[:, -1:].expand(-1, int(above.sum())), atol=1e-5, rtol=0)
-
-
-def amplitude_at(x: torch.Tensor, freq_hz: float) -> float:
-    """Amplitude of the sinusoid at ``freq_hz`` in ``x`` (samples,), by projection."""
-    t = torch.arange(x.shape[-1], dtype=torch.float64) / SAMPLE_RATE
-    x = x.double()
-    return 2 * math.hypot(
-        (x * torch.sin(2 * math.pi * freq_hz * t)).mean().item(),
-        (x * torch.cos(2 * math.pi * freq_hz * t)).mean().item(),
-    )
 
 
 def test_a_sine_at_each_centre_comes_out_with_that_bands_gain():
