@@ -158,24 +158,32 @@ def bark_spectrum(
     return torch.log(magnitude @ fb.T + LOG_EPS)
 
 
+# Frames per STFT call: one call over a whole song would hold its complex
+# spectrogram (about 250 MB for three stereo minutes) at least twice over.
+FRAMES_PER_CHUNK = 4096
+
+
 def mean_magnitude_spectrum(x: torch.Tensor, *, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> torch.Tensor:
     """STFT magnitude of each channel averaged over frames, the input of the bark filterbank.
 
-    x: (batch, channels, samples) -> (batch, channels, n_fft // 2 + 1).
+    x: (batch, channels, samples) -> (batch, channels, n_fft // 2 + 1). The
+    frames are those of ``torch.stft(center=True, pad_mode="constant")``,
+    taken :data:`FRAMES_PER_CHUNK` at a time so that memory stays bounded.
     """
     check_audio_shape(x)
     batch, channels, samples = x.shape
     window = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
-    spectrum = torch.stft(
-        x.reshape(batch * channels, samples),
-        n_fft=n_fft,
-        hop_length=hop_length,
-        window=window,
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )
-    return spectrum.abs().mean(dim=-1).reshape(batch, channels, -1)
+    padded = torch.nn.functional.pad(x.reshape(batch * channels, samples), (n_fft // 2, n_fft // 2))
+    frames = 1 + samples // hop_length
+    total = None
+    for first in range(0, frames, FRAMES_PER_CHUNK):
+        count = min(FRAMES_PER_CHUNK, frames - first)
+        piece = padded[:, first * hop_length : (first + count - 1) * hop_length + n_fft]
+        spectrum = torch.stft(piece, n_fft=n_fft, hop_length=hop_length, window=window, center=False,
+                              return_complex=True)
+        magnitude = spectrum.abs().sum(dim=-1)
+        total = magnitude if total is None else total + magnitude
+    return (total / frames).reshape(batch, channels, -1)
 
 
 def stereo_width(x: torch.Tensor) -> torch.Tensor:

@@ -189,3 +189,14 @@ def test_long_term_spectrum_band_powers_add_up_to_the_mean_square():
     # White noise spreads its power evenly from 0 Hz to Nyquist; the bands cover 17.8 Hz to Nyquist.
     covered_fraction = (SR / 2 - data["freqs_hz"][0] / 10 ** (1 / 20)) / (SR / 2)
     assert np.sum(10 ** (data["db"] / 10)) == pytest.approx(np.mean(x**2) * covered_fraction, rel=0.02)
+
+
+@pytest.mark.parametrize("samples", [100, 2048, 44100 * 3 + 17])
+def test_mean_magnitude_spectrum_in_chunks_equals_one_centred_stft(monkeypatch, samples):
+    monkeypatch.setattr(features, "FRAMES_PER_CHUNK", 64)
+    x = torch.randn(2, 2, samples, generator=torch.Generator().manual_seed(samples), dtype=torch.float64)
+    window = torch.hann_window(features.N_FFT, dtype=torch.float64)
+    whole = torch.stft(x.reshape(4, samples), features.N_FFT, features.HOP_LENGTH, window=window, center=True,
+                       pad_mode="constant", return_complex=True)
+    expected = whole.abs().mean(dim=-1).reshape(2, 2, -1)
+    torch.testing.assert_close(features.mean_magnitude_spectrum(x), expected, rtol=1e-10, atol=1e-10)

@@ -41,7 +41,8 @@ function signed(value, digits) {
 /** The value as people read it on a console: "-3.5 dB", "2.4 kHz", "120 ms", "4.0:1", "L 40%". */
 export function formatValue(spec, value) {
   if (!Number.isFinite(value)) return '—';
-  if (spec.name.endsWith('pan_pct')) {
+  // Pan and the master balance both read as a side and a distance from the centre.
+  if (spec.name.endsWith('pan_pct') || spec.name === 'master_balance_pct') {
     const pct = Math.round(value);
     if (pct === 0) return 'C';
     return `${pct < 0 ? 'L' : 'R'} ${Math.abs(pct)}%`;
