@@ -4,9 +4,12 @@ Nothing here imports torch: the prefork parent must never initialise CUDA, or it
 children inherit a CUDA context they cannot use. Tasks import heavy modules when they run, in
 the child; per-process state such as a loaded model belongs in a ``worker_process_init`` handler.
 """
+import importlib
 import os
+import threading
 
 from celery import Celery
+from celery.signals import worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.config.settings.local")
 # Celery's Django fixup runs the system checks at start-up, and the URL checks import every view,
@@ -15,3 +18,16 @@ os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("mixref", include=["workers.tasks", "workers.studio_tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+@worker_process_init.connect
+def _import_the_mixing_stack(**_):
+    """Start importing torch and the mixing code as soon as a pool child exists.
+
+    Otherwise the first job of every child spends about 3 s on these imports
+    while the user watches "queued". A thread, because this signal must return
+    within the pool's start-up timeout; a task that needs the module first
+    waits on Python's import lock.
+    """
+    threading.Thread(target=importlib.import_module, args=("webapp.studio.work",), name="import-mixing",
+                     daemon=True).start()
