@@ -102,7 +102,7 @@ def match_master(
             progress({"stage": "matching", "progress": (round_ + 1) / (rounds + 1), "round": round_, "loss": loss})
         if best is None or loss < best[0]:
             best = (loss, copy.deepcopy(current), audio)
-        elif round_ > 0:
+        else:
             break  # the last update made things worse: keep the best and stop
         if round_ == rounds:
             break
