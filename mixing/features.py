@@ -186,6 +186,17 @@ def mean_magnitude_spectrum(x: torch.Tensor, *, n_fft: int = N_FFT, hop_length: 
     return (total / frames).reshape(batch, channels, -1)
 
 
+# Side energy 60 dB under the mid: what a stereo file holding one mono signal measures after lossy coding.
+MONO_WIDTH_RATIO = 1e-6
+
+
+def carries_stereo(audio: torch.Tensor) -> bool:
+    """Whether ``audio`` (channels, samples) holds a stereo image: two channels that are not one signal twice."""
+    if audio.dim() != 2 or audio.shape[0] != 2:
+        return False
+    return float(stereo_width(audio.unsqueeze(0).float())[0]) > MONO_WIDTH_RATIO
+
+
 def stereo_width(x: torch.Tensor) -> torch.Tensor:
     """Side-to-mid energy ratio of a stereo mix (eq. 6): (batch, 2, samples) -> (batch,).
 

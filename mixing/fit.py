@@ -36,7 +36,7 @@ from mixing.dsp.eq import band_coefficients
 from mixing.dsp.limiter import loudness_gain_db
 from mixing.excerpts import reference_excerpts, stem_excerpts
 from mixing.features import bark_band_centres_hz
-from mixing.losses import AudioFeatureLoss
+from mixing.losses import WITHOUT_STEREO_TERMS, AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs
 from mixing.params import (
     EQ_BANDS,
@@ -104,6 +104,7 @@ def fit_params(
     excerpt_s: float = 5.0,
     seed: int = 0,
     match_master_eq: bool = True,
+    match_stereo: bool = True,
     progress: ProgressCallback | None = None,
     device: torch.device | str | None = None,
 ) -> FitResult:
@@ -118,6 +119,8 @@ def fit_params(
         max_level_drop_db: the balance floor (see the module docstring); the
             product guarantees 25 dB, and the floor sits below it with margin.
         match_master_eq: start by setting the master EQ gains from the spectral gap.
+        match_stereo: compare stereo width and imbalance; False for a mono
+            reference (``mixing.features.carries_stereo``), whose stereo field is no style to copy.
         progress: called after every step with ``{"stage", "progress", "iteration", "loss"}``.
 
     Returns the parameters with the lowest AF loss seen (the start counts too),
@@ -132,7 +135,7 @@ def fit_params(
     target_lufs = reference_loudness_lufs(reference, sample_rate)
 
     console = DifferentiableConsole([t.to(device) for t in track_excerpts], sample_rate, start.master).to(device)
-    loss_fn = AudioFeatureLoss(sample_rate)
+    loss_fn = AudioFeatureLoss(sample_rate, weights=None if match_stereo else WITHOUT_STEREO_TERMS)
     # The console brings every excerpt to target_lufs with the same ungated meter,
     # so the reference excerpts are brought there too and only style differences remain.
     with torch.no_grad():

@@ -30,6 +30,10 @@ PAPER_WEIGHTS: dict[str, float] = {
 }
 
 
+# A mono reference says nothing about the stereo field: these weights leave it out of the comparison.
+WITHOUT_STEREO_TERMS: dict[str, float] = {"stereo_width": 0.0, "stereo_imbalance": 0.0}
+
+
 class AudioFeatureLoss(nn.Module):
     """The AF loss (eq. 8) between stereo mixes, with each weighted term reported.
 

@@ -31,7 +31,7 @@ from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.match_eq import match_eq_response_db
 from mixing.dsp.pan import pan_gains
 from mixing.features import bark_filterbank, mean_magnitude_spectrum
-from mixing.losses import AudioFeatureLoss
+from mixing.losses import WITHOUT_STEREO_TERMS, AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs
 from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MixParams
 
@@ -64,6 +64,7 @@ def match_master(
     reference: torch.Tensor,
     *,
     rounds: int = DEFAULT_ROUNDS,
+    match_stereo: bool = True,
     progress: ProgressCallback | None = None,
 ) -> MasterMatchResult:
     """Set the match EQ, width and balance of ``params`` so the whole mix's features meet the reference's.
@@ -73,12 +74,15 @@ def match_master(
         params: the mix to finish (fitting's result); not modified.
         reference: the reference song (2, samples) at ``renderer.sample_rate``.
         rounds: measure-and-update rounds; the result's render is measured too.
+        match_stereo: also match width and balance; False for a mono reference
+            (``mixing.features.carries_stereo``): they stay as ``params`` has them
+            and the loss leaves the stereo terms out.
         progress: called after each render with ``{"stage": "matching", "progress", "round", "loss"}``.
 
     Returns the best parameters seen (``params`` itself counts) with their render.
     """
     sample_rate = renderer.sample_rate
-    loss_fn = AudioFeatureLoss(sample_rate)
+    loss_fn = AudioFeatureLoss(sample_rate, weights=None if match_stereo else WITHOUT_STEREO_TERMS)
     reference = reference.to(renderer.device, torch.float32)
     ref_lufs = integrated_loudness_lufs(reference, sample_rate)
     ref_features = loss_fn.features(reference.unsqueeze(0))
@@ -107,17 +111,19 @@ def match_master(
         if round_ == rounds:
             break
         current = _updated(current, compared, mix_features, ref_features, magnitude[0].mean(0).double(), filterbank,
-                           sample_rate, loss_fn.n_fft)
+                           sample_rate, loss_fn.n_fft, match_stereo)
     loss, best_params, best_audio = best
     return MasterMatchResult(best_params, best_audio, history[0], loss, history)
 
 
 def _updated(params: MixParams, audio: torch.Tensor, mix_features: dict, ref_features: dict, magnitude: torch.Tensor,
-             filterbank: torch.Tensor, sample_rate: int, n_fft: int) -> MixParams:
+             filterbank: torch.Tensor, sample_rate: int, n_fft: int, match_stereo: bool) -> MixParams:
     """``params`` with match EQ, width and balance moved to close the measured gaps; ``audio`` (2, samples): their render."""
     updated = copy.deepcopy(params)
     master = updated.master
     master.update(_match_eq_gains(master, mix_features, ref_features, magnitude, filterbank, sample_rate, n_fft))
+    if not match_stereo:
+        return updated
     # The new EQ moves width and imbalance too whenever lows and highs sit differently in the stereo
     # field (mono bass under wide cymbals): set width and balance for the mix as it will sound with it.
     width, imbalance = _stereo_after_eq_change(audio, params.master, master, sample_rate, n_fft)

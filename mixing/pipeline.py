@@ -48,6 +48,7 @@ from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.limiter import true_peak_dbtp
 from mixing.errors import CheckpointError, MixingError, PresetError, StemError
 from mixing.excerpts import reference_excerpts, stem_excerpts
+from mixing.features import carries_stereo
 from mixing.expert import starting_params
 from mixing.fit import DEFAULT_TIME_BUDGET_S, FitResult, fit_params, reference_loudness_lufs
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
@@ -280,7 +281,9 @@ def mix_session(
                           "or given parameters can be rendered.")
     if params is not None and len(params.tracks) != len(stems.audio):
         raise PresetError(f"the parameters hold {len(params.tracks)} tracks; the session has {len(stems.audio)}")
+    match_stereo = True
     if reference is not None:
+        match_stereo = carries_stereo(reference)
         reference = as_stereo(reference)
     device = torch.device(device) if device is not None else pick_device()
     sample_rate = stems.sample_rate
@@ -319,13 +322,18 @@ def mix_session(
                 with _timed(timings_s, "fitting"):
                     fit_result = fit_params(tracks, reference, sample_rate, start=params, iterations=iterations,
                                             time_budget_s=time_budget_s, seed=seed, progress=fit_progress,
-                                            device=device)
+                                            device=device, match_stereo=match_stereo)
+
                 def match_progress(event: dict) -> None:
                     report("matching", event["progress"], f"round {event['round']}, AF loss {event['loss']:.4f}")
 
                 report("matching", 0.0, f"rendering {len(tracks)} tracks")
                 with _timed(timings_s, "matching"):
-                    match_result = match_master(renderer, fit_result.params, reference, progress=match_progress)
+                    match_result = match_master(renderer, fit_result.params, reference, match_stereo=match_stereo,
+                                                progress=match_progress)
+                if not match_stereo:
+                    warnings.append("The reference is mono, so it says nothing about width and left/right balance: "
+                                    "the mix keeps a stereo image of its own instead of copying one.")
                 params = match_result.params
                 ran = f"{start}+fit+match"
         if match_result is not None:

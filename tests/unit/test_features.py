@@ -200,3 +200,13 @@ def test_mean_magnitude_spectrum_in_chunks_equals_one_centred_stft(monkeypatch, 
                        pad_mode="constant", return_complex=True)
     expected = whole.abs().mean(dim=-1).reshape(2, 2, -1)
     torch.testing.assert_close(features.mean_magnitude_spectrum(x), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_carries_stereo_tells_a_stereo_image_from_one_signal_twice():
+    left = torch.randn(44100, generator=torch.Generator().manual_seed(1))
+    right = torch.randn(44100, generator=torch.Generator().manual_seed(2))
+    assert features.carries_stereo(torch.stack([left, right]))
+    assert features.carries_stereo(torch.stack([left, 0.5 * left]))  # a panned mono source is an image
+    assert not features.carries_stereo(torch.stack([left, left]))
+    assert not features.carries_stereo(torch.stack([left, left + 1e-5 * right]))  # -100 dB of side: coding noise
+    assert not features.carries_stereo(left.unsqueeze(0))

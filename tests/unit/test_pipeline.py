@@ -244,3 +244,22 @@ def test_read_preset_matches_tracks_by_name_and_names_the_file_in_errors(tmp_pat
         read_preset(path, ["Kick"])
     with pytest.raises(PresetError, match="missing.json: cannot be read"):
         read_preset(tmp_path / "missing.json", ["Kick"])
+
+
+@pytest.mark.parametrize("channels", [1, 2], ids=["one channel", "the same signal twice"])
+def test_a_mono_reference_leaves_width_and_balance_alone_and_says_so(channels):
+    mono = noise(DURATION_S, rms=0.05, seed=7)
+    result = mix_session(session(), mono.expand(channels, -1), method="fit", iterations=2, time_budget_s=None,
+                         device="cpu")
+    assert any("reference is mono" in warning for warning in result.warnings)
+    fitted_master, master = result.fit.params.master, result.params.master
+    assert master["master_width_pct"] == fitted_master["master_width_pct"]
+    assert master["master_balance_pct"] == fitted_master["master_balance_pct"]
+    # Left to the stereo terms, a mono reference would fold the mix to mono.
+    assert master["master_width_pct"] > 50.0
+
+
+def test_a_stereo_reference_is_matched_in_width(reference):
+    result = mix_session(session(), reference, method="fit", iterations=2, time_budget_s=None, device="cpu")
+    assert not any("reference is mono" in warning for warning in result.warnings)
+    assert result.params.master["master_width_pct"] != result.fit.params.master["master_width_pct"]
