@@ -281,22 +281,26 @@ def readings(mix: dict, reference: dict) -> list[str]:
         same=f"Your mix's dynamics match the reference {crests}.",
     ))
 
-    mix_width, ref_width = _width_db(mix["features"]), _width_db(reference["features"])
-    widths = f"(side/centre {round(mix_width)} dB vs {round(ref_width)} dB)"
-    sentences.append(_compared(
-        mix_width - ref_width, WIDTH_TOLERANCE_DB,
-        lower=f"Your mix is narrower than the reference {widths}.",
-        higher=f"Your mix is wider than the reference {widths}.",
-        same=f"Your mix's stereo width matches the reference {widths}.",
-    ))
+    if float(reference["features"]["stereo_width"][0]) <= features.MONO_WIDTH_RATIO:
+        # Matching leaves the stereo field out then (mixing.pipeline), so there is no gap to report.
+        sentences.append("The reference is mono, so it sets no stereo width or left/right balance to match.")
+    else:
+        mix_width, ref_width = _width_db(mix["features"]), _width_db(reference["features"])
+        widths = f"(side/centre {round(mix_width)} dB vs {round(ref_width)} dB)"
+        sentences.append(_compared(
+            mix_width - ref_width, WIDTH_TOLERANCE_DB,
+            lower=f"Your mix is narrower than the reference {widths}.",
+            higher=f"Your mix is wider than the reference {widths}.",
+            same=f"Your mix's stereo width matches the reference {widths}.",
+        ))
 
-    lean_db = _balance_db(mix["features"]) - _balance_db(reference["features"])
-    sentences.append(_compared(
-        lean_db, BALANCE_TOLERANCE_DB,
-        lower=f"Your mix leans left ({abs(lean_db):.1f} dB more to the left than the reference).",
-        higher=f"Your mix leans right ({abs(lean_db):.1f} dB more to the right than the reference).",
-        same="Your mix's left/right balance matches the reference.",
-    ))
+        lean_db = _balance_db(mix["features"]) - _balance_db(reference["features"])
+        sentences.append(_compared(
+            lean_db, BALANCE_TOLERANCE_DB,
+            lower=f"Your mix leans left ({abs(lean_db):.1f} dB more to the left than the reference).",
+            higher=f"Your mix leans right ({abs(lean_db):.1f} dB more to the right than the reference).",
+            same="Your mix's left/right balance matches the reference.",
+        ))
 
     for band, tolerance_db in TONE_TOLERANCES_DB.items():
         word, where = _TONE_WORDS[band]

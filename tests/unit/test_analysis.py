@@ -85,6 +85,13 @@ def test_a_mono_collapsed_mix_reads_narrower():
     assert "narrower" in reading(analyse(mono, reference, SAMPLE_RATE), "side/centre")
 
 
+def test_a_mono_reference_reads_as_setting_no_stereo_field_to_match():
+    mono_reference = song(0).mean(dim=0, keepdim=True).expand(2, -1)
+    report = analyse(song(1), mono_reference, SAMPLE_RATE)
+    assert "sets no stereo width" in reading(report, "mono")
+    assert not [sentence for sentence in report["readings"] if "side/centre" in sentence or "leans" in sentence]
+
+
 def test_a_left_heavy_mix_reads_leaning_left_and_a_right_heavy_one_right():
     reference = song(0)
     left_heavy = reference * torch.tensor([[1.0], [0.5]])
