@@ -39,8 +39,8 @@ class ParamSpec:
     """One console parameter.
 
     ``learnable`` parameters are predicted by the controller and moved by
-    fitting; the others (output loudness, ceiling) are set from measurements
-    or by the user.
+    fitting; the others are set from measurements (output loudness), by
+    master matching on the whole song (match EQ, balance) or by the user.
     """
 
     name: str
