@@ -12,7 +12,14 @@ from webapp.core.models import Job
 from webapp.studio.models import MixVersion, Project
 from workers import studio_tasks
 
-from .studio_helpers import enqueued, error_of, ready_project, render_request  # noqa: F401 (fixtures)
+from .studio_helpers import (  # noqa: F401 (fixtures)
+    enqueued,
+    error_of,
+    ready_project,
+    reference_upload,
+    reference_wav,
+    render_request,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +149,22 @@ def test_deleting_a_project_removes_every_file_from_storage(
     assert response.status_code == 204
     assert [path for path in media_root.rglob("*") if path.is_file()] == []
     assert not Project.objects.exists() and not Job.objects.exists()
+
+
+def test_the_automatic_mix_keeps_its_notes_for_the_user(client, ready_project, enqueued, settings,
+                                                        django_capture_on_commit_callbacks):
+    settings.MIXREF_FIT_TIME_BUDGET_S, settings.MIXREF_FIT_ITERATIONS = None, 2
+    mono = soundfile.read(io.BytesIO(reference_wav(duration_s=2.0)), dtype="float32")[0]
+    mono = mono.mean(axis=1) if mono.ndim == 2 else mono
+    buffer = io.BytesIO()
+    soundfile.write(buffer, mono, 44100, format="WAV")
+    assert reference_upload(client, ready_project["id"], buffer.getvalue(), name="Mono Ref.wav").status_code == 201
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/projects/{ready_project['id']}/mix/", {"method": "auto"},
+                               content_type="application/json")
+    assert response.status_code == 202, response.content
+    studio_tasks.project_mix(enqueued[-1][1])
+    version = client.get(f"/api/projects/{ready_project['id']}/versions/1/").json()
+    assert version["method"] == "auto"
+    assert any("reference is mono" in note for note in version["analysis"]["notes"])
+    assert any("reference is mono" in reading for reading in version["analysis"]["readings"])

@@ -170,12 +170,10 @@ def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
             method="auto", time_budget_s=settings.MIXREF_FIT_TIME_BUDGET_S, iterations=settings.MIXREF_FIT_ITERATIONS,
             progress=progress, device=session.renderer.device, renderer=session.renderer,
         )
-        for warning in result.warnings:
-            logger.info("job %s: %s", job_id, warning)
     auto_params = result.params.to_preset([stem.name for stem in stems])
     return _version_finish(
         project_job, stems, session, method=MixVersion.Method.AUTO, params=result.params, auto_params=auto_params,
-        muted=[], solo=[], audio=result.audio, report=report,
+        muted=[], solo=[], audio=result.audio, report=report, notes=result.warnings,
     )
 
 
@@ -226,8 +224,12 @@ def _store(field: FieldFile, path: Path) -> None:
 def _version_finish(
     project_job: ProjectJob, stems: list[Stem], session: _Session, *, method: str, params: MixParams,
     auto_params: dict, muted: list[str], solo: list[str], audio: torch.Tensor, report: ProgressReport,
+    notes: Sequence[str] = (),
 ) -> dict:
-    """Measures the mix against the reference and the baseline, stores its files and its version."""
+    """Measures the mix against the reference and the baseline, stores its files and its version.
+
+    ``notes``: what the mixing wants the user to know (a mono reference, padded stems), kept in the analysis.
+    """
     project = project_job.project
     sample_rate = session.stems.sample_rate
     names = [stem.name for stem in stems]
@@ -240,6 +242,7 @@ def _version_finish(
                 for track, values in zip(session.renderer.tracks, params.tracks, strict=True)]
     analysis = analyse(audio, session.reference, sample_rate, baseline=baseline, tracks=at_fader,
                        track_names=names, track_ids=[str(stem.id) for stem in stems])
+    analysis["notes"] = list(notes)
     charts = chart_data(audio, session.reference, baseline, sample_rate)
     report(0.93, "saving the audio")
     version = MixVersion(

@@ -65,9 +65,13 @@ export function createAnalysis({ table, readings }) {
         h('th', { scope: 'row' }, label, h('span', { class: 'row-hint' }, hint)),
         cell('mix'), cell('reference'), cell('baseline'));
     }));
+    // Notes (what the automatic mix wants known, e.g. a mono reference) come before the readings.
+    const notes = Array.isArray(data.notes) ? data.notes : [];
     const lines = Array.isArray(data.readings) ? data.readings : [];
-    readings.replaceChildren(...lines.map((line) => h('li', {}, line)));
-    readings.hidden = lines.length === 0;
+    readings.replaceChildren(
+      ...notes.map((note) => h('li', { class: 'is-note' }, note)),
+      ...lines.map((line) => h('li', {}, line)));
+    readings.hidden = notes.length + lines.length === 0;
   }
 
   return { show };
