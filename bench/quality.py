@@ -81,18 +81,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mixing.audio import Stems, load_stems  # noqa: E402
-from mixing.device import pick_device  # noqa: E402
-from mixing.dsp.console import IncrementalRenderer, render_mix  # noqa: E402
-from mixing.errors import CheckpointError  # noqa: E402
-from mixing.expert import starting_params  # noqa: E402
-from mixing.features import FEATURE_NAMES  # noqa: E402
-from mixing.fit import DEFAULT_TIME_BUDGET_S  # noqa: E402
-from mixing.losses import feature_metrics, mrstft_loss  # noqa: E402
-from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level  # noqa: E402
-from mixing.params import MixParams  # noqa: E402
-from mixing.pipeline import DEFAULT_CHECKPOINT, mix_session  # noqa: E402
-from mixing.train import random_plausible_params  # noqa: E402
+from mixing.audio import Stems, load_stems
+from mixing.device import pick_device
+from mixing.dsp.console import IncrementalRenderer, render_mix
+from mixing.errors import CheckpointError
+from mixing.expert import starting_params
+from mixing.features import FEATURE_NAMES
+from mixing.fit import DEFAULT_TIME_BUDGET_S
+from mixing.losses import feature_metrics, mrstft_loss
+from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
+from mixing.params import MixParams
+from mixing.pipeline import DEFAULT_CHECKPOINT, mix_session
+from mixing.train import random_plausible_params
 
 METHODS = ("equal-loudness", "controller", "fit", "auto")
 CASE_TYPES = ("a", "b")
@@ -159,7 +159,8 @@ def _gain_errors_db(gains_db: Sequence[float], trim_db: Sequence[float], truth: 
                     audible: Sequence[bool]) -> tuple[list[float], list[float]]:
     """(balance, raw) absolute errors of the total gain from the raw stem, over the audible tracks."""
     differences = [g + t - (row["gain_db"] + t_true)
-                   for g, t, row, t_true, keep in zip(gains_db, trim_db, truth.params.tracks, truth.trim_db, audible)
+                   for g, t, row, t_true, keep in zip(gains_db, trim_db, truth.params.tracks, truth.trim_db, audible,
+                                                      strict=True)
                    if keep]
     raw = [abs(d) for d in differences]
     if len(differences) < 2:
@@ -257,7 +258,8 @@ def run_quality(
                         [row["gain_db"] for row in params.tracks], mix_trim_db, truth_of(index), audible)
                 drops_db = _level_drops_db(renderer, params)
                 result.max_drop_db = max(drops_db)
-                result.violations = [name for name, drop, start in zip(stems.names, drops_db, start_drops_db)
+                result.violations = [name
+                                     for name, drop, start in zip(stems.names, drops_db, start_drops_db, strict=True)
                                      if drop > BALANCE_LIMIT_DB and start <= BALANCE_LIMIT_DB]
                 fitted = f", {result.fit_iterations} fit iterations" if result.fit_iterations is not None else ""
                 log(f"[{case_type} {case + 1}/{cases}] {method} ({mixed.method}): AF {result.af_loss:.4g}, "
@@ -266,7 +268,8 @@ def run_quality(
 
 
 def same_song_floor(sessions: Sequence[Stems], *, cases: int, seed: int = 0) -> list[float]:
-    """Per case (a): the AF loss of the reference half M_rA against the held-out half M_rB (see the module docstring)."""
+    """Per case (a): the AF loss of the reference half M_rA against the held-out half M_rB
+    (see the module docstring)."""
     floors = []
     for case in range(cases):
         index = case % len(sessions)

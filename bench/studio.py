@@ -51,7 +51,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,10 +168,8 @@ class App:
                 continue
         # serve.py puts each child in a process group of its own.
         for pid in [self.process.pid, *self._child_pids()]:
-            try:
+            with suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(10)
         return self.process.returncode
 

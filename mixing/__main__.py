@@ -91,7 +91,8 @@ def _mix_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", choices=METHODS, help="how to mix (default auto)")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT),
                         help="controller checkpoint (default: %(default)s)")
-    parser.add_argument("--time-budget-s", type=float, default=DEFAULT_TIME_BUDGET_S, help="longest fitting time (default %(default)s)")
+    parser.add_argument("--time-budget-s", type=float, default=DEFAULT_TIME_BUDGET_S,
+                        help="longest fitting time (default %(default)s)")
     parser.add_argument("--iterations", type=int, default=150, help="most fitting steps (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fitting (default %(default)s)")
     parser.add_argument("--format", choices=FORMATS,
@@ -198,7 +199,7 @@ def _metrics_table(report: dict, sample_rate: int) -> str:
              row("stereo imbalance", mix["stereo_imbalance"], ref["stereo_imbalance"], "+.4f"),
              "  bark spectrum (dB)"]
     for centre_hz, mix_db, ref_db in zip(bark_band_centres_hz(sample_rate), mix["bark_spectrum_db"],
-                                         ref["bark_spectrum_db"]):
+                                         ref["bark_spectrum_db"], strict=True):
         lines.append(row(f"  {centre_hz:7.0f} Hz", mix_db, ref_db, ".1f"))
     lines += ["", "  AF loss against the reference (weighted terms)"]
     lines += [f"  {term:<24}{value:>12.5f}" for term, value in report["af_loss"]["mix"].items() if term != "total"]

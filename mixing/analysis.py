@@ -96,7 +96,7 @@ def spectrum_windows(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 
     The whole signal as one window when it is not longer than the windows together.
     """
-    window = int(round(SPECTRUM_WINDOW_S * sample_rate))
+    window = round(SPECTRUM_WINDOW_S * sample_rate)
     samples = audio.shape[-1]
     if samples <= SPECTRUM_WINDOWS * window:
         return audio.unsqueeze(0)
@@ -214,11 +214,11 @@ def analyse(
         raise ValueError(f"{len(tracks)} tracks with {len(names)} names and {len(ids)} ids")
     # The heavy parts (IIR filtering, true-peak interpolation, STFTs) release the GIL, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        measured = dict(zip(signals, pool.map(lambda audio: measure(audio, sample_rate), checked)))
+        measured = dict(zip(signals, pool.map(lambda audio: measure(audio, sample_rate), checked), strict=True))
         levels = list(pool.map(lambda track: track_level(track, sample_rate), tracks))
     # Not in the threads: true peak runs numba parallel loops, which numba's fallback
     # threading layer (workqueue) aborts on when they are entered from two threads at once.
-    for name, audio in zip(signals, checked):
+    for name, audio in zip(signals, checked, strict=True):
         measured[name]["true_peak_dbtp"] = true_peak_dbtp(audio, sample_rate)
     loss_fn = AudioFeatureLoss(sample_rate)
     ref_features = measured["reference"]["features"]
@@ -235,7 +235,8 @@ def analyse(
         "readings": readings(measured["mix"], measured["reference"]),
         "loudness_lufs": per_signal("loudness_lufs"),
         "true_peak_dbtp": per_signal("true_peak_dbtp"),
-        "track_levels": [{"stem": stem_id, "name": name, **level} for stem_id, name, level in zip(ids, names, levels)],
+        "track_levels": [{"stem": stem_id, "name": name, **level}
+                         for stem_id, name, level in zip(ids, names, levels, strict=True)],
     }
 
 

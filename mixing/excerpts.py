@@ -8,7 +8,7 @@ parameters on them, and then renders the whole song with those parameters.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -25,7 +25,7 @@ BLOCKS_PER_WINDOW = 4
 
 def _window_samples(window_s: float, sample_rate: int) -> int:
     """A window's length in samples: a whole number of blocks, so that scored and cut windows are the same."""
-    return max(1, int(round(window_s * sample_rate)) // BLOCKS_PER_WINDOW) * BLOCKS_PER_WINDOW
+    return max(1, round(window_s * sample_rate) // BLOCKS_PER_WINDOW) * BLOCKS_PER_WINDOW
 
 
 def _window_energies(x: torch.Tensor, hop_samples: int) -> torch.Tensor:

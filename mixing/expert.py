@@ -12,8 +12,8 @@ say something ("Kick", "Lead Vox") and from the spectrum otherwise.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -30,7 +30,8 @@ ROLE_PATTERNS = (
 )
 CENTRED_ROLES = {"kick", "bass", "vocal", "snare", "lead", "drums"}
 # Offsets from the equal-loudness balance, in dB: the lead sits on top, pads behind.
-ROLE_GAIN_DB = {"vocal": 3.0, "lead": 2.0, "kick": 1.0, "bass": 1.0, "snare": 0.0, "drums": 0.0, "cymbals": -3.0, "other": -1.0}
+ROLE_GAIN_DB = {"vocal": 3.0, "lead": 2.0, "kick": 1.0, "bass": 1.0, "snare": 0.0, "drums": 0.0,
+                "cymbals": -3.0, "other": -1.0}
 # Pan positions handed out in turn to tracks that are not centred.
 SPREAD_PCT = (-40.0, 40.0, -60.0, 60.0, -25.0, 25.0, -75.0, 75.0)
 
@@ -74,7 +75,7 @@ def starting_params(
     names = list(names) if names is not None else [""] * len(tracks)
     params = MixParams.default(len(tracks))
     spread = iter(SPREAD_PCT * (len(tracks) // len(SPREAD_PCT) + 1))
-    for values, audio, name in zip(params.tracks, tracks, names):
+    for values, audio, name in zip(params.tracks, tracks, names, strict=True):
         profile = profile_track(audio, sample_rate, name)
         values["gain_db"] = ROLE_GAIN_DB.get(profile.role, ROLE_GAIN_DB["other"])
         stereo = audio.shape[0] == 2
@@ -100,7 +101,7 @@ def starting_params(
 
 def _check_in_range(params: MixParams) -> None:
     specs = {spec.name: spec for spec in TRACK_PARAMS + MASTER_PARAMS}
-    for values in params.tracks + [params.master]:
+    for values in [*params.tracks, params.master]:
         for name, value in values.items():
             spec = specs[name]
             if not spec.min <= value <= spec.max:

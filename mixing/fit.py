@@ -26,8 +26,8 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import torch
 
@@ -201,7 +201,8 @@ def fit_params(
 
 
 def _stack_rows(rows: Sequence[dict[str, float]]) -> dict[str, torch.Tensor]:
-    return {spec.name: torch.tensor([row[spec.name] for row in rows], dtype=torch.float32) for spec in LEARNABLE_TRACK_PARAMS}
+    return {spec.name: torch.tensor([row[spec.name] for row in rows], dtype=torch.float32)
+            for spec in LEARNABLE_TRACK_PARAMS}
 
 
 def _to_mix_params(track_norm: torch.Tensor, master_norm: torch.Tensor, start: MixParams) -> MixParams:
@@ -210,7 +211,8 @@ def _to_mix_params(track_norm: torch.Tensor, master_norm: torch.Tensor, start: M
     track_values = denormalize_tensor(track_norm, LEARNABLE_TRACK_PARAMS)
     for i, row in enumerate(params.tracks):
         row.update({name: float(values[i]) for name, values in track_values.items()})
-    params.master.update({name: float(value) for name, value in denormalize_tensor(master_norm, LEARNABLE_MASTER_PARAMS).items()})
+    master_values = denormalize_tensor(master_norm, LEARNABLE_MASTER_PARAMS)
+    params.master.update({name: float(value) for name, value in master_values.items()})
     return params
 
 
@@ -220,7 +222,9 @@ _MATCH_EQ_ITERATIONS = 4
 _JACOBIAN_STEP_DB = 1.0
 
 
-def _eq_gain_db_at(params: dict[str, torch.Tensor], sample_rate: int, freqs_hz: torch.Tensor, prefix: str) -> torch.Tensor:
+def _eq_gain_db_at(
+    params: dict[str, torch.Tensor], sample_rate: int, freqs_hz: torch.Tensor, prefix: str
+) -> torch.Tensor:
     """Magnitude in dB of 6-band EQs (params of shape (batch,)) at ``freqs_hz`` (points,): (batch, points)."""
     z_inv = torch.exp(-1j * 2 * math.pi * freqs_hz.double() / sample_rate)
     powers = torch.stack([torch.ones_like(z_inv), z_inv, z_inv * z_inv])  # (3, points)
@@ -247,7 +251,8 @@ def _with_matched_master_eq(start, console, loss_fn, ref_features, target_lufs, 
 
     def response_db(candidates: torch.Tensor) -> torch.Tensor:
         """EQ magnitude (candidates, points) for gain vectors (candidates, bands), other settings from start."""
-        params = {name: torch.full((len(candidates),), float(value), dtype=torch.float64) for name, value in start.master.items()}
+        params = {name: torch.full((len(candidates),), float(value), dtype=torch.float64)
+                  for name, value in start.master.items()}
         params.update({name: candidates[:, i] for i, name in enumerate(gain_names)})
         return _eq_gain_db_at(params, sample_rate, freqs_hz, "master_")
 

@@ -86,8 +86,8 @@ def _block_powers(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     power = scipy.signal.sosfilt(k_weighting_sos(int(sample_rate)), audio, axis=-1)
     np.square(power, out=power)
     channels, num_samples = power.shape
-    step_samples = int(round(STEP_S * sample_rate))
-    steps_per_block = int(round(BLOCK_S / STEP_S))
+    step_samples = round(STEP_S * sample_rate)
+    steps_per_block = round(BLOCK_S / STEP_S)
     num_steps = num_samples // step_samples
     if num_steps < steps_per_block:
         mean_square = power.mean(axis=-1, keepdims=True)

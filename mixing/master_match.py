@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -118,7 +118,8 @@ def match_master(
 
 def _updated(params: MixParams, audio: torch.Tensor, mix_features: dict, ref_features: dict, magnitude: torch.Tensor,
              filterbank: torch.Tensor, sample_rate: int, n_fft: int, match_stereo: bool) -> MixParams:
-    """``params`` with match EQ, width and balance moved to close the measured gaps; ``audio`` (2, samples): their render."""
+    """``params`` with match EQ, width and balance moved to close the measured gaps;
+    ``audio`` (2, samples): their render."""
     updated = copy.deepcopy(params)
     master = updated.master
     master.update(_match_eq_gains(master, mix_features, ref_features, magnitude, filterbank, sample_rate, n_fft))
@@ -166,13 +167,14 @@ def _match_eq_gains(master: dict, mix_features: dict, ref_features: dict, magnit
                                    sample_rate, n_fft).T  # (bins, gains)
     band_energy = filterbank * magnitude  # (bands, bins)
     sensitivity = (band_energy @ weights) / band_energy.sum(dim=1, keepdim=True).clamp_min(1e-30)
-    lhs = sensitivity.T @ sensitivity + _RIDGE * torch.eye(sensitivity.shape[1], dtype=torch.float64, device=magnitude.device)
+    ridge = _RIDGE * torch.eye(sensitivity.shape[1], dtype=torch.float64, device=magnitude.device)
+    lhs = sensitivity.T @ sensitivity + ridge
     step = torch.linalg.solve(lhs, sensitivity.T @ gap_db)
     gains = torch.tensor([master[name] for name in MATCH_EQ_GAIN_NAMES], dtype=torch.float64) + step.cpu()
     # A gain common to every band is undone by the loudness stage; centring keeps the range for the shape.
     gains = gains - gains.mean()
     limit = MASTER_SPECS[MATCH_EQ_GAIN_NAMES[0]].max
-    return {name: float(value) for name, value in zip(MATCH_EQ_GAIN_NAMES, gains.clamp(-limit, limit))}
+    return {name: float(value) for name, value in zip(MATCH_EQ_GAIN_NAMES, gains.clamp(-limit, limit), strict=True)}
 
 
 def _matched_width_pct(width_pct: float, mix_ratio: float, ref_ratio: float) -> float:

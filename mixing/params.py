@@ -22,8 +22,9 @@ controller predicts) are the same in both versions.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Literal
 
 import torch
 
@@ -105,7 +106,8 @@ def _eq_specs(prefix: str, group: str) -> list[ParamSpec]:
         qmin, qmax, qdefault = SHELF_Q_RANGE if kind != "peaking" else PEAK_Q_RANGE
         specs += [
             ParamSpec(f"{prefix}eq_{key}_freq_hz", f"{label} frequency", "Hz", fmin, fmax, fdefault, "log", group),
-            ParamSpec(f"{prefix}eq_{key}_gain_db", f"{label} gain", "dB", -EQ_GAIN_RANGE_DB, EQ_GAIN_RANGE_DB, 0.0, "linear", group),
+            ParamSpec(f"{prefix}eq_{key}_gain_db", f"{label} gain", "dB", -EQ_GAIN_RANGE_DB, EQ_GAIN_RANGE_DB, 0.0,
+                      "linear", group),
             ParamSpec(f"{prefix}eq_{key}_q", f"{label} Q", "", qmin, qmax, qdefault, "log", group),
         ]
     return specs
@@ -114,7 +116,8 @@ def _eq_specs(prefix: str, group: str) -> list[ParamSpec]:
 def _compressor_specs(prefix: str, group: str, threshold_default_db: float, ratio_default: float) -> list[ParamSpec]:
     # knee >= 0.1 dB and attack >= 0.1 ms keep gradients finite (see shared/DSP.md).
     return [
-        ParamSpec(f"{prefix}comp_threshold_db", "Threshold (RMS)", "dB", -60.0, 0.0, threshold_default_db, "linear", group),
+        ParamSpec(f"{prefix}comp_threshold_db", "Threshold (RMS)", "dB", -60.0, 0.0, threshold_default_db,
+                  "linear", group),
         ParamSpec(f"{prefix}comp_ratio", "Ratio", ":1", 1.0, 20.0, ratio_default, "log", group),
         ParamSpec(f"{prefix}comp_attack_ms", "Attack", "ms", 0.1, 100.0, 10.0, "log", group),
         ParamSpec(f"{prefix}comp_release_ms", "Release", "ms", 10.0, 1000.0, 100.0, "log", group),
@@ -126,11 +129,11 @@ def _compressor_specs(prefix: str, group: str, threshold_default_db: float, rati
 # track is the equal-loudness mix and presets carry over between projects.
 TRACK_INPUT_LUFS = -30.0
 
-TRACK_PARAMS: tuple[ParamSpec, ...] = tuple(
-    [ParamSpec("gain_db", "Gain", "dB", -36.0, 24.0, 0.0, "linear", "gain")]
-    + _eq_specs("", "eq")
-    + _compressor_specs("", "compressor", threshold_default_db=0.0, ratio_default=1.0)
-    + [ParamSpec("pan_pct", "Pan", "%", -100.0, 100.0, 0.0, "linear", "pan")]
+TRACK_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("gain_db", "Gain", "dB", -36.0, 24.0, 0.0, "linear", "gain"),
+    *_eq_specs("", "eq"),
+    *_compressor_specs("", "compressor", threshold_default_db=0.0, ratio_default=1.0),
+    ParamSpec("pan_pct", "Pan", "%", -100.0, 100.0, 0.0, "linear", "pan"),
 )
 
 # The match EQ's bands are the AF loss's bark bands (at any sample rate whose
@@ -151,13 +154,16 @@ MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
     + [
         ParamSpec(name, _match_eq_label(freq_hz), "dB", -MATCH_EQ_GAIN_RANGE_DB, MATCH_EQ_GAIN_RANGE_DB, 0.0,
                   "linear", "master match eq", learnable=False)
-        for name, freq_hz in zip(MATCH_EQ_GAIN_NAMES, MATCH_EQ_CENTRES_HZ)
+        for name, freq_hz in zip(MATCH_EQ_GAIN_NAMES, MATCH_EQ_CENTRES_HZ, strict=True)
     ]
     + [
         ParamSpec("master_width_pct", "Stereo width", "%", 0.0, 200.0, 100.0, "linear", "master output"),
-        ParamSpec("master_balance_pct", "Balance", "%", -100.0, 100.0, 0.0, "linear", "master output", learnable=False),
-        ParamSpec("master_loudness_lufs", "Loudness", "LUFS", -30.0, -6.0, -14.0, "linear", "master output", learnable=False),
-        ParamSpec("master_ceiling_dbtp", "Ceiling", "dBTP", -6.0, -1.0, -1.0, "linear", "master output", learnable=False),
+        ParamSpec("master_balance_pct", "Balance", "%", -100.0, 100.0, 0.0, "linear", "master output",
+                  learnable=False),
+        ParamSpec("master_loudness_lufs", "Loudness", "LUFS", -30.0, -6.0, -14.0, "linear", "master output",
+                  learnable=False),
+        ParamSpec("master_ceiling_dbtp", "Ceiling", "dBTP", -6.0, -1.0, -1.0, "linear", "master output",
+                  learnable=False),
     ]
 )
 
@@ -176,7 +182,8 @@ def normalize_tensor(values: Mapping[str, torch.Tensor | float], specs: Sequence
 
     Returns a tensor of shape ``(..., params)`` in the order of ``specs``.
     """
-    columns = [torch.as_tensor(spec.normalize(torch.as_tensor(values[spec.name], dtype=torch.float32))) for spec in specs]
+    columns = [torch.as_tensor(spec.normalize(torch.as_tensor(values[spec.name], dtype=torch.float32)))
+               for spec in specs]
     return torch.stack(columns, dim=-1)
 
 
@@ -200,7 +207,7 @@ class MixParams:
     master: dict[str, float]
 
     @classmethod
-    def default(cls, num_tracks: int) -> "MixParams":
+    def default(cls, num_tracks: int) -> MixParams:
         return cls([defaults(TRACK_PARAMS) for _ in range(num_tracks)], defaults(MASTER_PARAMS))
 
     def to_preset(self, track_names: Sequence[str] | None = None) -> dict:
@@ -210,12 +217,12 @@ class MixParams:
             raise ValueError(f"{len(names)} track names for {len(self.tracks)} tracks")
         return {
             "schema_version": SCHEMA_VERSION,
-            "tracks": [{"name": name, "params": dict(values)} for name, values in zip(names, self.tracks)],
+            "tracks": [{"name": name, "params": dict(values)} for name, values in zip(names, self.tracks, strict=True)],
             "master": dict(self.master),
         }
 
     @classmethod
-    def from_preset(cls, preset: Mapping, track_names: Sequence[str] | None = None) -> "MixParams":
+    def from_preset(cls, preset: Mapping, track_names: Sequence[str] | None = None) -> MixParams:
         """Validate a preset against the schema and return its parameters.
 
         Missing parameters take their defaults. With ``track_names``, tracks are
@@ -235,7 +242,8 @@ class MixParams:
         for i, entry in enumerate(raw_tracks):
             if not isinstance(entry, Mapping) or not isinstance(entry.get("params", {}), Mapping):
                 raise PresetError(f"track {i + 1}: expected an object with 'name' and 'params'")
-            tracks.append((str(entry.get("name", f"Track {i + 1}")), _validated(entry.get("params", {}), TRACK_SPECS, f"track {i + 1}")))
+            name = str(entry.get("name", f"Track {i + 1}"))
+            tracks.append((name, _validated(entry.get("params", {}), TRACK_SPECS, f"track {i + 1}")))
         master = _validated(preset.get("master", {}), MASTER_SPECS, "master")
 
         if track_names is None:

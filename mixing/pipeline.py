@@ -48,8 +48,8 @@ from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.limiter import true_peak_dbtp
 from mixing.errors import CheckpointError, MixingError, PresetError, StemError
 from mixing.excerpts import reference_excerpts, stem_excerpts
-from mixing.features import carries_stereo
 from mixing.expert import starting_params
+from mixing.features import carries_stereo
 from mixing.fit import DEFAULT_TIME_BUDGET_S, FitResult, fit_params, reference_loudness_lufs
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
 from mixing.master_match import MasterMatchResult, match_master

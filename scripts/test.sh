@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the test dependencies on first run, then runs the whole test suite.
+# Installs the test dependencies on first run, then lints the code and runs the whole test suite.
 # Arguments go to pytest, e.g. ./scripts/test.sh tests/integration -k loudness
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,4 +8,6 @@ source scripts/lib.sh
 ensure_debian_packages ffmpeg redis-server chromium fluidsynth fluid-soundfont-gm postgresql
 ensure_venv requirements-dev.txt requirements.txt
 
+# Lint first (rules in pyproject.toml): a finding fails the run in a second, before the slow tests.
+"$VENV/bin/ruff" check .
 exec "$VENV/bin/python" -m pytest "$@"

@@ -91,9 +91,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch.load raises many types (pickle, zip, EOF, runtime) on damaged files.
-        raise CheckpointError(f"{path.name} is not a readable controller checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(
+            f"{path.name} is not a readable controller checkpoint ({type(exc).__name__}: {exc})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path.name} is not a Mixref controller checkpoint (format {CHECKPOINT_FORMAT} expected)")
+        raise CheckpointError(
+            f"{path.name} is not a Mixref controller checkpoint (format {CHECKPOINT_FORMAT} expected)"
+        )
     missing = [key for key in _REQUIRED_KEYS if key not in payload]
     if missing:
         raise CheckpointError(f"{path.name} lacks {', '.join(missing)}")
@@ -108,7 +112,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device | 
         or not all(isinstance(tensor, torch.Tensor) for tensor in state_dict.values())
         or state_dict_sha256(state_dict) != payload["state_dict_sha256"]
     ):
-        raise CheckpointError(f"{path.name}: the weights do not match their checksum (the file is damaged or was edited)")
+        raise CheckpointError(
+            f"{path.name}: the weights do not match their checksum (the file is damaged or was edited)"
+        )
     try:
         model = model_class(**payload["config"])
         model.load_state_dict(state_dict)
@@ -135,7 +141,8 @@ def _check_schema(name: str, payload: dict) -> None:
             if not isinstance(stored, list):
                 raise CheckpointError(f"{name}: {key} is not a list of names")
             difference = next(
-                (f"position {i}: {s!r} instead of {e!r}" for i, (s, e) in enumerate(zip(stored, expected)) if s != e),
+                (f"position {i}: {s!r} instead of {e!r}"
+                 for i, (s, e) in enumerate(zip(stored, expected, strict=False)) if s != e),
                 f"{len(stored)} names instead of {len(expected)}",
             )
             raise CheckpointError(f"{name} predicts other parameters than this console ({key}, {difference})")

@@ -1,7 +1,7 @@
 """Run a controller on one session and turn its outputs into console parameters."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -53,9 +53,13 @@ def norm_to_mix_params(track_norm: torch.Tensor, master_norm: torch.Tensor) -> M
     take their schema defaults; set them from measurements or the user afterwards.
     """
     if track_norm.dim() != 2 or track_norm.shape[1] != len(LEARNABLE_TRACK_PARAMS):
-        raise ValueError(f"expected track_norm of shape (tracks, {len(LEARNABLE_TRACK_PARAMS)}), got {tuple(track_norm.shape)}")
+        raise ValueError(
+            f"expected track_norm of shape (tracks, {len(LEARNABLE_TRACK_PARAMS)}), got {tuple(track_norm.shape)}"
+        )
     if master_norm.shape != (len(LEARNABLE_MASTER_PARAMS),):
-        raise ValueError(f"expected master_norm of shape ({len(LEARNABLE_MASTER_PARAMS)},), got {tuple(master_norm.shape)}")
+        raise ValueError(
+            f"expected master_norm of shape ({len(LEARNABLE_MASTER_PARAMS)},), got {tuple(master_norm.shape)}"
+        )
     track_values = _in_units(track_norm, LEARNABLE_TRACK_PARAMS)
     tracks = []
     for i in range(track_norm.shape[0]):
@@ -63,7 +67,8 @@ def norm_to_mix_params(track_norm: torch.Tensor, master_norm: torch.Tensor) -> M
         values.update({name: column[i] for name, column in track_values.items()})
         tracks.append(values)
     master = defaults(MASTER_PARAMS)
-    master.update({name: column[0] for name, column in _in_units(master_norm.unsqueeze(0), LEARNABLE_MASTER_PARAMS).items()})
+    master_values = _in_units(master_norm.unsqueeze(0), LEARNABLE_MASTER_PARAMS)
+    master.update({name: column[0] for name, column in master_values.items()})
     return MixParams(tracks, master)
 
 

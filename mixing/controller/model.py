@@ -40,7 +40,7 @@ each track at :data:`mixing.params.TRACK_INPUT_LUFS` and the reference at
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -121,7 +121,9 @@ class SpectrogramEncoder(nn.Module):
     # Signals per STFT call: bounds the complex spectrogram's memory on long excerpts.
     _STFT_CHUNK = 8
 
-    def __init__(self, *, sample_rate: int, n_bands: int, frames_per_step: int, conv_channels: Sequence[int], embed_dim: int):
+    def __init__(
+        self, *, sample_rate: int, n_bands: int, frames_per_step: int, conv_channels: Sequence[int], embed_dim: int
+    ):
         super().__init__()
         self.frames_per_step = frames_per_step
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
@@ -213,7 +215,11 @@ class Controller(nn.Module):
         # Filled by load_checkpoint; empty for a freshly built model.
         self.training_info: dict = {}
         encoder_kwargs = dict(
-            sample_rate=sample_rate, n_bands=n_bands, frames_per_step=frames_per_step, conv_channels=conv_channels, embed_dim=embed_dim
+            sample_rate=sample_rate,
+            n_bands=n_bands,
+            frames_per_step=frames_per_step,
+            conv_channels=conv_channels,
+            embed_dim=embed_dim,
         )
         self.track_encoder = SpectrogramEncoder(**encoder_kwargs)
         self.reference_encoder = SpectrogramEncoder(**encoder_kwargs)
@@ -222,9 +228,17 @@ class Controller(nn.Module):
         self.reference_channel_embedding = nn.Parameter(torch.randn(2, embed_dim) * 0.02)
         self.master_token = nn.Parameter(torch.randn(embed_dim) * 0.02)
         layer = nn.TransformerEncoderLayer(
-            embed_dim, num_heads, dim_feedforward=ff_dim, dropout=dropout, activation="gelu", batch_first=True, norm_first=True
+            embed_dim,
+            num_heads,
+            dim_feedforward=ff_dim,
+            dropout=dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
         )
-        self.transformer = nn.TransformerEncoder(layer, num_layers, norm=nn.LayerNorm(embed_dim), enable_nested_tensor=False)
+        self.transformer = nn.TransformerEncoder(
+            layer, num_layers, norm=nn.LayerNorm(embed_dim), enable_nested_tensor=False
+        )
         self.track_head = _head(embed_dim, LEARNABLE_TRACK_PARAMS)
         self.master_head = _head(embed_dim, LEARNABLE_MASTER_PARAMS)
         self.register_buffer(
@@ -301,10 +315,14 @@ def _check_inputs(tracks, track_mask, stereo, reference):
         raise ValueError(f"expected tracks of shape (batch, tracks, 2, samples), got {tuple(tracks.shape)}")
     if track_mask.shape != tracks.shape[:2] or stereo.shape != tracks.shape[:2]:
         raise ValueError(
-            f"track_mask {tuple(track_mask.shape)} and stereo {tuple(stereo.shape)} must both be (batch, tracks) = {tuple(tracks.shape[:2])}"
+            f"track_mask {tuple(track_mask.shape)} and stereo {tuple(stereo.shape)} "
+            f"must both be (batch, tracks) = {tuple(tracks.shape[:2])}"
         )
     if reference.dim() != 3 or reference.shape[:2] != (tracks.shape[0], 2):
-        raise ValueError(f"expected reference of shape (batch, 2, samples) with batch {tracks.shape[0]}, got {tuple(reference.shape)}")
+        raise ValueError(
+            f"expected reference of shape (batch, 2, samples) with batch {tracks.shape[0]}, "
+            f"got {tuple(reference.shape)}"
+        )
     if not track_mask.bool().any(dim=1).all():
         raise ValueError("every session in the batch needs at least one real track")
     for name, samples in (("tracks", tracks.shape[-1]), ("reference", reference.shape[-1])):
@@ -323,7 +341,9 @@ def pack_session(tracks: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
     samples = tracks[0].shape[-1]
     for i, track in enumerate(tracks):
         if track.dim() != 2 or track.shape[0] not in (1, 2):
-            raise ValueError(f"track {i}: expected shape (channels, samples) with 1 or 2 channels, got {tuple(track.shape)}")
+            raise ValueError(
+                f"track {i}: expected shape (channels, samples) with 1 or 2 channels, got {tuple(track.shape)}"
+            )
         if track.shape[-1] != samples:
             raise ValueError(f"track {i} has {track.shape[-1]} samples; track 0 has {samples}")
     audio = torch.stack([track.expand(2, -1) for track in tracks])
@@ -331,7 +351,9 @@ def pack_session(tracks: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Te
     return audio, stereo
 
 
-def collate_sessions(sessions: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def collate_sessions(
+    sessions: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pad sessions from :func:`pack_session` (equal samples, any track counts) into one batch.
 
     Returns ``tracks (batch, tracks, 2, samples)``, ``track_mask (batch, tracks)``
@@ -346,7 +368,10 @@ def collate_sessions(sessions: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> t
     stereo = torch.zeros_like(track_mask)
     for i, (audio, is_stereo) in enumerate(sessions):
         if audio.shape[1:] != first.shape[1:]:
-            raise ValueError(f"session {i} has shape {tuple(audio.shape)}; sessions must share (2, samples) = {tuple(first.shape[1:])}")
+            raise ValueError(
+                f"session {i} has shape {tuple(audio.shape)}; "
+                f"sessions must share (2, samples) = {tuple(first.shape[1:])}"
+            )
         tracks[i, : audio.shape[0]] = audio
         track_mask[i, : audio.shape[0]] = True
         stereo[i, : audio.shape[0]] = is_stereo

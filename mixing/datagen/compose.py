@@ -12,8 +12,8 @@ program, register and presence per section.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import mido
 import numpy as np
@@ -161,7 +161,7 @@ class Song:
 
 def _nearest_pitch(pitch_class: int, around: float) -> int:
     """The MIDI pitch of ``pitch_class`` closest to ``around``."""
-    base = int(round(around)) - 6
+    base = round(around) - 6
     return base + (pitch_class - base) % 12
 
 
@@ -314,7 +314,7 @@ def write_chords(rng, plan: SongPlan, active, energy, style: dict) -> list[Note]
                 previous = pitches
             if mode == "arp":
                 ladder = pitches + [p + 12 for p in pitches]
-                pitches = [ladder[int(round((beat - bar_beat) / arp_step)) % len(ladder)]]
+                pitches = [ladder[round((beat - bar_beat) / arp_step) % len(ladder)]]
             velocity = _velocity(rng, 92, e)
             length = (end - beat) * (0.95 if mode in ("sustain", "arp") else 0.6)
             if mode in ("strum", "power"):
@@ -482,7 +482,7 @@ def plan_song(rng: np.random.Generator, duration_s: float) -> SongPlan:
 
 def _spread_channels(notes: list[Note], num_channels: int = 4) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Spread a stereo part across channels by pitch (low left, high right), like a piano seen from the player."""
-    pans = tuple(int(round(p)) for p in np.linspace(36, 92, num_channels))
+    pans = tuple(round(p) for p in np.linspace(36, 92, num_channels))
     edges = np.linspace(36, 84, num_channels + 1)[1:-1]
     return tuple(int(np.searchsorted(edges, n.pitch)) for n in notes), pans
 
@@ -547,10 +547,10 @@ def part_to_midi(part: Part, plan: SongPlan, *, end_beats: float) -> mido.MidiFi
             events.append((0, 0, mido.Message("program_change", channel=midi_channel, program=part.program)))
         for control, value in ((7, 100), (10, pan), (91, 0), (93, 0)):
             events.append((0, 0, mido.Message("control_change", channel=midi_channel, control=control, value=value)))
-    for note, channel in zip(part.notes, note_channels):
+    for note, channel in zip(part.notes, note_channels, strict=True):
         midi_channel = DRUM_CHANNEL if part.is_drums else channel
-        on = int(round(note.start_beats * TICKS_PER_BEAT))
-        off = on + max(1, int(round(note.length_beats * TICKS_PER_BEAT)))
+        on = round(note.start_beats * TICKS_PER_BEAT)
+        off = on + max(1, round(note.length_beats * TICKS_PER_BEAT))
         # Offs sort before ons at the same tick so a repeated pitch is re-struck, not cut.
         events.append((on, 2, mido.Message("note_on", channel=midi_channel, note=note.pitch, velocity=note.velocity)))
         events.append((off, 1, mido.Message("note_off", channel=midi_channel, note=note.pitch, velocity=0)))
@@ -559,6 +559,6 @@ def part_to_midi(part: Part, plan: SongPlan, *, end_beats: float) -> mido.MidiFi
     for tick, _, message in events:
         track.append(message.copy(time=tick - now))
         now = tick
-    end_tick = max(now, int(round(end_beats * TICKS_PER_BEAT)))
+    end_tick = max(now, round(end_beats * TICKS_PER_BEAT))
     track.append(mido.MetaMessage("end_of_track", time=end_tick - now))
     return midi

@@ -6,9 +6,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import soundfile as sf
@@ -129,7 +129,7 @@ def _describe(song: Song, session_id, seed, sample_rate, files, peaks_dbfs, chan
                 "first_note_s": round(plan.seconds(part.notes[0].start_beats), 3),
                 "num_notes": len(part.notes),
             }
-            for part, file, peak, channels in zip(song.parts, files, peaks_dbfs, channel_counts)
+            for part, file, peak, channels in zip(song.parts, files, peaks_dbfs, channel_counts, strict=True)
         ],
     }
 
@@ -167,7 +167,7 @@ def generate_sessions(
     seeds = np.random.SeedSequence(seed).generate_state(count) if count else []
     stem_counts = np.random.default_rng(seed).integers(low, high + 1, size=count)
     paths = []
-    for index, (session_seed, num_stems) in enumerate(zip(seeds, stem_counts)):
+    for index, (session_seed, num_stems) in enumerate(zip(seeds, stem_counts, strict=True)):
         started = time.perf_counter()
         session_dir = Path(out_dir) / f"session_{index:05d}"
         skipped = _matches(session_dir, int(session_seed), duration_s, int(num_stems))

@@ -145,7 +145,8 @@ class DifferentiableConsole(torch.nn.Module):
                  master_settings: Mapping[str, float] | None = None):
         super().__init__()
         fixed = [spec for spec in MASTER_PARAMS if not spec.learnable]
-        self.master_settings = {spec.name: float((master_settings or {}).get(spec.name, spec.default)) for spec in fixed}
+        self.master_settings = {spec.name: float((master_settings or {}).get(spec.name, spec.default))
+                                for spec in fixed}
         self.batched = tracks[0].dim() == 3 if len(tracks) else False
         self.samples = _check_tracks(tracks, 1 if self.batched else 0)
         self.sample_rate = sample_rate
@@ -271,7 +272,8 @@ class IncrementalRenderer:
             if channel_gains is None:
                 continue
             for channel in range(2):
-                self._sum[channel].add_(processed[min(channel, processed.shape[0] - 1)], alpha=sign * channel_gains[channel])
+                self._sum[channel].add_(processed[min(channel, processed.shape[0] - 1)],
+                                        alpha=sign * channel_gains[channel])
         self._in_sum[index] = gains
 
     @torch.no_grad()

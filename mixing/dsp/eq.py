@@ -120,7 +120,10 @@ def _grid_basis() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
     u = e^{-jw} - 1, written as -2 sin^2(w/2) - j sin(w) so that it stays accurate near w = 0.
     """
-    w = torch.cat([torch.zeros(1, dtype=torch.float64), torch.logspace(math.log10(GRID_MIN_W), math.log10(math.pi), GRID_POINTS - 1, dtype=torch.float64)])
+    w = torch.cat([
+        torch.zeros(1, dtype=torch.float64),
+        torch.logspace(math.log10(GRID_MIN_W), math.log10(math.pi), GRID_POINTS - 1, dtype=torch.float64),
+    ])
     u = torch.complex(-2 * torch.sin(w / 2) ** 2, -torch.sin(w))
     basis = torch.stack([torch.ones_like(u), u, u * u])
     return w, basis.real.contiguous(), basis.imag.contiguous()

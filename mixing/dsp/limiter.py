@@ -164,7 +164,7 @@ def _smoothed_minimum(required, window, release_coef):
 
 def _limiter_gain(envelope: np.ndarray, sample_rate: int, level: float) -> np.ndarray:
     """Per-sample gain (samples,) that keeps ``envelope * gain`` at or below ``level``, smoothly."""
-    window = max(1, int(round(LOOKAHEAD_MS * sample_rate / 1000)))
+    window = max(1, round(LOOKAHEAD_MS * sample_rate / 1000))
     required = np.minimum(1.0, level / np.maximum(envelope, 1e-30))
     padded = np.concatenate([np.ones(window - 1), required, np.ones(window - 1)])
     return _smoothed_minimum(padded, window, 1.0 - math.exp(-1000.0 / (RELEASE_MS * sample_rate)))

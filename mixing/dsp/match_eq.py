@@ -56,7 +56,9 @@ def match_eq(x: torch.Tensor, sample_rate: int, gains_db: torch.Tensor) -> torch
         raise ValueError(f"x: expected shape (batch, channels, samples), got {tuple(x.shape)}")
     gains_db = torch.as_tensor(gains_db, dtype=x.dtype, device=x.device)
     if gains_db.shape != (x.shape[0], len(MATCH_EQ_CENTRES_HZ)):
-        raise ValueError(f"gains_db: expected shape ({x.shape[0]}, {len(MATCH_EQ_CENTRES_HZ)}), got {tuple(gains_db.shape)}")
+        raise ValueError(
+            f"gains_db: expected shape ({x.shape[0]}, {len(MATCH_EQ_CENTRES_HZ)}), got {tuple(gains_db.shape)}"
+        )
     if not gains_db.requires_grad and not bool(gains_db.any()):
         return x
     samples = x.shape[-1]

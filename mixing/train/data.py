@@ -78,7 +78,7 @@ def _index_file(path: Path, *, target_lufs: float | None) -> _AudioFile:
         loudness = integrated_loudness_lufs(audio, SAMPLE_RATE)
         if math.isfinite(loudness):
             gain = 10.0 ** (min(target_lufs - loudness, MAX_TRIM_GAIN_DB) / 20.0)
-    block = int(round(BLOCK_S * SAMPLE_RATE))
+    block = round(BLOCK_S * SAMPLE_RATE)
     blocks = audio.shape[-1] // block
     mono = audio[:, : blocks * block].mean(axis=0) * gain
     block_power = np.square(mono, dtype=np.float64).reshape(blocks, block).mean(axis=1)
@@ -101,7 +101,7 @@ def _pick_window(mix_power: np.ndarray, samples: int, frames: int, rng: np.rando
     width = _window_blocks(samples)
     if len(mix_power) <= width:
         return 0
-    last_start = max(0, min(len(mix_power) - width, (frames - samples) // int(round(BLOCK_S * SAMPLE_RATE))))
+    last_start = max(0, min(len(mix_power) - width, (frames - samples) // round(BLOCK_S * SAMPLE_RATE)))
     scale = 10.0 ** (SCORING_RMS_DB / 10.0) / max(float(mix_power.mean()), 1e-20)
     cumulative = np.concatenate([[0.0], np.cumsum(mix_power)])
     energy = (cumulative[width : width + last_start + 1] - cumulative[: last_start + 1]) / width * scale
@@ -111,7 +111,7 @@ def _pick_window(mix_power: np.ndarray, samples: int, frames: int, rng: np.rando
             break
     else:
         start_block = int(np.argmax(energy))
-    return start_block * int(round(BLOCK_S * SAMPLE_RATE))
+    return start_block * round(BLOCK_S * SAMPLE_RATE)
 
 
 class SessionFolder:
@@ -175,7 +175,7 @@ class SessionFolder:
 
 
 def _plays_in_every_part(stem: _AudioFile, start: int, samples: int, parts: int) -> bool:
-    block = int(round(BLOCK_S * SAMPLE_RATE))
+    block = round(BLOCK_S * SAMPLE_RATE)
     level = max(float(stem.block_power.mean()), 1e-20)
     threshold = level * 10.0 ** (-ACTIVE_TRACK_DROP_DB / 10.0)
     part_samples = samples // parts

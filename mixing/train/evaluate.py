@@ -62,7 +62,7 @@ def evaluate_against_expert(
     session_folder = SessionFolder(sessions)
     reference_folder = ReferenceFolder(references)
     rows = []
-    for index, (name, stems) in enumerate(zip(session_folder.names, session_folder.sessions)):
+    for index, (name, stems) in enumerate(zip(session_folder.names, session_folder.sessions, strict=True)):
         song = reference_folder.songs[(index + 1) % len(reference_folder)]
         tracks = [stem.read(0, stem.frames) for stem in stems]
         reference = song.read(0, song.frames).expand(2, -1).contiguous()

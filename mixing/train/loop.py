@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -111,7 +111,7 @@ def _at_reference_level(mix: torch.Tensor) -> torch.Tensor:
 def _method1_example(
     sessions: SessionFolder, config: TrainConfig, rng: np.random.Generator, generator: torch.Generator
 ) -> _Example:
-    half = int(round(config.excerpt_s * SAMPLE_RATE))
+    half = round(config.excerpt_s * SAMPLE_RATE)
     tracks = sessions.sample(rng, samples=2 * half, track_range=config.track_range, parts=2)
     params = random_plausible_params(len(tracks), generator)
     track_norm = normalize_tensor(
@@ -134,7 +134,7 @@ def _method1_example(
 def _method2_example(
     sessions: SessionFolder, references: ReferenceFolder, config: TrainConfig, rng: np.random.Generator
 ) -> _Example:
-    samples = int(round(config.excerpt_s * SAMPLE_RATE))
+    samples = round(config.excerpt_s * SAMPLE_RATE)
     tracks = sessions.sample(rng, samples=samples, track_range=config.track_range)
     reference = references.sample(rng, samples=samples)
     return _Example(tracks=tracks, reference=reference, target=_at_reference_level(reference))
@@ -222,7 +222,7 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Cont
             "final_losses": last_logged,
             "loss_history": history,
         }
-        stages = previous_stages + [stage]
+        stages = [*previous_stages, stage]
         return {
             "steps": step,
             "wall_s": round(sum(s["wall_s"] for s in stages), 1),

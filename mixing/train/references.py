@@ -8,8 +8,8 @@ parameters as ``<session>.json`` (a preset), so the ground truth stays known.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -34,7 +34,7 @@ def make_references(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for index, (name, stems) in enumerate(zip(folder.names, folder.sessions)):
+    for index, (name, stems) in enumerate(zip(folder.names, folder.sessions, strict=True)):
         # Reading applies the console's input trim, as the renderer expects.
         tracks = [stem.read(0, stem.frames) for stem in stems]
         params = random_plausible_params(len(tracks), torch.Generator().manual_seed(seed + index))

@@ -48,7 +48,7 @@ def script_errors(page) -> list[str]:
 
 
 @pytest.fixture
-def studio_app(start_app) -> RunningApp:  # noqa: F811 (the fixture imported above)
+def studio_app(start_app) -> RunningApp:
     """The app with a fit of seconds: how well the automatic mix fits is tested elsewhere."""
     return start_app(**FAST_FIT)
 

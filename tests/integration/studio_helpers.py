@@ -14,6 +14,7 @@ from mixing.params import MixParams
 from tests.signals import noise, sine
 from workers import studio_tasks
 
+
 def wav_bytes(audio: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> bytes:
     """A 16-bit WAV of ``audio`` (channels, samples)."""
     buffer = io.BytesIO()

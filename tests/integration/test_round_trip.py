@@ -1,6 +1,7 @@
 """The quick start for real: ./scripts/start.sh runs gunicorn and a separate Celery worker
 (prefork, concurrency 1); a WAV goes in over HTTP, the worker measures it, Ctrl-C stops both.
 Once on the embedded filesystem broker, once on a redis-server of the test's own."""
+import contextlib
 import os
 import re
 import shutil
@@ -99,10 +100,8 @@ class RunningApp:
 
     def kill(self) -> None:
         for pid in [self.process.pid, *self.child_pids()]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(10)
 
 

@@ -278,7 +278,8 @@ def test_schema_and_pages_are_served(client):
     schema = client.get("/api/schema/").json()
     studio = client.get(f"/projects/{project['id']}/")
 
-    assert schema["schema_version"] == SCHEMA_VERSION and {spec["name"] for spec in schema["track"]} >= {"gain_db", "pan_pct"}
+    assert schema["schema_version"] == SCHEMA_VERSION
+    assert {spec["name"] for spec in schema["track"]} >= {"gain_db", "pan_pct"}
     assert f'data-project-id="{project["id"]}"' in studio.content.decode()
     assert b'id="project-list"' in client.get("/").content
     assert client.get("/static/plotly.min.js").status_code == 200

@@ -150,7 +150,7 @@ def test_output_and_gradients_match_torchcomp_recursion():
     weights = torch.randn(y.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     grads = torch.autograd.grad((y * weights).sum(), [x, *params])
     grads_ref = torch.autograd.grad((y_ref * weights).sum(), [x, *params])
-    for grad, grad_ref in zip(grads, grads_ref):
+    for grad, grad_ref in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(grad, grad_ref)
 
 

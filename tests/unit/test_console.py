@@ -279,7 +279,7 @@ def matched_params() -> MixParams:
     """busy_params with a jagged match EQ and the balance off centre."""
     params = busy_params()
     gains_db = torch.linspace(-9.0, 9.0, len(MATCH_EQ_GAIN_NAMES)) * torch.tensor([1.0, -0.5]).repeat(12)
-    params.master.update({name: float(gain) for name, gain in zip(MATCH_EQ_GAIN_NAMES, gains_db)})
+    params.master.update({name: float(gain) for name, gain in zip(MATCH_EQ_GAIN_NAMES, gains_db, strict=True)})
     params.master["master_balance_pct"] = -35.0
     return params
 

@@ -169,7 +169,7 @@ def test_every_weight_gets_a_finite_gradient():
 def test_excerpts_of_any_length_from_one_fft_window_up():
     model = build().eval()
     for samples in (2048, 3000, 5 * ONE_SECOND + 17):
-        track_norm, master_norm = run(model, [session(2, samples=samples)], [reference(samples=samples + 999)])
+        track_norm, _ = run(model, [session(2, samples=samples)], [reference(samples=samples + 999)])
         assert track_norm.shape == (1, 2, N_TRACK) and torch.isfinite(track_norm).all()
 
 
@@ -178,8 +178,10 @@ def test_excerpts_of_any_length_from_one_fft_window_up():
     [
         (torch.zeros(1, 2, 1, 4096), torch.ones(1, 2), torch.zeros(1, 2), torch.zeros(1, 2, 4096), "tracks of shape"),
         (torch.zeros(1, 2, 2, 4096), torch.ones(1, 3), torch.zeros(1, 2), torch.zeros(1, 2, 4096), "track_mask"),
-        (torch.zeros(1, 2, 2, 4096), torch.ones(1, 2), torch.zeros(1, 2), torch.zeros(1, 1, 4096), "reference of shape"),
-        (torch.zeros(1, 2, 2, 4096), torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2, 4096), "at least one real track"),
+        (torch.zeros(1, 2, 2, 4096), torch.ones(1, 2), torch.zeros(1, 2), torch.zeros(1, 1, 4096),
+         "reference of shape"),
+        (torch.zeros(1, 2, 2, 4096), torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 2, 4096),
+         "at least one real track"),
         (torch.zeros(1, 2, 2, 1000), torch.ones(1, 2), torch.zeros(1, 2), torch.zeros(1, 2, 4096), "at least 2048"),
     ],
 )

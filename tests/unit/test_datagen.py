@@ -10,7 +10,13 @@ import soundfile as sf
 from mixing.datagen import MAX_STEMS, SESSION_FILE, find_fluidsynth, generate_session, generate_sessions
 from mixing.datagen.__main__ import main
 from mixing.datagen.compose import (
-    CORE_ROLES, DRUM_CHANNEL, MODES, choose_roles, compose_song, part_to_midi, plan_song,
+    CORE_ROLES,
+    DRUM_CHANNEL,
+    MODES,
+    choose_roles,
+    compose_song,
+    part_to_midi,
+    plan_song,
 )
 from mixing.errors import MixingError
 

@@ -28,7 +28,7 @@ def _stems(seconds: float = 4.0) -> list[torch.Tensor]:
 
 def _reference(tracks: list[torch.Tensor]) -> torch.Tensor:
     params = MixParams.default(len(tracks))
-    for row, gain_db, pan_pct in zip(params.tracks, (4.0, -6.0, -3.0, 0.0), (0.0, -60.0, 50.0, 0.0)):
+    for row, gain_db, pan_pct in zip(params.tracks, (4.0, -6.0, -3.0, 0.0), (0.0, -60.0, 50.0, 0.0), strict=True):
         row.update(gain_db=gain_db, pan_pct=pan_pct)
     params.master.update(master_eq_high_shelf_gain_db=6.0, master_comp_threshold_db=-24.0, master_comp_ratio=3.0)
     return render_mix(tracks, params, SAMPLE_RATE)
@@ -88,11 +88,13 @@ def test_no_track_is_buried_below_the_balance_floor():
 
 
 def test_result_sets_the_output_loudness_to_the_reference(session):
-    tracks, reference = session
+    _, reference = session
     from mixing.loudness import integrated_loudness_lufs
 
     result = _fit(session, iterations=1)
-    assert result.params.master["master_loudness_lufs"] == pytest.approx(integrated_loudness_lufs(reference, SAMPLE_RATE), abs=0.01)
+    assert result.params.master["master_loudness_lufs"] == pytest.approx(
+        integrated_loudness_lufs(reference, SAMPLE_RATE), abs=0.01
+    )
 
 
 def test_matching_eq_response_helper_reads_a_peak_at_its_centre():

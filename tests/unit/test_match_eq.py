@@ -44,7 +44,7 @@ def test_response_at_a_centre_frequency_equals_that_bands_gain(band):
     n_fft = 2**18
     gains_db = random_gains_db(1, seed=1)
     response = match_eq_response_db(gains_db, SAMPLE_RATE, n_fft)[0]
-    nearest = int(round(MATCH_EQ_CENTRES_HZ[band] * n_fft / SAMPLE_RATE))
+    nearest = round(MATCH_EQ_CENTRES_HZ[band] * n_fft / SAMPLE_RATE)
     assert float(response[nearest]) == pytest.approx(float(gains_db[0, band]), abs=0.03)
 
 

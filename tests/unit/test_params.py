@@ -94,7 +94,9 @@ def test_invalid_presets_raise_a_preset_error_naming_the_problem(change, message
 
 
 def test_missing_parameters_take_their_defaults():
-    params = MixParams.from_preset({"schema_version": SCHEMA_VERSION, "tracks": [{"name": "A", "params": {"gain_db": -3}}]})
+    params = MixParams.from_preset(
+        {"schema_version": SCHEMA_VERSION, "tracks": [{"name": "A", "params": {"gain_db": -3}}]}
+    )
     assert params.tracks[0]["gain_db"] == -3.0
     assert params.tracks[0]["pan_pct"] == TRACK_SPECS["pan_pct"].default
     assert params.master == {spec.name: spec.default for spec in MASTER_PARAMS}

@@ -237,12 +237,12 @@ def test_read_preset_matches_tracks_by_name_and_names_the_file_in_errors(tmp_pat
     path.write_text(json.dumps(params.to_preset(["Bass", "Kick"])))
     assert read_preset(path, ["Kick", "Bass"]).tracks[0]["gain_db"] == 3.0
     path.write_text("{not json")
-    with pytest.raises(PresetError, match="p.json is not valid JSON"):
+    with pytest.raises(PresetError, match=r"p\.json is not valid JSON"):
         read_preset(path, ["Kick"])
     path.write_text(json.dumps({"schema_version": 1, "master": {"master_width_pct": 500}}))
-    with pytest.raises(PresetError, match="p.json: master: master_width_pct"):
+    with pytest.raises(PresetError, match=r"p\.json: master: master_width_pct"):
         read_preset(path, ["Kick"])
-    with pytest.raises(PresetError, match="missing.json: cannot be read"):
+    with pytest.raises(PresetError, match=r"missing\.json: cannot be read"):
         read_preset(tmp_path / "missing.json", ["Kick"])
 
 
