@@ -8,7 +8,12 @@ master bus can close directly, as a mastering engineer's matching EQ would:
   loss, :mod:`mixing.dsp.match_eq`), by Gauss-Newton on the measured gap;
 - the stereo width (side-to-mid energy), with ``master_width_pct``, which
   scales the side signal, so the needed factor is a square root;
-- the stereo imbalance, with ``master_balance_pct``.
+- the stereo imbalance, with ``master_balance_pct``;
+- the loudness, with ``master_loudness_lufs``: the true-peak ceiling takes
+  some loudness off a mix that it limits, so the loudness stage is driven by
+  what the last render fell short of the reference. With the ceiling pinning
+  the peaks, the same loudness also brings the crest factor to the
+  reference's.
 
 Each round renders the whole mix (after the first, only the master bus runs
 again, through :class:`~mixing.dsp.console.IncrementalRenderer`), measures
@@ -94,9 +99,9 @@ def match_master(
     for round_ in range(rounds + 1):
         audio = renderer.render(current)
         if math.isfinite(ref_lufs):
-            compared, _ = normalize_to_lufs(audio, sample_rate, ref_lufs)
+            compared, shortfall_db = normalize_to_lufs(audio, sample_rate, ref_lufs)
         else:
-            compared = audio
+            compared, shortfall_db = audio, 0.0
         mix = compared.unsqueeze(0)
         magnitude = mean_magnitude_spectrum(mix, n_fft=loss_fn.n_fft, hop_length=loss_fn.hop_length)
         mix_features = loss_fn.features(mix, magnitude)
@@ -110,18 +115,21 @@ def match_master(
             break  # the last update made things worse: keep the best and stop
         if round_ == rounds:
             break
-        current = _updated(current, compared, mix_features, ref_features, magnitude[0].mean(0).double(), filterbank,
-                           sample_rate, loss_fn.n_fft, match_stereo)
+        current = _updated(current, compared, shortfall_db, mix_features, ref_features, magnitude[0].mean(0).double(),
+                           filterbank, sample_rate, loss_fn.n_fft, match_stereo)
     loss, best_params, best_audio = best
     return MasterMatchResult(best_params, best_audio, history[0], loss, history)
 
 
-def _updated(params: MixParams, audio: torch.Tensor, mix_features: dict, ref_features: dict, magnitude: torch.Tensor,
-             filterbank: torch.Tensor, sample_rate: int, n_fft: int, match_stereo: bool) -> MixParams:
-    """``params`` with match EQ, width and balance moved to close the measured gaps;
-    ``audio`` (2, samples): their render."""
+def _updated(params: MixParams, audio: torch.Tensor, shortfall_db: float, mix_features: dict, ref_features: dict,
+             magnitude: torch.Tensor, filterbank: torch.Tensor, sample_rate: int, n_fft: int,
+             match_stereo: bool) -> MixParams:
+    """``params`` with match EQ, width, balance and loudness moved to close the measured gaps;
+    ``audio`` (2, samples): their render at the reference's loudness, which it fell ``shortfall_db`` short of."""
     updated = copy.deepcopy(params)
     master = updated.master
+    loudness = MASTER_SPECS["master_loudness_lufs"]
+    master["master_loudness_lufs"] = min(max(master["master_loudness_lufs"] + shortfall_db, loudness.min), loudness.max)
     master.update(_match_eq_gains(master, mix_features, ref_features, magnitude, filterbank, sample_rate, n_fft))
     if not match_stereo:
         return updated

@@ -1,4 +1,4 @@
-"""Master matching: match EQ, width and balance set on the whole song to close the gaps to a reference.
+"""Master matching: match EQ, width, balance and loudness set on the whole song to close the gaps to a reference.
 
 The reference is the same session rendered with a known master bus (shelving
 EQ, width, balance), so an exact answer exists: the tests check that matching
@@ -121,12 +121,12 @@ def test_width_and_imbalance_reach_the_references(matched):
     assert master["master_balance_pct"] == pytest.approx(REFERENCE_MASTER["master_balance_pct"], abs=2.0)
 
 
-def test_only_match_eq_width_and_balance_move_and_the_input_is_untouched(matched):
+def test_only_match_eq_width_balance_and_loudness_move_and_the_input_is_untouched(matched):
     result, start = matched["result"], matched["start"]
     assert start == matched["start_copy"]
     assert result.params.tracks == start.tracks
     moved = {name for name in start.master if result.params.master[name] != start.master[name]}
-    assert moved <= {*MATCH_EQ_GAIN_NAMES, "master_width_pct", "master_balance_pct"}
+    assert moved <= {*MATCH_EQ_GAIN_NAMES, "master_width_pct", "master_balance_pct", "master_loudness_lufs"}
     assert "master_width_pct" in moved and "master_balance_pct" in moved
     for name in MATCH_EQ_GAIN_NAMES:
         spec = MASTER_SPECS[name]
@@ -175,3 +175,21 @@ def test_zero_rounds_measures_the_start_only():
     assert result.history == [result.start_loss] and result.loss == result.start_loss
     assert [event["progress"] for event in events] == [1.0]
     torch.testing.assert_close(result.audio, render_mix(tracks, start, SAMPLE_RATE), atol=1e-6, rtol=0)
+
+
+def test_a_limited_mix_is_driven_until_it_is_as_loud_as_the_reference():
+    # A reference mastered hot: its ceiling took loudness off, so a mix set to the loudness the reference
+    # measures comes out quieter after its own ceiling, until matching drives it harder.
+    tracks = session_tracks()
+    hot = MixParams.default(len(tracks))
+    hot.master["master_loudness_lufs"] = -7.0
+    reference = render_mix(tracks, hot, SAMPLE_RATE)
+    ref_lufs = integrated_loudness_lufs(reference, SAMPLE_RATE)
+    start = MixParams.default(len(tracks))
+    start.master["master_loudness_lufs"] = ref_lufs
+    start_lufs = integrated_loudness_lufs(render_mix(tracks, start, SAMPLE_RATE), SAMPLE_RATE)
+    assert ref_lufs - start_lufs > 0.5  # the ceiling does take loudness off
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS)
+    assert integrated_loudness_lufs(result.audio, SAMPLE_RATE) == pytest.approx(ref_lufs, abs=0.25)
+    assert result.params.master["master_loudness_lufs"] > ref_lufs
+
