@@ -5,8 +5,9 @@ Steps of an automatic mix (``method="auto"``):
 1. analysing: trim every stem to ``TRACK_INPUT_LUFS`` (the console's input trim)
    and measure the reference's loudness;
 2. predicting: a starting mix, from the expert rules of :mod:`mixing.expert`
-   (or from the controller, when :data:`AUTO_START` says so and a checkpoint
-   loads);
+   with each track's level and pan read off the reference's long-term spectra
+   (:func:`mixing.balance.balance_to_reference`), or from the controller, when
+   :data:`AUTO_START` says so and a checkpoint loads;
 3. fitting: move the parameters until the mix's audio features match the
    reference's (:func:`mixing.fit.fit_params`), within a time budget;
 4. matching: render the whole song through the console, at the reference's
@@ -15,8 +16,8 @@ Steps of an automatic mix (``method="auto"``):
    (:func:`mixing.master_match.match_master`); the best render is the mix;
 5. measuring: the mix's loudness and true peak.
 
-The other methods drop steps: ``"fit"`` always starts from the expert start
-(so it runs the same with or without a trained model, which makes it the
+The other methods drop steps: ``"fit"`` always starts from the expert start and its
+reference balance (so it runs the same with or without a trained model, which makes it the
 baseline the benchmarks compare against), ``"controller"`` renders the
 controller's prediction as it is (stage "rendering" instead of fitting and
 matching), and ``"equal-loudness"`` is the anchor of :mod:`mixing.baseline`.
@@ -41,6 +42,7 @@ from pathlib import Path
 import torch
 
 from mixing.audio import Stems, extract_stems_zip, is_audio_filename, load_audio, load_stems
+from mixing.balance import balance_to_reference
 from mixing.baseline import equal_loudness_mix
 from mixing.controller import REFERENCE_INPUT_LUFS, load_checkpoint, norm_to_mix_params, predict_params
 from mixing.device import pick_device
@@ -88,7 +90,7 @@ class MixResult:
 
     ``params``: the console parameters rendered (None for the equal-loudness
     anchor, which uses no console). ``audio``: float32 (2, samples) on the CPU.
-    ``method``: what actually ran: ``"expert+fit+match"``, ``"controller+fit+match"``,
+    ``method``: what actually ran: ``"expert+balance+fit+match"``, ``"controller+fit+match"``,
     ``"controller"``, ``"equal-loudness"`` or ``"params"``. ``timings_s``:
     seconds per stage that ran. ``fit``, ``match``: the results of fitting
     and master matching when they ran.
@@ -310,7 +312,8 @@ def mix_session(
         if params is not None:
             ran = "params"
         else:
-            params, start = _start(stems, tracks, reference, method, checkpoint, device, report, timings_s, warnings)
+            params, start = _start(stems, tracks, reference, method, checkpoint, device, report, timings_s, warnings,
+                                   match_stereo=match_stereo)
             if method == "controller":
                 params.master["master_loudness_lufs"] = reference_loudness_lufs(reference, sample_rate)
                 ran = start
@@ -361,18 +364,21 @@ def _timed(timings_s: dict[str, float], stage: str):
         timings_s[stage] = timings_s.get(stage, 0.0) + time.perf_counter() - began
 
 
-def _start(stems, tracks, reference, method, checkpoint, device, report, timings_s, warnings) -> tuple[MixParams, str]:
-    """The starting parameters and where they came from ("controller" or "expert")."""
+def _start(stems, tracks, reference, method, checkpoint, device, report, timings_s, warnings, *,
+           match_stereo: bool) -> tuple[MixParams, str]:
+    """The starting parameters and where they came from ("controller" or "expert+balance")."""
     model = None
     if method == "controller" or (method == "auto" and AUTO_START == "controller"):
         model = _controller_or_none(checkpoint, device, required=method == "controller", warnings=warnings)
-    source = "controller" if model is not None else "expert"
+    source = "controller" if model is not None else "expert+balance"
     report("predicting", 0.0, f"{source} start")
     with _timed(timings_s, "predicting"):
         if model is not None:
-            params = predict_start(model, tracks, reference, stems.sample_rate)
-        else:
-            params = starting_params(tracks, stems.sample_rate, stems.names)
+            return predict_start(model, tracks, reference, stems.sample_rate), source
+        params = starting_params(tracks, stems.sample_rate, stems.names)
+        report("predicting", 0.3, "levels and pans from the reference's spectra")
+        params, _ = balance_to_reference(params, tracks, reference, stems.sample_rate, match_stereo=match_stereo,
+                                         device=device)
     return params, source
 
 

@@ -64,9 +64,13 @@ def _equalize(
     return (parametric_eq_iir if exact_iir else parametric_eq)(x, sample_rate, params, prefix)
 
 
-def _strip_before_pan(
-    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool
+def strip_before_pan(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool = False
 ) -> torch.Tensor:
+    """Gain -> EQ -> compressor for ``x`` of shape (tracks, channels, samples); returns the same shape.
+
+    ``params`` as for :func:`track_strip` (``pan_pct`` is not read).
+    """
     gain = _db_to_amplitude(torch.as_tensor(params["gain_db"], dtype=x.dtype, device=x.device)).reshape(-1, 1, 1)
     return _compress(_equalize(x * gain, sample_rate, params, "", exact_iir), sample_rate, params, "")
 
@@ -80,7 +84,7 @@ def track_strip(
     TRACK_PARAMS names to tensors of shape (tracks,) in units. ``exact_iir``
     chooses the IIR EQ (CPU, no gradients) over the frequency-domain one.
     """
-    return pan(_strip_before_pan(x, sample_rate, params, exact_iir), sample_rate, params["pan_pct"])
+    return pan(strip_before_pan(x, sample_rate, params, exact_iir), sample_rate, params["pan_pct"])
 
 
 def master_bus(
@@ -290,7 +294,7 @@ class IncrementalRenderer:
                 self._place_in_sum(index, None)
                 self._processed[index] = None  # frees the old audio before the new is made
                 strip_params = _columns([values], TRACK_PARAMS, self.device)
-                processed = _strip_before_pan(
+                processed = strip_before_pan(
                     self.tracks[index].unsqueeze(0), self.sample_rate, strip_params, self._exact_iir
                 )[0]
                 self._processed[index] = processed

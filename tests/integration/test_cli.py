@@ -68,7 +68,7 @@ def test_mix_writes_a_stereo_wav_of_the_stems_length(fitted_mix):
     assert (info.channels, info.frames, info.samplerate, info.subtype) == (2, SAMPLES, SAMPLE_RATE, "FLOAT")
     audio, _ = sf.read(out, dtype="float32")
     assert np.isfinite(audio).all() and np.abs(audio).max() < 1.0
-    assert "expert+fit" in result.stdout and "fitting" in result.stderr
+    assert "expert+balance+fit" in result.stdout and "fitting" in result.stderr
 
 
 def test_params_out_is_a_preset_naming_the_stems(fitted_mix):

@@ -80,7 +80,7 @@ def test_fit_mix_lands_at_the_reference_loudness(fitted, reference):
 
 def test_auto_without_a_controller_fits_from_the_expert_start_and_reports_stage_timings(fitted):
     result, _ = fitted
-    assert result.method == "expert+fit+match"
+    assert result.method == "expert+balance+fit+match"
     assert result.warnings == []
     assert result.fit is not None and result.fit.iterations == 2
     assert result.fit.loss <= result.fit.start_loss
@@ -166,7 +166,7 @@ def test_auto_with_a_damaged_checkpoint_falls_back_and_warns(reference, tmp_path
     damaged = tmp_path / "controller.pt"
     damaged.write_bytes(b"not a checkpoint")
     result = mix_session(session(), reference, method="auto", checkpoint=damaged, iterations=0, device="cpu")
-    assert result.method == "expert+fit+match"
+    assert result.method == "expert+balance+fit+match"
     assert len(result.warnings) == 1 and "expert settings" in result.warnings[0]
     with pytest.raises(CheckpointError):
         mix_session(session(), reference, method="controller", checkpoint=damaged)
@@ -184,9 +184,9 @@ def test_controller_method_renders_the_prediction_at_the_reference_loudness(refe
     assert true_peak_dbtp(result.audio, SAMPLE_RATE) <= -1.0 + 1e-3
     # auto fits from the start AUTO_START names; fit always from the expert's.
     for auto_start, method, expected in (
-        ("expert", "auto", "expert+fit+match"),
+        ("expert", "auto", "expert+balance+fit+match"),
         ("controller", "auto", "controller+fit+match"),
-        ("controller", "fit", "expert+fit+match"),
+        ("controller", "fit", "expert+balance+fit+match"),
     ):
         monkeypatch.setattr(pipeline, "AUTO_START", auto_start)
         fitted = mix_session(session(), reference, method=method, checkpoint=path, iterations=0, device="cpu")
