@@ -26,6 +26,14 @@ music, so besides the AF loss we report
     is that of ``gain_db = 0`` on every track (the equal-loudness balance).
     Tracks silent in ``T_B`` have no meaningful gain and are left out, and
     a case with fewer than two audible tracks has no balance error.
+  * the per-track level error: the same comparison (balance, median over
+    tracks) of each track's level in the mix, its RMS after its strip and
+    pan (``IncrementalRenderer.track_levels_db``) on ``T_B``, relative to the
+    raw stem, under the method's parameters and under ``P*``. ``P*``'s EQ
+    and compressor move a track's level by a median of 5-7 dB beyond its
+    fader, so a method can put every track at its reference level with
+    other EQ and compressor settings and still be several dB off in fader
+    terms: the level error is the balance a listener hears.
 
 Case (b), another song (method 2): the whole stems of session ``i`` are mixed
 toward the whole ground-truth mix of session ``i + 1`` (modulo the number of
@@ -132,6 +140,7 @@ class CaseResult:
     mrstft: float | None = None
     gain_error_balance_db: list[float] = field(default_factory=list)
     gain_error_raw_db: list[float] = field(default_factory=list)
+    level_error_db: list[float] = field(default_factory=list)
     max_drop_db: float | None = None
     violations: list[str] = field(default_factory=list)
 
@@ -148,11 +157,23 @@ def _at_compare_level(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return normalize_to_lufs(audio.float(), sample_rate, COMPARE_LUFS)[0].unsqueeze(0)
 
 
-def _level_drops_db(renderer: IncrementalRenderer, params: MixParams) -> list[float]:
-    """How far each track sits below the loudest, in dB, after its strip and pan."""
+def _track_levels_db(renderer: IncrementalRenderer, params: MixParams) -> list[float]:
+    """Each track's level (dBFS RMS) after its strip and pan."""
     renderer.render(params)
-    levels_db = list(renderer.track_levels_db)
+    return list(renderer.track_levels_db)
+
+
+def _drops_db(levels_db: Sequence[float]) -> list[float]:
+    """How far each track sits below the loudest, in dB."""
     return [max(levels_db) - level for level in levels_db]
+
+
+def _balance_errors_db(differences: Sequence[float]) -> list[float]:
+    """Absolute differences after removing their mean (an offset common to all tracks is not a balance)."""
+    if len(differences) < 2:
+        return []  # one track has no balance to get wrong
+    offset = statistics.fmean(differences)
+    return [abs(d - offset) for d in differences]
 
 
 def _gain_errors_db(gains_db: Sequence[float], trim_db: Sequence[float], truth: GroundTruth,
@@ -162,11 +183,7 @@ def _gain_errors_db(gains_db: Sequence[float], trim_db: Sequence[float], truth: 
                    for g, t, row, t_true, keep in zip(gains_db, trim_db, truth.params.tracks, truth.trim_db, audible,
                                                       strict=True)
                    if keep]
-    raw = [abs(d) for d in differences]
-    if len(differences) < 2:
-        return [], raw  # one track has no balance to get wrong
-    offset = statistics.fmean(differences)
-    return [abs(d - offset) for d in differences], raw
+    return _balance_errors_db(differences), [abs(d) for d in differences]
 
 
 def _split(stems: Stems, truth: GroundTruth) -> tuple[Stems, torch.Tensor, torch.Tensor]:
@@ -226,7 +243,14 @@ def run_quality(
             tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
             audible = [math.isfinite(integrated_loudness_lufs(a, sample_rate)) for a in stems.audio]
             renderer = IncrementalRenderer(tracks, sample_rate, device=device)
-            start_drops_db = _level_drops_db(renderer, starting_params(tracks, sample_rate, stems.names))
+            start_drops_db = _drops_db(_track_levels_db(renderer, starting_params(tracks, sample_rate, stems.names)))
+            if case_type == "a":
+                truth = truth_of(index)
+                # P* applies to the stems as trimmed whole; T_B of those is T_B times the whole-stem trim.
+                truth_tracks = [a * 10.0 ** (t / 20.0) for a, t in zip(stems.audio, truth.trim_db, strict=True)]
+                truth_levels_db = [level - t for level, t in zip(
+                    _track_levels_db(IncrementalRenderer(truth_tracks, sample_rate, device=device), truth.params),
+                    truth.trim_db, strict=True)]
             target_level = _at_compare_level(target, sample_rate)
             for method in methods:
                 result = CaseResult(case_type, index, ref_index, method)
@@ -256,7 +280,12 @@ def run_quality(
                     mix_trim_db = mixed.trim_db or trim_db
                     result.gain_error_balance_db, result.gain_error_raw_db = _gain_errors_db(
                         [row["gain_db"] for row in params.tracks], mix_trim_db, truth_of(index), audible)
-                drops_db = _level_drops_db(renderer, params)
+                levels_db = _track_levels_db(renderer, params)
+                if case_type == "a":
+                    pairs = zip(levels_db, trim_db, truth_levels_db, audible, strict=True)
+                    result.level_error_db = _balance_errors_db(
+                        [level - t - truth_level for level, t, truth_level, keep in pairs if keep])
+                drops_db = _drops_db(levels_db)
                 result.max_drop_db = max(drops_db)
                 result.violations = [name
                                      for name, drop, start in zip(stems.names, drops_db, start_drops_db, strict=True)
@@ -295,6 +324,7 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, dict]:
         of_type = {t: [r for r in done if r.case_type == t] for t in CASE_TYPES}
         balance = [e for r in of_type["a"] for e in r.gain_error_balance_db]
         raw = [e for r in of_type["a"] for e in r.gain_error_raw_db]
+        level = [e for r in of_type["a"] for e in r.level_error_db]
         summary[method] = {
             "status": "ok",
             "ran": sorted({r.ran for r in done}),
@@ -305,6 +335,7 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, dict]:
             "mrstft_mean_a": _mean([r.mrstft for r in of_type["a"]]),
             "gain_error_median_db": statistics.median(balance) if balance else None,
             "gain_error_raw_median_db": statistics.median(raw) if raw else None,
+            "level_error_median_db": statistics.median(level) if level else None,
             **{f"wall_s_mean_{t}": _mean([r.wall_s for r in of_type[t]]) for t in CASE_TYPES},
             **{f"wall_s_max_{t}": max((r.wall_s for r in of_type[t]), default=None) for t in CASE_TYPES},
             "max_drop_db": max(r.max_drop_db for r in done),
@@ -341,18 +372,19 @@ def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[floa
         f"compared at {COMPARE_LUFS:g} LUFS",
         "",
         "| Method | Ran | AF (a) | AF (b) | AF all | / equal-loudness | Gain err (a), median dB: balance / raw "
-        "| MRSTFT (a) | Wall (a) mean / max s | Wall (b) mean / max s | Max drop dB | 25 dB violations |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Level err (a), median dB | MRSTFT (a) | Wall (a) mean / max s | Wall (b) mean / max s | Max drop dB "
+        "| 25 dB violations |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for method, f in summary.items():
         if f["status"] != "ok":
-            lines.append(f"| {method} | {f['status']} |" + " - |" * 10)
+            lines.append(f"| {method} | {f['status']} |" + " - |" * 11)
             continue
         lines.append(
             f"| {method} | {_ran(f)} | {_fmt(f['af_loss_mean_a'])} | {_fmt(f['af_loss_mean_b'])} "
             f"| {_fmt(f['af_loss_mean'])} | {_ratio(f.get('ratio_to_equal_loudness'))} "
             f"| {_fmt(f['gain_error_median_db'], '.2f')} / {_fmt(f['gain_error_raw_median_db'], '.2f')} "
-            f"| {_fmt(f['mrstft_mean_a'])} "
+            f"| {_fmt(f['level_error_median_db'], '.2f')} | {_fmt(f['mrstft_mean_a'])} "
             f"| {_fmt(f['wall_s_mean_a'], '.1f')} / {_fmt(f['wall_s_max_a'], '.1f')} "
             f"| {_fmt(f['wall_s_mean_b'], '.1f')} / {_fmt(f['wall_s_max_b'], '.1f')} "
             f"| {_fmt(f['max_drop_db'], '.1f')} | {f['violations']} |"
@@ -374,6 +406,7 @@ def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[floa
     if auto.get("status") == "ok":
         ratio = auto.get("ratio_to_equal_loudness")
         gain = auto["gain_error_median_db"]
+        level = auto["level_error_median_db"]
         wall = auto["wall_s_max_b"]
         wall_target_s = 10.0 if str(config["device"]).startswith("cuda") else 60.0
         checks = [
@@ -383,6 +416,8 @@ def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[floa
                (auto.get(f"ratio_to_equal_loudness_{t}") or 1.0) <= 1 / 200) for t in CASE_TYPES),
             (f"auto median gain error on (a) = {_fmt(gain, '.2f', ' dB')} (target under 2 dB)",
              gain is not None and gain < 2.0),
+            (f"  its level error (the balance heard) = {_fmt(level, '.2f', ' dB')} (under 2 dB?)",
+             level is not None and level < 2.0),
             (f"auto wall time, slowest case (b), {config['stems']} stems x {config['duration_s']:g} s = "
              f"{_fmt(wall, '.1f', ' s')} (target under {wall_target_s:g} s for 8 stems x 180 s on {config['device']})",
              wall is not None and wall < wall_target_s),

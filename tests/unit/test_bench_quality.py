@@ -14,7 +14,9 @@ from bench.quality import (
 )
 from mixing import SAMPLE_RATE
 from mixing.audio import Stems
-from mixing.loudness import integrated_loudness_lufs
+from mixing.dsp.console import IncrementalRenderer
+from mixing.loudness import integrated_loudness_lufs, trim_tracks_to_input_level
+from mixing.params import MixParams
 from tests.signals import noise, sine
 
 DURATION_S = 2.0
@@ -57,12 +59,30 @@ def test_every_method_runs_on_both_case_types_and_controller_reports_missing_che
             assert math.isfinite(result.af_loss) and result.af_loss >= 0
 
 
-def test_same_song_case_reports_gain_errors_and_mrstft_other_song_case_does_not(results):
+def test_same_song_case_reports_gain_and_level_errors_and_mrstft_other_song_case_does_not(results):
     for result in (r for r in results if r.status == "ok"):
         if result.case_type == "a":
-            assert len(result.gain_error_raw_db) == 3 and result.mrstft > 0
+            assert len(result.gain_error_raw_db) == 3 and len(result.level_error_db) == 3 and result.mrstft > 0
         else:
-            assert result.gain_error_raw_db == [] and result.mrstft is None
+            assert result.gain_error_raw_db == [] and result.level_error_db == [] and result.mrstft is None
+
+
+def test_equal_loudness_level_error_compares_track_levels_under_default_and_hidden_settings(results):
+    stems = tiny_session(0, 3)
+    truth = ground_truth(stems, seed=0)
+    half = stems.audio[0].shape[-1] // 2
+    second = [a[:, half:] for a in stems.audio]
+    tracks, trim_db = trim_tracks_to_input_level(second, SAMPLE_RATE)
+    default = IncrementalRenderer(tracks, SAMPLE_RATE)
+    default.render(MixParams.default(3))
+    hidden = IncrementalRenderer([a * 10 ** (t / 20) for a, t in zip(second, truth.trim_db, strict=True)],
+                                 SAMPLE_RATE)
+    hidden.render(truth.params)
+    differences = [(a - t) - (b - u) for a, t, b, u in zip(default.track_levels_db, trim_db, hidden.track_levels_db,
+                                                             truth.trim_db, strict=True)]
+    mean_db = sum(differences) / 3
+    equal = next(r for r in results if r.case_type == "a" and r.method == "equal-loudness")
+    assert equal.level_error_db == pytest.approx([abs(d - mean_db) for d in differences], abs=1e-3)
 
 
 def test_equal_loudness_gain_error_is_that_of_gain_zero_against_the_hidden_gains(results):
