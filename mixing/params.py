@@ -160,8 +160,10 @@ MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
         ParamSpec("master_width_pct", "Stereo width", "%", 0.0, 200.0, 100.0, "linear", "master output"),
         ParamSpec("master_balance_pct", "Balance", "%", -100.0, 100.0, 0.0, "linear", "master output",
                   learnable=False),
-        ParamSpec("master_loudness_lufs", "Loudness", "LUFS", -30.0, -6.0, -14.0, "linear", "master output",
-                  learnable=False),
+        # The ceiling takes some loudness off a mix it limits; the automatic mix sets this so that the
+        # result measures the reference's loudness (mixing.master_match).
+        ParamSpec("master_loudness_lufs", "Loudness before the ceiling", "LUFS", -30.0, -6.0, -14.0, "linear",
+                  "master output", learnable=False),
         ParamSpec("master_ceiling_dbtp", "Ceiling", "dBTP", -6.0, -1.0, -1.0, "linear", "master output",
                   learnable=False),
     ]
