@@ -68,7 +68,7 @@ at default settings (``gain_db = 0``), which is its balance.
 
 Figures are printed; nothing is asserted about time. Usage:
 
-    .venv/bin/python bench/quality.py                   # 3 cases per type, 8 stems x 180 s
+    .venv/bin/python bench/quality.py                   # 6 cases per type, 8 stems x 180 s
     .venv/bin/python bench/quality.py --quick           # smoke run: 1 case, 3 stems x 30 s
     .venv/bin/python bench/quality.py --cases 1 --duration-s 60 --json var/bench/quality.json
 """
@@ -109,7 +109,7 @@ COMPARE_LUFS = -16.0
 BALANCE_LIMIT_DB = 25.0
 NO_CHECKPOINT = "n/a (no checkpoint)"
 # Sizes of a full run and of --quick; explicit flags override either.
-FULL = {"cases": 3, "duration_s": 180.0, "stems": 8, "time_budget_s": DEFAULT_TIME_BUDGET_S, "iterations": 150}
+FULL = {"cases": 6, "duration_s": 180.0, "stems": 8, "time_budget_s": DEFAULT_TIME_BUDGET_S, "iterations": 150}
 QUICK = {"cases": 1, "duration_s": 30.0, "stems": 3, "time_budget_s": 10.0, "iterations": 5}
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / "var" / "bench" / "quality"
 
