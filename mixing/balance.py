@@ -62,7 +62,8 @@ _ROBUST_SCALE = 1.5
 
 @dataclass
 class BalanceEstimate:
-    """Per track: ``level_db`` (change of its level after the strip, mean over tracks 0) and ``pan_pct``.
+    """Per track: ``level_db`` (change of its level after the strip; their mean is 0 as estimated, and
+    :func:`balance_to_reference` may raise some to keep the floor) and ``pan_pct``.
 
     ``loss``: the final value of the fitted objective (log-spectral error plus prior).
     """
