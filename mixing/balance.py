@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mixing.dsp.console import strip_before_pan
+from mixing.dsp.console import param_columns, strip_before_pan
 from mixing.dsp.pan import pan, pan_gains
 from mixing.params import TRACK_PARAMS, TRACK_SPECS, MixParams
 
@@ -52,6 +52,9 @@ CURVE_POINTS = 10
 # it, on eight bench pairs, the AF loss after fitting was 0.00112 against 0.00182 (no prior),
 # 0.00148 (no curve) and 0.00195 (no balance estimate at all).
 CURVE_SIGMA_DB = 3.0
+# How far, as one standard deviation, a track's level may move from the start.
+PRIOR_SIGMA_DB = 6.0
+ITERATIONS = 300
 # Bands this far below the reference's loudest band (or where the tracks hold nothing) carry no evidence.
 _BAND_FLOOR_DB = 60.0
 _COHERENCE_WEIGHT = 4.0
@@ -110,8 +113,8 @@ def estimate_balance(
     *,
     start_pan_pct: Sequence[float],
     match_stereo: bool = True,
-    prior_sigma_db: float = 6.0,
-    iterations: int = 300,
+    prior_sigma_db: float = PRIOR_SIGMA_DB,
+    iterations: int = ITERATIONS,
 ) -> BalanceEstimate:
     """Fit each track's level and pan so that the tracks' spectra add up to the reference's.
 
@@ -126,10 +129,18 @@ def estimate_balance(
     """
     if len(processed) != len(start_pan_pct) or not processed:
         raise ValueError(f"{len(processed)} processed tracks for {len(start_pan_pct)} start pans")
+    return _fit_balance([cross_spectra(track) for track in processed], cross_spectra(reference), sample_rate,
+                        channels=[track.shape[1] for track in processed], start_pan_pct=start_pan_pct,
+                        match_stereo=match_stereo, prior_sigma_db=prior_sigma_db, iterations=iterations)
+
+
+def _fit_balance(track_spectra: Sequence[torch.Tensor], ref_spectra: torch.Tensor, sample_rate: int, *,
+                 channels: Sequence[int], start_pan_pct: Sequence[float], match_stereo: bool, prior_sigma_db: float,
+                 iterations: int) -> BalanceEstimate:
+    """:func:`estimate_balance` on the tracks' and the reference's :func:`cross_spectra` ((3, bins) each)."""
     bands = band_matrix(sample_rate)
-    track_spectra = torch.stack([bands @ cross_spectra(track).T for track in processed])  # (tracks, bands, 3)
-    ref_spectra = bands @ cross_spectra(reference).T  # (bands, 3)
-    channels = [track.shape[1] for track in processed]
+    track_spectra = torch.stack([bands @ spectra.T for spectra in track_spectra])  # (tracks, bands, 3)
+    ref_spectra = bands @ ref_spectra.T  # (bands, 3)
 
     # Bands where the reference and the tracks both hold energy.
     ref_power = ref_spectra[:, :2].clamp_min(0.0)
@@ -137,7 +148,7 @@ def estimate_balance(
     floor = 10.0 ** (-_BAND_FLOOR_DB / 10.0)
     usable = ((ref_power > floor * ref_power.max()) & (track_power > floor * track_power.max())).all(dim=1)
     if int(usable.sum()) < 2:
-        return BalanceEstimate([0.0] * len(processed), list(map(float, start_pan_pct)), 0.0)
+        return BalanceEstimate([0.0] * len(channels), list(map(float, start_pan_pct)), 0.0)
     track_spectra, ref_spectra = track_spectra[:, usable], ref_spectra[usable]
     log_freq = torch.log2(bands[usable] @ torch.fft.rfftfreq(N_FFT, 1.0 / sample_rate, dtype=torch.float64)
                           / bands[usable].sum(dim=1))
@@ -154,8 +165,8 @@ def estimate_balance(
     sigma = prior_sigma_db / (20.0 / math.log(10.0))  # in log amplitude (nepers)
     curve_sigma = CURVE_SIGMA_DB / (10.0 / math.log(10.0))  # in log power
 
-    level = torch.zeros(len(processed), dtype=torch.float64, requires_grad=True)
-    spread = torch.zeros(len(processed), dtype=torch.float64, requires_grad=match_stereo)
+    level = torch.zeros(len(channels), dtype=torch.float64, requires_grad=True)
+    spread = torch.zeros(len(channels), dtype=torch.float64, requires_grad=match_stereo)
     curve = torch.zeros(CURVE_POINTS, dtype=torch.float64, requires_grad=True)
     optimizer = torch.optim.Adam([level, curve, *([spread] if match_stereo else [])], lr=0.05)
 
@@ -229,17 +240,20 @@ def balance_to_reference(
     """
     device = torch.device(device) if device is not None else torch.device("cpu")
     exact_iir = device.type == "cpu"
-    processed = []
-    with torch.no_grad():
-        for track, row in zip(tracks, start.tracks, strict=True):
-            params = {spec.name: torch.tensor([float(row[spec.name])], device=device) for spec in TRACK_PARAMS}
-            processed.append(strip_before_pan(track.to(device)[None], sample_rate, params, exact_iir))
-    estimate = estimate_balance(processed, reference.to(device)[None], sample_rate, match_stereo=match_stereo,
-                                start_pan_pct=[row["pan_pct"] for row in start.tracks])
-    # Levels as the fit's floor measures them: after the pan stage (at the centre; constant power for mono).
     centre = torch.zeros(1, device=device)
-    start_db = [10.0 * math.log10(float(pan(track, sample_rate, centre).square().mean()) + 1e-12)
-                for track in processed]
+    track_spectra, start_db = [], []
+    with torch.no_grad():
+        # One whole processed track at a time: only its spectra and level are kept.
+        for track, row in zip(tracks, start.tracks, strict=True):
+            processed = strip_before_pan(track.to(device)[None], sample_rate,
+                                         param_columns([row], TRACK_PARAMS, device), exact_iir)
+            track_spectra.append(cross_spectra(processed))
+            # The level as the fit's floor measures it: after the pan stage (centred; constant power for mono).
+            start_db.append(10.0 * math.log10(float(pan(processed, sample_rate, centre).square().mean()) + 1e-12))
+    estimate = _fit_balance(track_spectra, cross_spectra(reference.to(device)[None]), sample_rate,
+                            channels=[track.shape[0] for track in tracks],
+                            start_pan_pct=[row["pan_pct"] for row in start.tracks], match_stereo=match_stereo,
+                            prior_sigma_db=PRIOR_SIGMA_DB, iterations=ITERATIONS)
     estimate.level_db = _within_floor(start_db, estimate.level_db, max_level_drop_db)
     balanced = copy.deepcopy(start)
     gain = TRACK_SPECS["gain_db"]

@@ -123,7 +123,7 @@ def _check_tracks(tracks: Sequence[torch.Tensor], leading_dims: int) -> int:
     return samples
 
 
-def _columns(
+def param_columns(
     rows: Sequence[Mapping[str, float]], specs: Sequence[ParamSpec], device: torch.device
 ) -> dict[str, torch.Tensor]:
     """Parameters in units from one dict per item into tensors of shape (items,)."""
@@ -293,7 +293,7 @@ class IncrementalRenderer:
             if self._processed_with[index] != strip_values:
                 self._place_in_sum(index, None)
                 self._processed[index] = None  # frees the old audio before the new is made
-                strip_params = _columns([values], TRACK_PARAMS, self.device)
+                strip_params = param_columns([values], TRACK_PARAMS, self.device)
                 processed = strip_before_pan(
                     self.tracks[index].unsqueeze(0), self.sample_rate, strip_params, self._exact_iir
                 )[0]
@@ -307,7 +307,7 @@ class IncrementalRenderer:
             panned_mean_square = sum(g**2 * mean_square[min(c, len(mean_square) - 1)] for c, g in enumerate(gains)) / 2
             self.track_levels_db[index] = 10.0 * math.log10(panned_mean_square + _MEAN_SQUARE_FLOOR)
             self._place_in_sum(index, gains if active[index] else None)
-        master = _columns([params.master], list(MASTER_SPECS.values()), self.device)
+        master = param_columns([params.master], list(MASTER_SPECS.values()), self.device)
         mastered = master_bus(self._sum.float().unsqueeze(0), self.sample_rate, master, exact_iir=self._exact_iir)[0]
         loud = normalize_loudness(mastered, self.sample_rate, float(params.master["master_loudness_lufs"]))
         return ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]))
