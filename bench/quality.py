@@ -41,6 +41,17 @@ sessions). Only the AF loss applies (different music); it is computed over the
 whole songs, not over the excerpts that :mod:`mixing.fit` optimizes, so a
 method gains nothing from fitting the excerpts it picked.
 
+Diff-MST's own protocol, for comparison with its tables: its Table 1 scores
+100 pairs of 10 s sections (tracks of one song, a reference section of
+another) rather than whole songs. For each case (b), ``CLIPS_PER_CASE`` pairs
+of ``CLIP_S`` windows are drawn (seeded, the same for every method): the mix's
+window where the stems' own ground-truth mix has mean energy of at least
+0.001 at -16 LUFS (the seed's section rule, section 3.1), the reference's
+window likewise. Each window of a method's whole-song mix is scored against
+its reference window, each at ``COMPARE_LUFS``; the figure is the mean AF
+loss over the pairs. It is reported beside the whole-song figures, which stay
+the ones the targets are judged on.
+
 Floor of case (a): the reference half ``M_rA`` itself, scored against
 ``M_rB`` like a method's mix. It is what a method scores when it matches
 the reference it is given exactly; only recovering ``P*`` (and so the music
@@ -93,6 +104,7 @@ from mixing.audio import Stems, load_stems
 from mixing.device import pick_device
 from mixing.dsp.console import IncrementalRenderer, render_mix
 from mixing.errors import CheckpointError
+from mixing.excerpts import MIN_MEAN_ENERGY
 from mixing.expert import starting_params
 from mixing.features import FEATURE_NAMES
 from mixing.fit import DEFAULT_TIME_BUDGET_S
@@ -107,6 +119,8 @@ CASE_TYPES = ("a", "b")
 # Diff-MST normalizes its references to -16 (seed 002, section 3.1); both sides of a comparison go here.
 COMPARE_LUFS = -16.0
 BALANCE_LIMIT_DB = 25.0
+CLIP_S = 10.0
+CLIPS_PER_CASE = 4
 NO_CHECKPOINT = "n/a (no checkpoint)"
 # Sizes of a full run and of --quick; explicit flags override either.
 FULL = {"cases": 6, "duration_s": 180.0, "stems": 8, "time_budget_s": DEFAULT_TIME_BUDGET_S, "iterations": 150}
@@ -138,6 +152,7 @@ class CaseResult:
     af_loss: float | None = None
     feature_mse: dict[str, float] = field(default_factory=dict)
     mrstft: float | None = None
+    clip_af_loss: float | None = None
     gain_error_balance_db: list[float] = field(default_factory=list)
     gain_error_raw_db: list[float] = field(default_factory=list)
     level_error_db: list[float] = field(default_factory=list)
@@ -184,6 +199,35 @@ def _gain_errors_db(gains_db: Sequence[float], trim_db: Sequence[float], truth: 
                                                       strict=True)
                    if keep]
     return _balance_errors_db(differences), [abs(d) for d in differences]
+
+
+def clip_pairs(mix: torch.Tensor, reference: torch.Tensor, sample_rate: int, *, count: int = CLIPS_PER_CASE,
+               clip_s: float = CLIP_S, seed: int = 0) -> tuple[int, list[tuple[int, int]]]:
+    """Diff-MST's evaluation sections: ``count`` (mix start, reference start) pairs of windows of ``clip_s``
+    (or the shorter song's length), each side drawn among its windows on a 1 s grid with mean energy of at
+    least MIN_MEAN_ENERGY at COMPARE_LUFS (all windows if none is that loud). Returns (window samples, pairs).
+
+    mix, reference: (channels, samples); ``mix`` is the audio that decides the mix side's windows.
+    """
+    window = min(round(clip_s * sample_rate), mix.shape[-1], reference.shape[-1])
+    generator = torch.Generator().manual_seed(seed)
+
+    def draw(audio: torch.Tensor) -> list[int]:
+        level = _at_compare_level(audio, sample_rate)[0]
+        starts = list(range(0, audio.shape[-1] - window + 1, sample_rate))
+        loud = [s for s in starts if float(level[:, s : s + window].pow(2).mean()) >= MIN_MEAN_ENERGY] or starts
+        return [loud[int(i)] for i in torch.randint(len(loud), (count,), generator=generator)]
+
+    return window, list(zip(draw(mix), draw(reference), strict=True))
+
+
+def clip_af_loss(audio: torch.Tensor, reference: torch.Tensor, sample_rate: int, window: int,
+                 pairs: Sequence[tuple[int, int]]) -> float:
+    """Mean AF loss of ``audio``'s windows against ``reference``'s (both (2, samples)), each at COMPARE_LUFS."""
+    return statistics.fmean(
+        feature_metrics(_at_compare_level(audio[:, m : m + window], sample_rate),
+                        _at_compare_level(reference[:, r : r + window], sample_rate), sample_rate)["af_loss"]
+        for m, r in pairs)
 
 
 def _split(stems: Stems, truth: GroundTruth) -> tuple[Stems, torch.Tensor, torch.Tensor]:
@@ -239,6 +283,7 @@ def run_quality(
             else:
                 ref_index = (index + 1) % len(sessions)
                 stems, reference, target = sessions[index], truth_of(ref_index).mix, truth_of(ref_index).mix
+                clip_window, clips = clip_pairs(truth_of(index).mix, target, stems.sample_rate, seed=seed + index)
             sample_rate = stems.sample_rate
             tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
             audible = [math.isfinite(integrated_loudness_lufs(a, sample_rate)) for a in stems.audio]
@@ -274,6 +319,8 @@ def run_quality(
                 result.af_loss = metrics.pop("af_loss")
                 result.feature_mse = metrics
                 params = mixed.params if mixed.params is not None else MixParams.default(len(tracks))
+                if case_type == "b":
+                    result.clip_af_loss = clip_af_loss(mixed.audio, target, sample_rate, clip_window, clips)
                 if case_type == "a":
                     with torch.no_grad():
                         result.mrstft = float(mrstft_loss()(_at_compare_level(mixed.audio, sample_rate), target_level))
@@ -333,6 +380,7 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, dict]:
             **{f"af_loss_mean_{t}": _mean([r.af_loss for r in of_type[t]]) for t in CASE_TYPES},
             "feature_mse_mean": {name: _mean([r.feature_mse[name] for r in done]) for name in FEATURE_NAMES},
             "mrstft_mean_a": _mean([r.mrstft for r in of_type["a"]]),
+            "clip_af_loss_mean_b": _mean([r.clip_af_loss for r in of_type["b"]]),
             "gain_error_median_db": statistics.median(balance) if balance else None,
             "gain_error_raw_median_db": statistics.median(raw) if raw else None,
             "level_error_median_db": statistics.median(level) if level else None,
@@ -345,7 +393,7 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, dict]:
     for figures in summary.values():
         if figures["status"] != "ok" or anchor.get("status") != "ok":
             continue
-        for key in ("af_loss_mean", "af_loss_mean_a", "af_loss_mean_b"):
+        for key in ("af_loss_mean", "af_loss_mean_a", "af_loss_mean_b", "clip_af_loss_mean_b"):
             if figures[key] is not None and anchor[key]:
                 figures[key.replace("af_loss_mean", "ratio_to_equal_loudness")] = figures[key] / anchor[key]
     return summary
@@ -396,6 +444,13 @@ def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[floa
         lines += ["", f"Floor of (a), the reference half itself against the held-out half: AF {_fmt(floor)} "
                       f"({_ratio(ratio)} of equal-loudness on (a)); per case: "
                       + ", ".join(_fmt(value) for value in floor_a)]
+    clipped = {method: f for method, f in summary.items() if f["status"] == "ok" and f["clip_af_loss_mean_b"]}
+    if clipped:
+        lines += ["", f"Diff-MST's protocol on case (b) (seed 002, Table 1): {CLIPS_PER_CASE} pairs of {CLIP_S:g} s "
+                      "windows per case, the mix's window against another window of the reference:", "",
+                  "| Method | AF (b), 10 s clips | / equal-loudness |", "|---|---|---|"]
+        lines += [f"| {method} | {_fmt(f['clip_af_loss_mean_b'])} | {_ratio(f.get('clip_ratio_to_equal_loudness_b'))} |"
+                  for method, f in clipped.items()]
     lines += ["", "Unweighted feature MSE, mean over all cases (the columns of seed 002, Table 1):", "",
               "| Method | " + " | ".join(FEATURE_NAMES) + " |", "|---|" + "---|" * len(FEATURE_NAMES)]
     for method, f in summary.items():
@@ -414,6 +469,8 @@ def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[floa
              ratio is not None and ratio <= 1 / 200),
             *((f"  of which case ({t}): {_ratio(auto.get(f'ratio_to_equal_loudness_{t}'))}",
                (auto.get(f"ratio_to_equal_loudness_{t}") or 1.0) <= 1 / 200) for t in CASE_TYPES),
+            (f"  case (b) on 10 s clips, Diff-MST's protocol: {_ratio(auto.get('clip_ratio_to_equal_loudness_b'))}"
+             " (Diff-MST's Table 1: 1/201)", (auto.get("clip_ratio_to_equal_loudness_b") or 1.0) <= 1 / 200),
             (f"auto median gain error on (a) = {_fmt(gain, '.2f', ' dB')} (target under 2 dB)",
              gain is not None and gain < 2.0),
             (f"  its level error (the balance heard) = {_fmt(level, '.2f', ' dB')} (under 2 dB?)",

@@ -7,6 +7,8 @@ import torch
 
 from bench.quality import (
     NO_CHECKPOINT,
+    clip_af_loss,
+    clip_pairs,
     format_report,
     ground_truth,
     run_quality,
@@ -63,8 +65,10 @@ def test_same_song_case_reports_gain_and_level_errors_and_mrstft_other_song_case
     for result in (r for r in results if r.status == "ok"):
         if result.case_type == "a":
             assert len(result.gain_error_raw_db) == 3 and len(result.level_error_db) == 3 and result.mrstft > 0
+            assert result.clip_af_loss is None
         else:
             assert result.gain_error_raw_db == [] and result.level_error_db == [] and result.mrstft is None
+            assert math.isfinite(result.clip_af_loss) and result.clip_af_loss >= 0
 
 
 def test_equal_loudness_level_error_compares_track_levels_under_default_and_hidden_settings(results):
@@ -107,6 +111,7 @@ def test_ground_truth_is_seeded_and_rendered_at_its_hidden_master_loudness():
 def test_summary_sets_equal_loudness_as_the_unit_ratio_and_is_printable_and_json(results):
     summary = summarize(results)
     assert summary["equal-loudness"]["ratio_to_equal_loudness"] == pytest.approx(1.0)
+    assert summary["equal-loudness"]["clip_ratio_to_equal_loudness_b"] == pytest.approx(1.0)
     assert summary["controller"] == {"status": NO_CHECKPOINT}
     assert summary["fit"]["ratio_to_equal_loudness"] == pytest.approx(
         summary["fit"]["af_loss_mean"] / summary["equal-loudness"]["af_loss_mean"])
@@ -115,3 +120,25 @@ def test_summary_sets_equal_loudness_as_the_unit_ratio_and_is_printable_and_json
     report = format_report(summary, config)
     assert all(method in report for method in SMOKE_METHODS) and NO_CHECKPOINT in report
     json.dumps(summary)
+
+
+def test_clip_pairs_take_windows_loud_enough_in_each_song_and_are_seeded():
+    # The mix is loud only after 20 s, the reference only before 10 s; quiet parts sit 60 dB down.
+    loud, quiet = noise(10.0, rms=0.1, channels=2, seed=1), noise(20.0, rms=1e-4, channels=2, seed=2)
+    mix, reference = torch.cat([quiet, loud], dim=-1), torch.cat([loud, quiet], dim=-1)
+    window, pairs = clip_pairs(mix, reference, SAMPLE_RATE, count=6, clip_s=10.0, seed=3)
+    assert window == 10 * SAMPLE_RATE and len(pairs) == 6
+    # A window qualifies once a few per cent of it is loud: it must reach past 20 s (mix) or start before 10 s.
+    assert all(m > 10 * SAMPLE_RATE and m % SAMPLE_RATE == 0 for m, _ in pairs)
+    assert all(r < 10 * SAMPLE_RATE for _, r in pairs)
+    assert clip_pairs(mix, reference, SAMPLE_RATE, count=6, clip_s=10.0, seed=3)[1] == pairs
+    assert clip_pairs(mix, reference, SAMPLE_RATE, count=6, clip_s=10.0, seed=4)[1] != pairs
+
+
+def test_clip_af_loss_is_zero_for_the_same_windows_at_any_level_and_grows_with_a_tone_change():
+    audio = noise(12.0, rms=0.1, channels=2, seed=5)
+    pairs = [(0, 0), (SAMPLE_RATE, SAMPLE_RATE)]
+    window = 10 * SAMPLE_RATE
+    assert clip_af_loss(audio, 0.3 * audio, SAMPLE_RATE, window, pairs) == pytest.approx(0.0, abs=1e-6)
+    brighter = audio + 0.5 * torch.diff(audio, dim=-1, prepend=audio[:, :1])
+    assert clip_af_loss(audio, brighter, SAMPLE_RATE, window, pairs) > 1e-3
