@@ -1,4 +1,4 @@
-"""Master matching: match EQ, width, balance and loudness set on the whole song to close the gaps to a reference.
+"""Master matching: match EQ, width, balance, loudness and levelling set on the whole song to meet a reference.
 
 The reference is the same session rendered with a known master bus (shelving
 EQ, width, balance), so an exact answer exists: the tests check that matching
@@ -15,7 +15,7 @@ import torch
 from mixing.dsp.console import IncrementalRenderer, render_mix
 from mixing.losses import AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
-from mixing.master_match import match_master
+from mixing.master_match import DYNAMICS_RENDERS, DYNAMICS_STEP_DB, LEVELLER, match_master
 from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MixParams
 
 SAMPLE_RATE = 44100
@@ -94,7 +94,7 @@ def test_the_reference_is_far_from_the_start(matched):
 
 def test_loss_never_rises_and_history_is_as_documented(matched):
     result = matched["result"]
-    assert 1 <= len(result.history) <= ROUNDS + 1
+    assert 1 <= len(result.history) <= ROUNDS + 1 + DYNAMICS_RENDERS
     assert result.history[0] == result.start_loss
     assert result.loss == min(result.history) <= result.start_loss
     start_loss = comparison(matched["start_audio"], matched["reference"])["loss"]
@@ -121,12 +121,13 @@ def test_width_and_imbalance_reach_the_references(matched):
     assert master["master_balance_pct"] == pytest.approx(REFERENCE_MASTER["master_balance_pct"], abs=2.0)
 
 
-def test_only_match_eq_width_balance_and_loudness_move_and_the_input_is_untouched(matched):
+def test_only_master_bus_settings_move_and_the_input_is_untouched(matched):
     result, start = matched["result"], matched["start"]
     assert start == matched["start_copy"]
     assert result.params.tracks == start.tracks
     moved = {name for name in start.master if result.params.master[name] != start.master[name]}
-    assert moved <= {*MATCH_EQ_GAIN_NAMES, "master_width_pct", "master_balance_pct", "master_loudness_lufs"}
+    assert moved <= {*MATCH_EQ_GAIN_NAMES, "master_width_pct", "master_balance_pct", "master_loudness_lufs",
+                     "master_comp_threshold_db", *LEVELLER}
     assert "master_width_pct" in moved and "master_balance_pct" in moved
     for name in MATCH_EQ_GAIN_NAMES:
         spec = MASTER_SPECS[name]
@@ -143,10 +144,11 @@ def test_returned_audio_is_a_fresh_render_of_the_returned_params(matched):
 def test_progress_reports_each_render(matched):
     events, history = matched["events"], matched["result"].history
     assert len(events) == len(history)
+    most_renders = ROUNDS + 1 + DYNAMICS_RENDERS
     for round_, event in enumerate(events):
         assert set(event) == {"stage", "progress", "round", "loss"}
         assert event["stage"] == "matching" and event["round"] == round_ and event["loss"] == history[round_]
-        assert event["progress"] == pytest.approx((round_ + 1) / (ROUNDS + 1))
+        assert event["progress"] == pytest.approx((round_ + 1) / most_renders)
 
 
 def test_a_reference_identical_to_the_start_changes_nothing_that_matters():
@@ -170,7 +172,8 @@ def test_zero_rounds_measures_the_start_only():
     start = MixParams.default(len(tracks))
     reference = 0.5 * render_mix(tracks, start, SAMPLE_RATE).flip(0)
     events = []
-    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=0, progress=events.append)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=0, level_dynamics=False,
+                          progress=events.append)
     assert result.params == start
     assert result.history == [result.start_loss] and result.loss == result.start_loss
     assert [event["progress"] for event in events] == [1.0]
@@ -193,3 +196,25 @@ def test_a_limited_mix_is_driven_until_it_is_as_loud_as_the_reference():
     assert integrated_loudness_lufs(result.audio, SAMPLE_RATE) == pytest.approx(ref_lufs, abs=0.25)
     assert result.params.master["master_loudness_lufs"] > ref_lufs
 
+
+
+def test_a_levelled_reference_is_matched_by_levelling_the_master_compressor():
+    # The reference rides a quiet first third up with a slow master compressor two dynamics steps below the
+    # start's threshold; EQ, width and balance cannot reproduce that, the compressor can.
+    envelope = torch.ones(int(SECONDS * SAMPLE_RATE))
+    envelope[: envelope.numel() // 3] = 0.1
+    tracks = [track * envelope for track in session_tracks()]
+    start = MixParams.default(len(tracks))
+    start.master.update(master_comp_threshold_db=-20.0, master_comp_ratio=1.0)
+    levelled = copy.deepcopy(start)
+    levelled.master.update(master_comp_threshold_db=-20.0 - 2 * DYNAMICS_STEP_DB, **LEVELLER)
+    reference = render_mix(tracks, levelled, SAMPLE_RATE)
+
+    without = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, level_dynamics=False)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference)
+    assert without.params.master["master_comp_ratio"] == 1.0
+    assert result.params.master["master_comp_threshold_db"] == pytest.approx(-20.0 - 2 * DYNAMICS_STEP_DB)
+    assert {name: result.params.master[name] for name in LEVELLER} == LEVELLER
+    assert result.loss < 0.1 * without.loss, (without.loss, result.loss)
+    # The first probe (one step) helped, so the second went to two steps, the reference's setting.
+    assert len(result.history) == len(without.history) + DYNAMICS_RENDERS
