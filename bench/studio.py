@@ -27,7 +27,7 @@ run is on a fresh app, so the first mix pays for the worker's imports and
 JIT compilation, as a user's first mix after a start does.
 
 The fit's time budget and iterations are the app's settings:
-``MIXREF_FIT_TIME_BUDGET_S`` (default 25 s) and ``MIXREF_FIT_ITERATIONS``,
+``MIXREF_FIT_TIME_BUDGET_S`` (default 20 s) and ``MIXREF_FIT_ITERATIONS``,
 read from this environment, which the app inherits (as it would from a
 user's shell). Figures only; nothing is asserted about time. Usage:
 

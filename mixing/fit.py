@@ -51,8 +51,8 @@ from mixing.params import (
 ProgressCallback = Callable[[dict], None]
 
 # Fitting's share of an automatic mix that should take under a minute for 8 stems x 3 min on two CPU
-# cores; master matching (about 10 s there) gains more than further fitting steps would.
-DEFAULT_TIME_BUDGET_S = 25.0
+# cores, beside master matching with its levelling (about 15 s there).
+DEFAULT_TIME_BUDGET_S = 20.0
 
 # Keeps the starting point strictly inside (0, 1) so its logit is finite.
 _NORM_MARGIN = 1e-3

@@ -144,3 +144,11 @@ def test_s3_storage_built_from_settings_never_overwrites_a_file(clean_env, tmp_p
         assert first != second
         assert storage.open(first).read() == b"first"
         assert storage.open(second).read() == b"second"
+
+
+def test_studio_fit_budget_defaults_to_the_librarys(clean_env, tmp_path):
+    # The settings keep torch out, so they repeat mixing.fit's number; this keeps the two the same.
+    from mixing.fit import DEFAULT_TIME_BUDGET_S
+
+    values = settings_of(LOCAL, clean_env(MIXREF_VAR_DIR=str(tmp_path / "var")), "MIXREF_FIT_TIME_BUDGET_S")
+    assert values["MIXREF_FIT_TIME_BUDGET_S"] == DEFAULT_TIME_BUDGET_S

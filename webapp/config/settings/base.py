@@ -190,7 +190,7 @@ MIXREF_JOB_MAX_ATTEMPTS = env_int("MIXREF_JOB_MAX_ATTEMPTS", 3)
 # Studio: how long the automatic mix may fit its parameters (whichever limit comes first), and how
 # many projects' decoded stems each worker process keeps for fast re-renders.
 # mixing.fit.DEFAULT_TIME_BUDGET_S (not imported: settings stay free of torch).
-MIXREF_FIT_TIME_BUDGET_S = float(env_str("MIXREF_FIT_TIME_BUDGET_S") or 25.0)
+MIXREF_FIT_TIME_BUDGET_S = float(env_str("MIXREF_FIT_TIME_BUDGET_S") or 20.0)
 MIXREF_FIT_ITERATIONS = env_int("MIXREF_FIT_ITERATIONS", 150)
 MIXREF_RENDER_CACHE_PROJECTS = env_int("MIXREF_RENDER_CACHE_PROJECTS", 2)
 
