@@ -262,13 +262,7 @@ def run_quality(
     is passed to ``mix_session``. Returns one result per case type, case and
     method, in that order.
     """
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        raise ValueError(f"unknown method {unknown[0]!r}; choose from {METHODS}")
-    if len(sessions) < 2:
-        raise ValueError(f"case (b) needs a reference from another session: got {len(sessions)} session(s), need 2")
-    if cases < 1:
-        raise ValueError(f"cases must be at least 1, got {cases}")
+    _check_run(sessions, cases, methods)
     device = torch.device(device) if device is not None else pick_device()
     log = log or (lambda line: None)
     truths: dict[int, GroundTruth] = {}
@@ -342,6 +336,16 @@ def run_quality(
     return results
 
 
+def _check_run(sessions: Sequence[Stems], cases: int, methods: Sequence[str]) -> None:
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; choose from {METHODS}")
+    if len(sessions) < 2:
+        raise ValueError(f"case (b) needs a reference from another session: got {len(sessions)} session(s), need 2")
+    if cases < 1:
+        raise ValueError(f"cases must be at least 1, got {cases}")
+
+
 def _mixed(stems: Stems, reference: torch.Tensor, method: str, unavailable: dict[str, str], *, checkpoint,
            **options) -> tuple[MixResult | None, float | None, str]:
     """(mix, wall time, "ok") from ``mix_session``, or (None, None, why not) for a method without its checkpoint;
@@ -375,6 +379,7 @@ def run_clips(
 
     Returns one result per case, pair and method, in that order.
     """
+    _check_run(sessions, cases, methods)
     device = torch.device(device) if device is not None else pick_device()
     log = log or (lambda line: None)
     unavailable: dict[str, str] = {}
