@@ -133,8 +133,8 @@ def match_master(
         mix = compared.unsqueeze(0)
         magnitude = mean_magnitude_spectrum(mix, n_fft=loss_fn.n_fft, hop_length=loss_fn.hop_length)
         features = loss_fn.features(mix, magnitude)
-        measured = _Measured(float(loss_fn.compare(features, ref_features)[0]), candidate, audio, compared,
-                             shortfall_db, features, magnitude[0].mean(0).double())
+        measured = _Measured(float(loss_fn.compare(features, ref_features)[0]), candidate, audio, shortfall_db,
+                             features, magnitude[0].mean(0).double())
         history.append(measured.loss)
         if progress is not None:
             progress({"stage": "matching", "progress": len(history) / renders, "round": len(history) - 1,
@@ -142,7 +142,9 @@ def match_master(
         return measured
 
     def update(measured: _Measured) -> MixParams:
-        return _updated(measured.params, measured.compared, measured.shortfall_db, measured.features, ref_features,
+        # The render at the reference's loudness, as measure() compared it; kept for one candidate at a time only.
+        compared = measured.audio * 10.0 ** (measured.shortfall_db / 20.0)
+        return _updated(measured.params, compared, measured.shortfall_db, measured.features, ref_features,
                         measured.magnitude, filterbank, sample_rate, loss_fn.n_fft, match_stereo)
 
     best = measure(copy.deepcopy(params))
@@ -165,14 +167,13 @@ def match_master(
 
 @dataclass
 class _Measured:
-    """One render of ``params`` and what matching measured on it: ``compared`` is ``audio`` at the
-    reference's loudness, which ``audio`` fell ``shortfall_db`` short of; ``magnitude`` (bins,) its mean
-    STFT magnitude over channels."""
+    """One render of ``params`` and what matching measured on it: ``audio`` fell ``shortfall_db`` short of the
+    reference's loudness and was compared raised by that; ``magnitude`` (bins,) its mean STFT magnitude over
+    channels."""
 
     loss: float
     params: MixParams
     audio: torch.Tensor
-    compared: torch.Tensor
     shortfall_db: float
     features: dict
     magnitude: torch.Tensor
