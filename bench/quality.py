@@ -88,6 +88,7 @@ Figures are printed; nothing is asserted about time. Usage:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import statistics
@@ -265,13 +266,7 @@ def run_quality(
     _check_run(sessions, cases, methods)
     device = torch.device(device) if device is not None else pick_device()
     log = log or (lambda line: None)
-    truths: dict[int, GroundTruth] = {}
-
-    def truth_of(index: int) -> GroundTruth:
-        if index not in truths:
-            truths[index] = ground_truth(sessions[index], seed + index)
-        return truths[index]
-
+    truth_of = _truths(sessions, seed)
     unavailable: dict[str, str] = {}
     results = []
     for case_type in CASE_TYPES:
@@ -336,6 +331,11 @@ def run_quality(
     return results
 
 
+def _truths(sessions: Sequence[Stems], seed: int) -> Callable[[int], GroundTruth]:
+    """``truth_of(index)``: session ``index``'s ground truth, rendered once however often it is asked for."""
+    return functools.cache(lambda index: ground_truth(sessions[index], seed + index))
+
+
 def _check_run(sessions: Sequence[Stems], cases: int, methods: Sequence[str]) -> None:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -382,15 +382,15 @@ def run_clips(
     _check_run(sessions, cases, methods)
     device = torch.device(device) if device is not None else pick_device()
     log = log or (lambda line: None)
+    truth_of = _truths(sessions, seed)
     unavailable: dict[str, str] = {}
     results = []
     for case in range(cases):
         index = case % len(sessions)
         ref_index = (index + 1) % len(sessions)
         stems, sample_rate = sessions[index], sessions[index].sample_rate
-        reference = ground_truth(sessions[ref_index], seed + ref_index).mix
-        window, starts = clip_pairs(ground_truth(stems, seed + index).mix, reference, sample_rate, count=pairs,
-                                    seed=seed + index)
+        reference = truth_of(ref_index).mix
+        window, starts = clip_pairs(truth_of(index).mix, reference, sample_rate, count=pairs, seed=seed + index)
         for pair, (stems_start, ref_start) in enumerate(starts):
             clip = Stems(list(stems.names), [a[:, stems_start : stems_start + window] for a in stems.audio],
                          sample_rate, [])
