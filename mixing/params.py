@@ -10,14 +10,15 @@ geometrically, so a slider or an optimizer step covers octaves of frequency or
 decades of time evenly.
 
 Track strip: gain -> 6-band parametric EQ (low shelf, 4 peaks, high shelf)
--> compressor -> pan. Master bus: 6-band EQ -> compressor -> match EQ ->
-stereo width -> balance -> loudness target -> true-peak ceiling.
+-> compressor -> pan. Master bus: 6-band EQ -> compressor -> expander ->
+match EQ -> stereo width -> balance -> loudness target -> true-peak ceiling.
 
 Schema versions: 2 added the master balance and the match EQ (a graphic EQ
-on the bark bands of the AF loss, set by ``mixing.master_match``). Presets of
-version 1 still load: the parameters they lack take their defaults, which
-leave the sound as version 1 made it. The learnable parameters (what the
-controller predicts) are the same in both versions.
+on the bark bands of the AF loss, set by ``mixing.master_match``); 3 added
+the master expander (off at its default ratio of 1). Presets of earlier
+versions still load: the parameters they lack take their defaults, which
+leave the sound as those versions made it. The learnable parameters (what the
+controller predicts) are the same in all versions.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ import torch
 from mixing.errors import PresetError
 from mixing.features import BARK_F_MAX_HZ, N_BARK_BANDS, bark_band_centres_hz
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,13 @@ MATCH_EQ_GAIN_NAMES: tuple[str, ...] = tuple(f"master_match_eq_{i + 1:02d}_gain_
 MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
     _eq_specs("master_", "master eq")
     + _compressor_specs("master_", "master compressor", threshold_default_db=0.0, ratio_default=1.0)
+    + [
+        # Set by master matching when the reference is the more dynamic song (mixing.dsp.expander).
+        ParamSpec("master_expander_threshold_db", "Threshold (RMS)", "dB", -60.0, 0.0, -30.0, "linear",
+                  "master expander", learnable=False),
+        ParamSpec("master_expander_ratio", "Ratio", ":1", 1.0, 4.0, 1.0, "log", "master expander",
+                  learnable=False),
+    ]
     + [
         ParamSpec(name, _match_eq_label(freq_hz), "dB", -MATCH_EQ_GAIN_RANGE_DB, MATCH_EQ_GAIN_RANGE_DB, 0.0,
                   "linear", "master match eq", learnable=False)

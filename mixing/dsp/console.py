@@ -1,8 +1,8 @@
 """The mixing console, built from the schema in ``mixing.params``.
 
 Track strip: gain -> 6-band EQ -> compressor -> pan. The strips are summed to
-stereo; the master bus runs 6-band EQ -> compressor -> match EQ -> stereo width
--> balance -> loudness target -> true-peak ceiling. Inputs are stems already trimmed to
+stereo; the master bus runs 6-band EQ -> compressor -> expander -> match EQ ->
+stereo width -> balance -> loudness target -> true-peak ceiling. Inputs are stems already trimmed to
 ``TRACK_INPUT_LUFS`` (``mixing.loudness.trim_tracks_to_input_level``), so
 ``gain_db = 0`` on every track is the equal-loudness mix.
 
@@ -30,9 +30,11 @@ import torch
 
 from mixing.dsp.compressor import compressor
 from mixing.dsp.eq import apply_response, eq_response, fft_size, parametric_eq, parametric_eq_iir, schema_tail_samples
-from mixing.dsp.limiter import ceiling, loudness_gain_db, normalize_loudness
+from mixing.dsp.expander import expander
+from mixing.dsp.limiter import ceiling, loudness_gain_db
 from mixing.dsp.match_eq import match_eq
 from mixing.dsp.pan import pan, pan_gains, stereo_width
+from mixing.loudness import normalize_to_lufs
 from mixing.params import (
     LEARNABLE_MASTER_PARAMS,
     LEARNABLE_TRACK_PARAMS,
@@ -90,17 +92,19 @@ def track_strip(
 def master_bus(
     x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool = False
 ) -> torch.Tensor:
-    """EQ -> compressor -> match EQ -> stereo width -> balance for the mix ``x`` of shape (batch, 2, samples);
-    returns the same shape.
+    """EQ -> compressor -> expander -> match EQ -> stereo width -> balance for the mix ``x`` of shape
+    (batch, 2, samples); returns the same shape.
 
-    ``params`` maps the master EQ, compressor, match EQ, width and balance
+    ``params`` maps the master EQ, compressor, expander, match EQ, width and balance
     names to tensors of shape (batch,). Loudness and ceiling follow
     separately, as the engines differ there.
     """
     if x.dim() != 3 or x.shape[1] != 2:
         raise ValueError(f"x: expected shape (batch, 2, samples), got {tuple(x.shape)}")
     compressed = _compress(_equalize(x, sample_rate, params, "master_", exact_iir), sample_rate, params, "master_")
-    matched = match_eq(compressed, sample_rate, torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1))
+    expanded = expander(compressed, sample_rate, params["master_expander_threshold_db"],
+                        params["master_expander_ratio"])
+    matched = match_eq(expanded, sample_rate, torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1))
     widened = stereo_width(matched, sample_rate, params["master_width_pct"])
     # A stereo signal through the pan stage is a balance control (``mixing.dsp.pan``).
     return pan(widened, sample_rate, params["master_balance_pct"])
@@ -247,7 +251,8 @@ class IncrementalRenderer:
     mute/solo state changed; the master bus always runs. ``processed_tracks``
     counts the track strips run so far; ``track_levels_db`` holds each track's
     RMS level (dBFS, mean over the two output channels) after its strip and
-    pan, for a level overview.
+    pan, for a level overview; ``loudness_gain_db`` the gain the loudness
+    stage applied in the last render.
     """
 
     def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int, device: torch.device | str | None = None):
@@ -263,6 +268,7 @@ class IncrementalRenderer:
         self._in_sum: list[tuple[float, float] | None] = [None] * len(tracks)
         self.processed_tracks = 0
         self.track_levels_db: list[float | None] = [None] * len(tracks)
+        self.loudness_gain_db = 0.0
         # Exact IIR is faster than a whole-song FFT on the CPU; on CUDA the FFT wins.
         self._exact_iir = self.device.type == "cpu"
 
@@ -309,7 +315,8 @@ class IncrementalRenderer:
             self._place_in_sum(index, gains if active[index] else None)
         master = param_columns([params.master], list(MASTER_SPECS.values()), self.device)
         mastered = master_bus(self._sum.float().unsqueeze(0), self.sample_rate, master, exact_iir=self._exact_iir)[0]
-        loud = normalize_loudness(mastered, self.sample_rate, float(params.master["master_loudness_lufs"]))
+        loud, self.loudness_gain_db = normalize_to_lufs(mastered, self.sample_rate,
+                                                        float(params.master["master_loudness_lufs"]))
         return ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]))
 
 

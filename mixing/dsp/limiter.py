@@ -6,8 +6,6 @@
   interpolated rate is near 192 kHz).
 - ``ceiling``: a look-ahead brickwall limiter on that interpolated peak,
   then a safety gain, so that ``true_peak_dbtp(out) <= ceiling_dbtp`` always.
-- ``normalize_loudness``: gated integrated loudness (``mixing.loudness``,
-  checked against pyloudnorm) to a target.
 - ``loudness_gain_db``: a differentiable, ungated loudness estimate for the
   fitting path.
 
@@ -26,7 +24,7 @@ import numpy as np
 import scipy.signal
 import torch
 
-from mixing.loudness import k_weighting_sos, normalize_to_lufs
+from mixing.loudness import k_weighting_sos
 
 # Taps per side of each interpolation phase (BS.1770-4's example filter has 6):
 # 8 agrees with scipy.signal.resample_poly's longer default filter within 0.01 dB on noise.
@@ -194,15 +192,6 @@ def ceiling(x, sample_rate: int, ceiling_dbtp: float):
     if isinstance(x, torch.Tensor):
         return torch.from_numpy(limited).to(device=x.device, dtype=x.dtype)
     return limited.astype(np.asarray(x).dtype, copy=False)
-
-
-def normalize_loudness(x, sample_rate: int, target_lufs: float):
-    """``x`` (channels, samples) scaled to ``target_lufs`` integrated (gated BS.1770-4) loudness.
-
-    Silence is returned unchanged. The gain applied is what
-    ``mixing.loudness.normalize_to_lufs`` returns alongside the audio.
-    """
-    return normalize_to_lufs(x, sample_rate, target_lufs)[0]
 
 
 @lru_cache(maxsize=16)

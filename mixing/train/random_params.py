@@ -97,6 +97,10 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
         "master_ceiling_dbtp": -1.0,
         "master_balance_pct": 0.0,
         **{name: 0.0 for name in MATCH_EQ_GAIN_NAMES},
+        # Off, and drawn from no random number: the references stay those of Diff-MST's console, which has no
+        # expander, and the sessions drawn before the expander existed stay the same.
+        "master_expander_threshold_db": MASTER_SPECS["master_expander_threshold_db"].default,
+        "master_expander_ratio": 1.0,
     }
     master.update(draw_eq(MASTER_SPECS, "master_", MASTER_EQ_GAIN_RANGE_DB))
     master.update(draw_compressor("master_", mix_lufs, MASTER_COMP_RATIO_RANGE))

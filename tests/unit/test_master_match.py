@@ -1,4 +1,4 @@
-"""Master matching: match EQ, width, balance, loudness and levelling set on the whole song to meet a reference.
+"""Master matching: match EQ, width, balance, loudness and dynamics set on the whole song to meet a reference.
 
 The reference is the same session rendered with a known master bus (shelving
 EQ, width, balance), so an exact answer exists: the tests check that matching
@@ -15,7 +15,14 @@ import torch
 from mixing.dsp.console import IncrementalRenderer, render_mix
 from mixing.losses import AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
-from mixing.master_match import DYNAMICS_RENDERS, DYNAMICS_STEP_DB, LEVELLER, match_master
+from mixing.master_match import (
+    DYNAMICS_RENDERS,
+    DYNAMICS_STEP_DB,
+    EXPANDER_BELOW_DB,
+    EXPANDER_RATIO,
+    LEVELLER,
+    match_master,
+)
 from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MixParams
 
 SAMPLE_RATE = 44100
@@ -217,4 +224,29 @@ def test_a_levelled_reference_is_matched_by_levelling_the_master_compressor():
     assert {name: result.params.master[name] for name in LEVELLER} == LEVELLER
     assert result.loss < 0.1 * without.loss, (without.loss, result.loss)
     # The first probe (one step) helped, so the second went to two steps, the reference's setting.
+    assert len(result.history) == len(without.history) + DYNAMICS_RENDERS
+
+
+def test_a_more_dynamic_reference_is_matched_with_the_expander():
+    # The reference lowers a quieter first third further with the master expander at the second probe's
+    # setting; levelling goes the wrong way, and EQ, width and balance cannot reproduce it.
+    envelope = torch.ones(int(SECONDS * SAMPLE_RATE))
+    envelope[: envelope.numel() // 3] = 0.3
+    tracks = [track * envelope for track in session_tracks()]
+    start = MixParams.default(len(tracks))
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    renderer.render(start)
+    bus_lufs = start.master["master_loudness_lufs"] - renderer.loudness_gain_db
+    expanded = copy.deepcopy(start)
+    expanded.master.update(master_expander_threshold_db=bus_lufs - EXPANDER_BELOW_DB,
+                           master_expander_ratio=1.0 + 2.0 * (EXPANDER_RATIO - 1.0))
+    reference = render_mix(tracks, expanded, SAMPLE_RATE)
+
+    without = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, level_dynamics=False)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference)
+    assert result.params.master["master_expander_ratio"] == pytest.approx(expanded.master["master_expander_ratio"])
+    assert result.params.master["master_expander_threshold_db"] == pytest.approx(
+        expanded.master["master_expander_threshold_db"], abs=0.1)
+    assert result.params.master["master_comp_ratio"] == start.master["master_comp_ratio"]  # no levelling
+    assert result.loss < 0.1 * without.loss, (without.loss, result.loss)
     assert len(result.history) == len(without.history) + DYNAMICS_RENDERS

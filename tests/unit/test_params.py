@@ -122,7 +122,16 @@ def test_a_version_1_preset_loads_with_a_flat_match_eq_and_centred_balance():
     assert params.to_preset()["schema_version"] == SCHEMA_VERSION == max(READABLE_SCHEMA_VERSIONS)
 
 
-@pytest.mark.parametrize("version", [0, 3, 99, "2", True, None, 1.5])
+def test_a_version_2_preset_loads_with_the_expander_off():
+    master = {spec.name: spec.default for spec in MASTER_PARAMS if "expander" not in spec.name}
+    master.update(master_match_eq_05_gain_db=2.0)
+    preset = {"schema_version": 2, "tracks": [{"name": "Kick", "params": {"gain_db": -4.0}}], "master": master}
+    params = MixParams.from_preset(json.loads(json.dumps(preset)))
+    assert params.master["master_match_eq_05_gain_db"] == 2.0
+    assert params.master["master_expander_ratio"] == 1.0  # a ratio of 1 leaves the sound as version 2 made it
+
+
+@pytest.mark.parametrize("version", [0, SCHEMA_VERSION + 1, 99, "2", True, None, 1.5])
 def test_unknown_schema_versions_are_refused(version):
     preset = MixParams.default(1).to_preset()
     if version is None:

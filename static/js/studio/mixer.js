@@ -6,9 +6,10 @@ import { formatValue, fromSlider, sameValue, sliderRange, toSlider } from './par
 
 const GROUP_TITLES = {
   gain: 'Gain', eq: 'EQ', compressor: 'Compressor', pan: 'Pan',
-  'master eq': 'EQ', 'master compressor': 'Compressor', 'master match eq': 'Match EQ', 'master output': 'Output',
+  'master eq': 'EQ', 'master compressor': 'Compressor', 'master expander': 'Expander', 'master match eq': 'Match EQ',
+  'master output': 'Output',
 };
-const isCollapsible = (group) => /eq|compressor/.test(group);
+const isCollapsible = (group) => /eq|compressor|expander/.test(group);
 // Parametric EQ labels read "<band> <setting>"; the match EQ's are one gain per band, labelled by frequency.
 const isBandGroup = (group) => group === 'eq' || group === 'master eq';
 
