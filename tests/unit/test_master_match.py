@@ -16,7 +16,9 @@ from mixing.dsp.console import IncrementalRenderer, render_mix
 from mixing.losses import AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
 from mixing.master_match import (
+    BOTH_WAYS_MAX_S,
     DYNAMICS_RENDERS,
+    DYNAMICS_RENDERS_BOTH_WAYS,
     DYNAMICS_STEP_DB,
     EXPANDER_BELOW_DB,
     EXPANDER_RATIO,
@@ -101,7 +103,7 @@ def test_the_reference_is_far_from_the_start(matched):
 
 def test_loss_never_rises_and_history_is_as_documented(matched):
     result = matched["result"]
-    assert 1 <= len(result.history) <= ROUNDS + 1 + DYNAMICS_RENDERS
+    assert 1 <= len(result.history) <= ROUNDS + 1 + DYNAMICS_RENDERS_BOTH_WAYS  # 6 s: both ways
     assert result.history[0] == result.start_loss
     assert result.loss == min(result.history) <= result.start_loss
     start_loss = comparison(matched["start_audio"], matched["reference"])["loss"]
@@ -151,7 +153,7 @@ def test_returned_audio_is_a_fresh_render_of_the_returned_params(matched):
 def test_progress_reports_each_render(matched):
     events, history = matched["events"], matched["result"].history
     assert len(events) == len(history)
-    most_renders = ROUNDS + 1 + DYNAMICS_RENDERS
+    most_renders = ROUNDS + 1 + DYNAMICS_RENDERS_BOTH_WAYS
     for round_, event in enumerate(events):
         assert set(event) == {"stage", "progress", "round", "loss"}
         assert event["stage"] == "matching" and event["round"] == round_ and event["loss"] == history[round_]
@@ -218,7 +220,8 @@ def test_a_levelled_reference_is_matched_by_levelling_the_master_compressor():
     reference = render_mix(tracks, levelled, SAMPLE_RATE)
 
     without = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, level_dynamics=False)
-    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference)
+    # Probed the one way the gap points (as songs longer than BOTH_WAYS_MAX_S are).
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, both_ways_max_s=0.0)
     assert without.params.master["master_comp_ratio"] == 1.0
     assert result.params.master["master_comp_threshold_db"] == pytest.approx(-20.0 - 2 * DYNAMICS_STEP_DB)
     assert {name: result.params.master[name] for name in LEVELLER} == LEVELLER
@@ -243,10 +246,37 @@ def test_a_more_dynamic_reference_is_matched_with_the_expander():
     reference = render_mix(tracks, expanded, SAMPLE_RATE)
 
     without = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, level_dynamics=False)
-    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, both_ways_max_s=0.0)
     assert result.params.master["master_expander_ratio"] == pytest.approx(expanded.master["master_expander_ratio"])
     assert result.params.master["master_expander_threshold_db"] == pytest.approx(
         expanded.master["master_expander_threshold_db"], abs=0.1)
     assert result.params.master["master_comp_ratio"] == start.master["master_comp_ratio"]  # no levelling
     assert result.loss < 0.1 * without.loss, (without.loss, result.loss)
     assert len(result.history) == len(without.history) + DYNAMICS_RENDERS
+
+
+@pytest.mark.parametrize("reference_dynamics", ["levelled", "expanded"])
+def test_short_material_is_probed_both_ways_and_the_better_way_wins(reference_dynamics):
+    envelope = torch.ones(int(SECONDS * SAMPLE_RATE))
+    envelope[: envelope.numel() // 3] = 0.3
+    tracks = [track * envelope for track in session_tracks()]
+    start = MixParams.default(len(tracks))
+    start.master.update(master_comp_threshold_db=-20.0, master_comp_ratio=1.0)
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    renderer.render(start)
+    target = copy.deepcopy(start)
+    if reference_dynamics == "levelled":
+        target.master.update(master_comp_threshold_db=-20.0 - 2 * DYNAMICS_STEP_DB, **LEVELLER)
+    else:
+        target.master.update(
+            master_expander_threshold_db=start.master["master_loudness_lufs"] - renderer.loudness_gain_db
+            - EXPANDER_BELOW_DB, master_expander_ratio=1.0 + 2.0 * (EXPANDER_RATIO - 1.0))
+    reference = render_mix(tracks, target, SAMPLE_RATE)
+
+    without = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, level_dynamics=False)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference)
+    assert SECONDS <= BOTH_WAYS_MAX_S
+    assert len(result.history) == len(without.history) + DYNAMICS_RENDERS_BOTH_WAYS
+    for name in ("master_comp_threshold_db", "master_comp_ratio", "master_expander_ratio"):
+        assert result.params.master[name] == pytest.approx(target.master[name], abs=0.1), name
+    assert result.loss < 0.1 * without.loss, (without.loss, result.loss)
