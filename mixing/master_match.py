@@ -73,7 +73,7 @@ ProgressCallback = Callable[[dict], None]
 # three bench cases and nothing in the others); each costs a master-bus render and features of the whole song.
 DEFAULT_ROUNDS = 2
 DYNAMICS_STEP_DB = 6.0
-# Renders of the dynamics search: two threshold probes and the round after them.
+# Renders of the dynamics search one way: two probes and the round after them.
 DYNAMICS_RENDERS = 3
 # ... and of the search both ways (BOTH_WAYS_MAX_S): two probes each way and the round after them.
 DYNAMICS_RENDERS_BOTH_WAYS = 5
@@ -89,7 +89,7 @@ LEVELLER = {"master_comp_ratio": 2.0, "master_comp_attack_ms": 30.0, "master_com
 # under and ratios 1.5-3 were tried on the matched mix, and 6 dB at 2:1 and 3:1 did best on two of them.
 EXPANDER_BELOW_DB = 6.0
 EXPANDER_RATIO = 2.0
-# Levelling (and the round after it) is kept only when it lowers the whole-song AF loss by this share.
+# A dynamics probe (and the round after it) is kept only when it lowers the whole-song AF loss by this share.
 # Smaller gains come from details of this one reference: on same-song bench cases they did not carry over to
 # the other half of the song, while levelling that closes a real gap in dynamics gained 10-30 %.
 MIN_DYNAMICS_GAIN = 0.03

@@ -31,11 +31,15 @@ BLOCK_MS = 10.0
 _POWER_FLOOR = 1e-12
 
 
+def _block_samples(sample_rate: int) -> int:
+    return max(1, round(BLOCK_MS * sample_rate / 1000.0))
+
+
 def moving_rms_db(x: torch.Tensor, sample_rate: int, window_ms: float = WINDOW_MS) -> torch.Tensor:
     """Level in dB of ``x`` (batch, channels, samples) per block of ``BLOCK_MS``: mean square over channels
     and the blocks within a centred window of ``window_ms`` (fewer at the ends of the signal);
     (batch, blocks), the last block holding what is left over."""
-    block = max(1, round(BLOCK_MS * sample_rate / 1000.0))
+    block = _block_samples(sample_rate)
     samples = x.shape[-1]
     blocks = -(-samples // block)
     power = torch.nn.functional.pad(x.square().mean(dim=1), (0, blocks * block - samples))
@@ -75,6 +79,6 @@ def expander(
     below_db = (moving_rms_db(x, sample_rate, window_ms) - threshold_db).clamp(max=0.0)
     block_gain_db = ((ratio - 1.0) * below_db).clamp(min=-range_db)
     # Linear between block centres (held before the first and after the last).
-    gain_db = torch.nn.functional.interpolate(block_gain_db.unsqueeze(1), scale_factor=float(
-        max(1, round(BLOCK_MS * sample_rate / 1000.0))), mode="linear", align_corners=False)[:, 0, : x.shape[-1]]
+    gain_db = torch.nn.functional.interpolate(block_gain_db.unsqueeze(1), scale_factor=_block_samples(sample_rate),
+                                              mode="linear", align_corners=False)[:, 0, : x.shape[-1]]
     return x * torch.pow(10.0, gain_db / 20.0).unsqueeze(1)

@@ -7,15 +7,14 @@ import torch
 from mixing.dsp.console import master_bus, param_columns
 from mixing.dsp.expander import BLOCK_MS, RANGE_DB, WINDOW_MS, expander, moving_rms_db
 from mixing.params import MASTER_PARAMS, MixParams
+from tests.signals import sine
 
 SR = 44100
 
 
 def _tone(seconds: float, rms_db: float) -> torch.Tensor:
     """A stereo 440 Hz sine whose RMS level (mean square over both channels) is ``rms_db``: (1, 2, samples)."""
-    t = torch.arange(int(seconds * SR), dtype=torch.float64) / SR
-    wave = 10 ** (rms_db / 20) * math.sqrt(2) * torch.sin(2 * math.pi * 440.0 * t)
-    return wave.float().expand(1, 2, -1).clone()
+    return sine(440.0, seconds, sample_rate=SR, amplitude=10 ** (rms_db / 20) * math.sqrt(2), channels=2)[None]
 
 
 def _gain_db(x: torch.Tensor, y: torch.Tensor, part: slice) -> float:
