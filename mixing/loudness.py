@@ -1,9 +1,12 @@
 """Integrated loudness (ITU-R BS.1770-4) and loudness normalization of stems.
 
 pyloudnorm implements the same measure but loops over gating blocks in
-Python (1.1 s for 180 s of stereo on our machines); this module filters with
-``scipy.signal.sosfilt`` and gets every block's energy from one cumulative
-sum (about 10x faster), and tests check it against pyloudnorm within 0.1 LU.
+Python (1.1 s for 180 s of stereo on our machines); this module K-weights,
+squares and sums each 100 ms step in one compiled pass over the audio as it
+is (float32 or float64, no copies; the filter state is float64), then adds
+steps into blocks, and tests check it against pyloudnorm within 0.1 LU.
+``scipy.signal.sosfilt`` did the same filtering at 0.35 s for 180 s of
+stereo, most of it in two float64 copies of the audio.
 
 Measure, per BS.1770-4:
 
@@ -29,8 +32,8 @@ import math
 from collections.abc import Sequence
 from functools import lru_cache
 
+import numba
 import numpy as np
-import scipy.signal
 import torch
 
 from mixing.params import TRACK_INPUT_LUFS
@@ -72,28 +75,60 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
     return np.array([shelf, highpass])
 
 
-def _as_float64_channels(audio) -> np.ndarray:
+def _as_channels(audio) -> np.ndarray:
+    """Audio (channels, samples), tensor or array, as a float32 or float64 array without copying where it can."""
     array = audio.detach().cpu().numpy() if isinstance(audio, torch.Tensor) else np.asarray(audio)
     if array.ndim != 2 or array.shape[-1] == 0:
         raise ValueError(f"expected audio of shape (channels, samples), got {tuple(array.shape)}")
     if array.shape[0] > len(CHANNEL_WEIGHTS):
         raise ValueError(f"BS.1770 weights at most {len(CHANNEL_WEIGHTS)} channels, got {array.shape[0]}")
-    return array.astype(np.float64, copy=False)
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    return np.ascontiguousarray(array)
+
+
+@numba.njit(nogil=True, cache=True)
+def _k_weighted_energy(signal, sos, step_samples):
+    # signal (channels, samples) float32 or float64; sos (sections, 6) with a0 = 1. Returns the energy of the
+    # K-weighted signal in each complete step (channels, steps) and over all samples (channels,), in float64.
+    # Not parallel: the analysis measures several signals from threads at once (mixing.analysis).
+    channels, samples = signal.shape
+    sections = sos.shape[0]
+    steps = samples // step_samples
+    step_energy = np.zeros((channels, steps))
+    total = np.zeros(channels)
+    for channel in range(channels):
+        state1 = np.zeros(sections)
+        state2 = np.zeros(sections)
+        energy = 0.0
+        for n in range(samples):
+            value = np.float64(signal[channel, n])
+            for section in range(sections):
+                b0, b1, b2, _, a1, a2 = sos[section]
+                filtered = b0 * value + state1[section]
+                state1[section] = b1 * value - a1 * filtered + state2[section]
+                state2[section] = b2 * value - a2 * filtered
+                value = filtered
+            energy += value * value
+            if (n + 1) % step_samples == 0:
+                step_energy[channel, (n + 1) // step_samples - 1] = energy
+                total[channel] += energy
+                energy = 0.0
+        total[channel] += energy
+    return step_energy, total
 
 
 def _block_powers(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Channel-weighted mean square of K-weighted audio in each gating block: (blocks,)."""
-    power = scipy.signal.sosfilt(k_weighting_sos(int(sample_rate)), audio, axis=-1)
-    np.square(power, out=power)
-    channels, num_samples = power.shape
+    channels, num_samples = audio.shape
     step_samples = round(STEP_S * sample_rate)
     steps_per_block = round(BLOCK_S / STEP_S)
-    num_steps = num_samples // step_samples
+    step_energy, total = _k_weighted_energy(audio, k_weighting_sos(int(sample_rate)), step_samples)
+    num_steps = step_energy.shape[1]
     if num_steps < steps_per_block:
-        mean_square = power.mean(axis=-1, keepdims=True)
+        mean_square = total[:, None] / num_samples
     else:
-        # A block is four consecutive 100 ms steps: sum each step once, then add neighbours.
-        step_energy = power[:, : num_steps * step_samples].reshape(channels, num_steps, step_samples).sum(axis=-1)
+        # A block is four consecutive 100 ms steps.
         block_energy = sum(step_energy[:, i : num_steps - steps_per_block + 1 + i] for i in range(steps_per_block))
         mean_square = block_energy / (steps_per_block * step_samples)  # (channels, blocks)
     gains = np.asarray(CHANNEL_WEIGHTS[:channels])[:, None]
@@ -110,7 +145,7 @@ def integrated_loudness_lufs(audio, sample_rate: int) -> float:
 
     Returns ``float('-inf')`` for silence (nothing above the -70 LUFS gate).
     """
-    powers = _block_powers(_as_float64_channels(audio), sample_rate)
+    powers = _block_powers(_as_channels(audio), sample_rate)
     powers = powers[_power_to_lufs(powers) > ABSOLUTE_GATE_LUFS]
     if powers.size == 0:
         return float("-inf")
