@@ -235,7 +235,8 @@ def test_a_levelled_reference_is_matched_by_levelling_the_master_compressor():
 
 def test_a_more_dynamic_reference_is_matched_with_the_expander():
     # The reference lowers a quieter first third further with the master expander at the second probe's
-    # setting (its threshold one step above the first's); levelling goes the wrong way, and EQ, width and balance cannot reproduce it.
+    # setting (its threshold one step above the first's); levelling goes the wrong way, and EQ, width and
+    # balance cannot reproduce it.
     envelope = torch.ones(int(SECONDS * SAMPLE_RATE))
     envelope[: envelope.numel() // 3] = 0.3
     tracks = [track * envelope for track in session_tracks()]
