@@ -36,6 +36,7 @@ import numba
 import numpy as np
 import torch
 
+from mixing.dsp.biquad import biquad_sections
 from mixing.params import TRACK_INPUT_LUFS
 
 ABSOLUTE_GATE_LUFS = -70.0
@@ -93,22 +94,15 @@ def _k_weighted_energy(signal, sos, step_samples):
     # K-weighted signal in each complete step (channels, steps) and over all samples (channels,), in float64.
     # Not parallel: the analysis measures several signals from threads at once (mixing.analysis).
     channels, samples = signal.shape
-    sections = sos.shape[0]
     steps = samples // step_samples
     step_energy = np.zeros((channels, steps))
     total = np.zeros(channels)
     for channel in range(channels):
-        state1 = np.zeros(sections)
-        state2 = np.zeros(sections)
+        state1 = np.zeros(sos.shape[0])
+        state2 = np.zeros(sos.shape[0])
         energy = 0.0
         for n in range(samples):
-            value = np.float64(signal[channel, n])
-            for section in range(sections):
-                b0, b1, b2, _, a1, a2 = sos[section]
-                filtered = b0 * value + state1[section]
-                state1[section] = b1 * value - a1 * filtered + state2[section]
-                state2[section] = b2 * value - a2 * filtered
-                value = filtered
+            value = biquad_sections(np.float64(signal[channel, n]), sos, state1, state2)
             energy += value * value
             if (n + 1) % step_samples == 0:
                 step_energy[channel, (n + 1) // step_samples - 1] = energy

@@ -31,6 +31,7 @@ import scipy.fft
 import torch
 from dasp_pytorch.signal import biquad
 
+from mixing.dsp.biquad import biquad_sections
 from mixing.params import EQ_BANDS, EQ_GAIN_RANGE_DB, PEAK_Q_RANGE, SHELF_Q_RANGE
 
 # Guards against the NaN responses listed in shared/DSP.md (Q = 0, cutoff 0 Hz
@@ -214,14 +215,7 @@ def _biquad_cascade(signal, sos):
         state2 = np.zeros(sections)
         coefficients = sos[row]
         for n in range(samples):
-            value = np.float64(signal[row, n])
-            for section in range(sections):
-                b0, b1, b2, _, a1, a2 = coefficients[section]
-                filtered = b0 * value + state1[section]
-                state1[section] = b1 * value - a1 * filtered + state2[section]
-                state2[section] = b2 * value - a2 * filtered
-                value = filtered
-            out[row, n] = value
+            out[row, n] = biquad_sections(np.float64(signal[row, n]), coefficients, state1, state2)
     return out
 
 
