@@ -258,7 +258,7 @@ def balance_to_reference(
     balanced = copy.deepcopy(start)
     gain = TRACK_SPECS["gain_db"]
     for row, change_db, pan_pct in zip(balanced.tracks, estimate.level_db, estimate.pan_pct, strict=True):
-        row["gain_db"] = min(max(row["gain_db"] + change_db, gain.min), gain.max)
+        row["gain_db"] = gain.clamp(row["gain_db"] + change_db)
         row["pan_pct"] = pan_pct
     return balanced, estimate
 

@@ -77,7 +77,7 @@ def reference_loudness_lufs(reference: torch.Tensor, sample_rate: int) -> float:
     loudness = integrated_loudness_lufs(reference, sample_rate)
     if not math.isfinite(loudness):
         return spec.default
-    return min(max(loudness, spec.min), spec.max)
+    return spec.clamp(loudness)
 
 
 def _logit(norm: torch.Tensor) -> torch.Tensor:

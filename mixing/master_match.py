@@ -262,8 +262,7 @@ def _expanded(measured: _Measured, strength: float) -> MixParams:
     expanded = copy.deepcopy(measured.params)
     threshold_db = measured.bus_lufs - EXPANDER_BELOW_DB + (strength - 1.0) * EXPANDER_STEP_DB
     for name, value in (("master_expander_threshold_db", threshold_db), ("master_expander_ratio", EXPANDER_RATIO)):
-        spec = MASTER_SPECS[name]
-        expanded.master[name] = min(max(value, spec.min), spec.max)
+        expanded.master[name] = MASTER_SPECS[name].clamp(value)
     return expanded
 
 
@@ -275,7 +274,7 @@ def _updated(params: MixParams, audio: torch.Tensor, shortfall_db: float, mix_fe
     updated = copy.deepcopy(params)
     master = updated.master
     loudness = MASTER_SPECS["master_loudness_lufs"]
-    master["master_loudness_lufs"] = min(max(master["master_loudness_lufs"] + shortfall_db, loudness.min), loudness.max)
+    master["master_loudness_lufs"] = loudness.clamp(master["master_loudness_lufs"] + shortfall_db)
     master.update(_match_eq_gains(master, mix_features, ref_features, magnitude, filterbank, sample_rate, n_fft))
     if not match_stereo:
         return updated
@@ -336,7 +335,7 @@ def _matched_width_pct(width_pct: float, mix_ratio: float, ref_ratio: float) -> 
     spec = MASTER_SPECS["master_width_pct"]
     if mix_ratio < _MIN_WIDTH_RATIO or width_pct <= 0.0:
         return width_pct
-    return min(max(width_pct * math.sqrt(max(ref_ratio, 0.0) / mix_ratio), spec.min), spec.max)
+    return spec.clamp(width_pct * math.sqrt(max(ref_ratio, 0.0) / mix_ratio))
 
 
 def _matched_balance_pct(balance_pct: float, mix_imbalance: float, ref_imbalance: float) -> float:
@@ -355,4 +354,4 @@ def _matched_balance_pct(balance_pct: float, mix_imbalance: float, ref_imbalance
     # Moving right attenuates only the left channel by cos(pct * pi / 200), and vice versa.
     attenuation = math.sqrt(1 / needed) if needed >= 1 else math.sqrt(needed)
     balance = math.acos(min(attenuation, 1.0)) * 200 / math.pi
-    return min(max(balance if needed >= 1 else -balance, spec.min), spec.max)
+    return spec.clamp(balance if needed >= 1 else -balance)

@@ -63,6 +63,10 @@ class ParamSpec:
         if self.scale == "log" and self.min <= 0:
             raise ValueError(f"{self.name}: a log scale needs a positive minimum")
 
+    def clamp(self, value: float) -> float:
+        """``value`` limited to [min, max]."""
+        return min(max(value, self.min), self.max)
+
     def normalize(self, value):
         """Map a value in units to [0, 1]. Works on floats and tensors."""
         if self.scale == "log":

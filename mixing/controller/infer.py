@@ -75,4 +75,4 @@ def norm_to_mix_params(track_norm: torch.Tensor, master_norm: torch.Tensor) -> M
 def _in_units(norm: torch.Tensor, specs) -> dict[str, list[float]]:
     values = denormalize_tensor(norm.detach().cpu().double(), specs)
     # exp(log(x)) can land a rounding error outside the range, which presets would reject.
-    return {spec.name: [min(max(float(v), spec.min), spec.max) for v in values[spec.name]] for spec in specs}
+    return {spec.name: [spec.clamp(float(v)) for v in values[spec.name]] for spec in specs}

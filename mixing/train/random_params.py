@@ -111,4 +111,4 @@ def _clamped(values: dict[str, float], specs: dict[str, ParamSpec]) -> dict[str,
     missing = sorted(set(specs) - set(values))
     if missing:
         raise RuntimeError(f"random_plausible_params drew no value for {missing[0]}")
-    return {name: min(max(float(values[name]), spec.min), spec.max) for name, spec in specs.items()}
+    return {name: spec.clamp(float(values[name])) for name, spec in specs.items()}

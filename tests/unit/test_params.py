@@ -148,3 +148,11 @@ def test_match_eq_has_one_flat_bipolar_gain_per_bark_band_and_is_not_learned():
     for name in (*MATCH_EQ_GAIN_NAMES, "master_balance_pct"):
         spec = MASTER_SPECS[name]
         assert spec.default == 0.0 and spec.min == -spec.max and not spec.learnable
+
+
+def test_clamp_limits_a_value_to_the_specs_range():
+    spec = MASTER_SPECS["master_width_pct"]
+    assert spec.clamp(spec.min - 1.0) == spec.min
+    assert spec.clamp(spec.max + 1.0) == spec.max
+    inside = (spec.min + spec.max) / 2
+    assert spec.clamp(inside) == inside
