@@ -37,18 +37,18 @@ which way the mix must go:
   sits ``EXPANDER_BELOW_DB`` under the bus's loudness at strength 1 and
   ``EXPANDER_STEP_DB`` higher per further step.
 
-Strength 1 is probed first, then 2 if it gained, or 0.5 if it did not. Each probe is rendered and measured like
-a round, then once more after a round that re-matches EQ, width, balance and
-loudness to it, and the better of the two counts: a change of dynamics moves
-the spectrum and how much loudness the ceiling takes, and judged before that
-round the probes ranked wrongly (on one bench case levelling by 18 dB
-measured worst of three before the round and best after it). The best probe
-is kept only if it lowers the whole-song AF loss by ``MIN_DYNAMICS_GAIN`` or
-more. On the six other-song bench cases the gap's sign split three and
-three, and each direction's probe made the other three cases worse. Material
-up to ``BOTH_WAYS_MAX_S`` long, whose renders are cheap, is searched both
-ways and the better wins: within a short clip, the gap says less about which
-way its dynamics should go.
+Strength 1 is probed first, then 2 if it gained, or 0.5 if it did not. Each
+probe is rendered and measured like a round, then once more after a round
+that re-matches EQ, width, balance and loudness to it, and the better of the
+two counts: a change of dynamics moves the spectrum and how much loudness the
+ceiling takes, and judged before that round the probes ranked wrongly (on
+one bench case levelling by 18 dB measured worst of three before the round
+and best after it). The best probe is kept only if it lowers the whole-song
+AF loss by ``MIN_DYNAMICS_GAIN`` or more. On the six other-song bench cases
+the gap's sign split three and three, and each direction's probe made the
+other three cases worse. Material up to ``BOTH_WAYS_MAX_S`` long, whose
+renders are cheap, is searched both ways and the better wins: within a short
+clip, the gap says less about which way its dynamics should go.
 
 The parameters with the lowest whole-song AF loss are kept, so matching never
 makes the mix worse by that measure; track strips are not touched, so the
@@ -249,8 +249,8 @@ def _levelled(measured: _Measured, strength: float) -> MixParams:
     leveller (see LEVELLER)."""
     master = measured.params.master
     levelled = copy.deepcopy(measured.params)
-    levelled.master["master_comp_threshold_db"] = max(master["master_comp_threshold_db"] - strength * DYNAMICS_STEP_DB,
-                                                      MASTER_SPECS["master_comp_threshold_db"].min)
+    levelled.master["master_comp_threshold_db"] = MASTER_SPECS["master_comp_threshold_db"].clamp(
+        master["master_comp_threshold_db"] - strength * DYNAMICS_STEP_DB)
     for name, least in LEVELLER.items():
         levelled.master[name] = min(max(master[name], least), MASTER_SPECS[name].max)
     return levelled
