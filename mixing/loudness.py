@@ -34,6 +34,7 @@ from functools import lru_cache
 
 import numba
 import numpy as np
+import scipy.signal
 import torch
 
 from mixing.dsp.biquad import biquad_sections
@@ -74,6 +75,14 @@ def k_weighting_sos(sample_rate: int) -> np.ndarray:
     a0 = 1.0 + k / highpass_q + k * k
     highpass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / highpass_q + k * k) / a0]
     return np.array([shelf, highpass])
+
+
+@lru_cache(maxsize=8)
+def k_weighting_power_response(sample_rate: int, n_fft: int) -> np.ndarray:
+    """|H(f)|^2 of the K-weighting at the bins of an ``n_fft``-point rfft, shape (n_fft // 2 + 1,)."""
+    freqs_hz = np.fft.rfftfreq(int(n_fft), d=1.0 / sample_rate)
+    _, response = scipy.signal.sosfreqz(k_weighting_sos(int(sample_rate)), worN=freqs_hz, fs=sample_rate)
+    return np.abs(response) ** 2
 
 
 def _as_channels(audio) -> np.ndarray:
