@@ -211,6 +211,32 @@ def test_a_limited_mix_is_driven_until_it_is_as_loud_as_the_reference():
 
 
 
+def test_the_last_round_closes_a_gap_common_to_all_bands():
+    # The reference is the start's own mix gated on and off every quarter second: at the same loudness its mean
+    # spectrum sits about 3 dB lower in every band (half the time at sqrt(2) times the level), a gap no EQ shape
+    # closes, because the loudness restored after the EQ undoes any change common to all bands.
+    tracks = session_tracks()
+    start = MixParams.default(len(tracks))
+    steady = render_mix(tracks, start, SAMPLE_RATE)
+    seconds = torch.arange(steady.shape[-1]) / SAMPLE_RATE
+    reference = steady * ((seconds % 0.5) < 0.25).float()
+
+    def common_gap_db(audio: torch.Tensor) -> float:
+        loss_fn = AudioFeatureLoss(SAMPLE_RATE)
+        levelled, _ = normalize_to_lufs(audio, SAMPLE_RATE, integrated_loudness_lufs(reference, SAMPLE_RATE))
+        gap = loss_fn.features(levelled.unsqueeze(0))["bark_spectrum"] - loss_fn.features(
+            reference.unsqueeze(0))["bark_spectrum"]
+        return float(gap.mean()) * 20 / math.log(10)
+
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
+                          level_dynamics=False)
+    assert common_gap_db(steady) > 2.0
+    assert abs(common_gap_db(result.audio)) < 0.25 * common_gap_db(steady)
+    # The gain is the last round's: the rounds before it could not lower the loss.
+    assert result.loss == result.history[-1] < 0.9 * min(result.history[:-1])
+    assert result.params.tracks == start.tracks
+
+
 def test_a_levelled_reference_is_matched_by_levelling_the_master_compressor():
     # The reference rides a quiet first third up with a slow master compressor two dynamics steps below the
     # start's threshold; EQ, width and balance cannot reproduce that, the compressor can.
