@@ -32,7 +32,7 @@ from mixing.dsp.compressor import compressor
 from mixing.dsp.eq import apply_response, eq_response, fft_size, parametric_eq, parametric_eq_iir, schema_tail_samples
 from mixing.dsp.expander import expander
 from mixing.dsp.limiter import ceiling, loudness_gain_db
-from mixing.dsp.match_eq import match_eq
+from mixing.dsp.match_eq import match_eq, match_eq_spectrum
 from mixing.dsp.pan import pan, pan_gains, stereo_width
 from mixing.loudness import normalize_to_lufs
 from mixing.params import (
@@ -48,6 +48,10 @@ from mixing.params import (
 )
 
 _COMPRESSOR_SUFFIXES = ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db")
+# The master settings read after master_dynamics; the renderer keeps the dynamics output while all the others
+# stay, so that a setting added to the schema invalidates it unless it is listed here.
+_AFTER_MASTER_DYNAMICS = frozenset(
+    (*MATCH_EQ_GAIN_NAMES, "master_width_pct", "master_balance_pct", "master_loudness_lufs", "master_ceiling_dbtp"))
 # -120 dB: a silent track reports a finite level.
 _MEAN_SQUARE_FLOOR = 1e-12
 
@@ -99,12 +103,26 @@ def master_bus(
     names to tensors of shape (batch,). Loudness and ceiling follow
     separately, as the engines differ there.
     """
+    return master_bus_after_dynamics(master_dynamics(x, sample_rate, params, exact_iir), sample_rate, params)
+
+
+def master_dynamics(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool = False
+) -> torch.Tensor:
+    """The first stages of :func:`master_bus`, EQ -> compressor -> expander, for ``x`` (batch, 2, samples)."""
     if x.dim() != 3 or x.shape[1] != 2:
         raise ValueError(f"x: expected shape (batch, 2, samples), got {tuple(x.shape)}")
     compressed = _compress(_equalize(x, sample_rate, params, "master_", exact_iir), sample_rate, params, "master_")
-    expanded = expander(compressed, sample_rate, params["master_expander_threshold_db"],
-                        params["master_expander_ratio"])
-    matched = match_eq(expanded, sample_rate, torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1))
+    return expander(compressed, sample_rate, params["master_expander_threshold_db"], params["master_expander_ratio"])
+
+
+def master_bus_after_dynamics(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], spectrum: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The last stages of :func:`master_bus`, match EQ -> stereo width -> balance, for ``x`` (batch, 2, samples),
+    the output of :func:`master_dynamics`; ``spectrum``: its ``mixing.dsp.match_eq.match_eq_spectrum`` if known."""
+    matched = match_eq(x, sample_rate, torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1),
+                       spectrum=spectrum)
     widened = stereo_width(matched, sample_rate, params["master_width_pct"])
     # A stereo signal through the pan stage is a balance control (``mixing.dsp.pan``).
     return pan(widened, sample_rate, params["master_balance_pct"])
@@ -248,7 +266,11 @@ class IncrementalRenderer:
     active tracks (float64, so that many edits add no audible rounding). A
     render re-processes a track only when its parameters other than ``pan_pct``
     changed, and updates the sum only for tracks whose audio, pan or
-    mute/solo state changed; the master bus always runs. ``processed_tracks``
+    mute/solo state changed. The output of the master bus's dynamics stages (EQ,
+    compressor, expander) and its spectrum for the match EQ are kept for the
+    last sum and settings, so a render that changes only the later master
+    stages (match EQ, width, balance, loudness, ceiling: most of matching's
+    rounds) starts at the match EQ. ``processed_tracks``
     counts the track strips run so far; ``track_levels_db`` holds each track's
     RMS level (dBFS, mean over the two output channels) after its strip and
     pan, for a level overview; ``loudness_gain_db`` the gain the loudness
@@ -266,6 +288,11 @@ class IncrementalRenderer:
         self._sum = torch.zeros(2, self.samples, dtype=torch.float64, device=self.device)
         # The pan gains with which each track is in the sum; None: not in it.
         self._in_sum: list[tuple[float, float] | None] = [None] * len(tracks)
+        # Bumped on every change of the sum; with the dynamics settings, the key of the kept bus output.
+        self._sum_changes = 0
+        self._dynamics_key: tuple | None = None
+        self._dynamics: torch.Tensor | None = None
+        self._dynamics_spectrum: torch.Tensor | None = None
         self.processed_tracks = 0
         self.track_levels_db: list[float | None] = [None] * len(tracks)
         self.loudness_gain_db = 0.0
@@ -285,6 +312,7 @@ class IncrementalRenderer:
                 self._sum[channel].add_(processed[min(channel, processed.shape[0] - 1)],
                                         alpha=sign * channel_gains[channel])
         self._in_sum[index] = gains
+        self._sum_changes += 1
 
     @torch.no_grad()
     def render(self, params: MixParams, active: Sequence[bool] | None = None) -> torch.Tensor:
@@ -314,10 +342,31 @@ class IncrementalRenderer:
             self.track_levels_db[index] = 10.0 * math.log10(panned_mean_square + _MEAN_SQUARE_FLOOR)
             self._place_in_sum(index, gains if active[index] else None)
         master = param_columns([params.master], list(MASTER_SPECS.values()), self.device)
-        mastered = master_bus(self._sum.float().unsqueeze(0), self.sample_rate, master, exact_iir=self._exact_iir)[0]
+        dynamics = self._master_dynamics(params.master, master)
+        mastered = master_bus_after_dynamics(dynamics, self.sample_rate, master,
+                                             spectrum=self._match_eq_spectrum(params.master))[0]
         loud, self.loudness_gain_db = normalize_to_lufs(mastered, self.sample_rate,
                                                         float(params.master["master_loudness_lufs"]))
         return ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]))
+
+    def _master_dynamics(self, values: Mapping[str, float], master: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The sum through the master's dynamics stages, (1, 2, samples); kept while sum and settings stay."""
+        key = (self._sum_changes, *(float(value) for name, value in sorted(values.items())
+                                    if name not in _AFTER_MASTER_DYNAMICS))
+        if key != self._dynamics_key:
+            self._dynamics = self._dynamics_spectrum = None  # frees the old audio before the new is made
+            self._dynamics = master_dynamics(self._sum.float().unsqueeze(0), self.sample_rate, master,
+                                             exact_iir=self._exact_iir)
+            self._dynamics_key = key
+        return self._dynamics
+
+    def _match_eq_spectrum(self, values: Mapping[str, float]) -> torch.Tensor | None:
+        """The match EQ's spectrum of the kept dynamics output, made on the first render that needs it."""
+        if not any(float(values[name]) for name in MATCH_EQ_GAIN_NAMES):
+            return None  # a flat match EQ passes its input through without an FFT
+        if self._dynamics_spectrum is None:
+            self._dynamics_spectrum = match_eq_spectrum(self._dynamics, self.sample_rate)
+        return self._dynamics_spectrum
 
 
 def render_mix(tracks: Sequence[torch.Tensor], params: MixParams, sample_rate: int) -> torch.Tensor:

@@ -47,10 +47,20 @@ def match_eq_response_db(gains_db: torch.Tensor, sample_rate: int, n_fft: int) -
     return gains_db[:, below] * (1 - weight) + gains_db[:, below + 1] * weight
 
 
-def match_eq(x: torch.Tensor, sample_rate: int, gains_db: torch.Tensor) -> torch.Tensor:
+def match_eq_spectrum(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """The padded rfft of ``x`` (batch, channels, samples) that :func:`match_eq` filters: (batch, channels, bins).
+
+    A caller filtering the same audio with several gains (matching's rounds) computes it once.
+    """
+    return torch.fft.rfft(x, fft_size(x.shape[-1], int(PAD_S * sample_rate)))
+
+
+def match_eq(x: torch.Tensor, sample_rate: int, gains_db: torch.Tensor,
+             spectrum: torch.Tensor | None = None) -> torch.Tensor:
     """Filter ``x`` (batch, channels, samples) by the match EQ with ``gains_db`` (batch, bands); same shape out.
 
-    Differentiable w.r.t. ``x`` and ``gains_db``. All gains at 0 dB return ``x`` itself.
+    ``spectrum``: ``match_eq_spectrum(x, sample_rate)`` when the caller has it. Differentiable w.r.t. ``x``
+    and ``gains_db``. All gains at 0 dB return ``x`` itself.
     """
     if x.dim() != 3:
         raise ValueError(f"x: expected shape (batch, channels, samples), got {tuple(x.shape)}")
@@ -64,5 +74,6 @@ def match_eq(x: torch.Tensor, sample_rate: int, gains_db: torch.Tensor) -> torch
     samples = x.shape[-1]
     n_fft = fft_size(samples, int(PAD_S * sample_rate))
     amplitude = torch.pow(10.0, match_eq_response_db(gains_db, sample_rate, n_fft) / 20.0)
-    spectrum = torch.fft.rfft(x, n_fft)
+    if spectrum is None:
+        spectrum = match_eq_spectrum(x, sample_rate)
     return torch.fft.irfft(spectrum * amplitude.unsqueeze(-2), n_fft)[..., :samples]

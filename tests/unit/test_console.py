@@ -310,3 +310,41 @@ def test_changing_only_master_settings_reprocesses_no_track():
     incremental = renderer.render(matched)
     assert renderer.processed_tracks == 3
     torch.testing.assert_close(incremental, render_mix(tracks, matched, SAMPLE_RATE), atol=1e-5, rtol=0)
+
+
+def test_the_master_dynamics_run_again_only_when_the_sum_or_their_settings_change(monkeypatch):
+    import mixing.dsp.console as console
+
+    runs = []
+    original = console.master_dynamics
+
+    def counted(*args, **kwargs):
+        runs.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(console, "master_dynamics", counted)
+    tracks = session(1.0)
+    params = busy_params()
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+
+    def rendered_as_from_scratch(edit) -> int:
+        """Renders after ``edit`` (in place on params); checks the render and returns the dynamics runs it took."""
+        edit(params)
+        before = len(runs)
+        incremental = renderer.render(params)
+        taken = len(runs) - before
+        torch.testing.assert_close(incremental, render_mix(tracks, params, SAMPLE_RATE), atol=1e-5, rtol=0)
+        return taken
+
+    assert rendered_as_from_scratch(lambda p: None) == 1
+    # Later stages only: match EQ (twice, so its kept spectrum is reused), width, balance, loudness, ceiling.
+    assert rendered_as_from_scratch(lambda p: p.master.update({MATCH_EQ_GAIN_NAMES[3]: 4.0})) == 0
+    assert rendered_as_from_scratch(lambda p: p.master.update({MATCH_EQ_GAIN_NAMES[9]: -3.0})) == 0
+    assert rendered_as_from_scratch(lambda p: p.master.update(
+        master_width_pct=140.0, master_balance_pct=20.0, master_loudness_lufs=-12.0, master_ceiling_dbtp=-2.0)) == 0
+    # Settings the dynamics stages read, and a change of the sum (a track's pan), run them again.
+    assert rendered_as_from_scratch(lambda p: p.master.update(master_comp_threshold_db=-30.0)) == 1
+    assert rendered_as_from_scratch(lambda p: p.master.update(master_expander_ratio=2.0)) == 1
+    assert rendered_as_from_scratch(lambda p: p.master.update(master_eq_band2_gain_db=5.0)) == 1
+    assert rendered_as_from_scratch(lambda p: p.tracks[0].update(pan_pct=77.0)) == 1
+    assert rendered_as_from_scratch(lambda p: p.tracks[2].update(gain_db=-4.0)) == 1
