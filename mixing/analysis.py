@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -184,6 +184,24 @@ def track_level(track: torch.Tensor, sample_rate: int, points: int = ENVELOPE_PO
     }
 
 
+def measure_signals(signals: Mapping[str, torch.Tensor], sample_rate: int) -> dict[str, dict]:
+    """:func:`measure` of each stereo signal (2, samples), by name, with its ``true_peak_dbtp`` added.
+
+    What :func:`analyse` measures of each signal; a caller that analyses many mixes against the same
+    reference and baseline measures those once and passes them to it.
+    """
+    checked = {name: _check_stereo(audio, name) for name, audio in signals.items()}
+    # The heavy parts (IIR filtering, STFTs) release the GIL, so threads use every core.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        measured = dict(zip(checked, pool.map(lambda audio: measure(audio, sample_rate), checked.values()),
+                            strict=True))
+    # Not in the threads: true peak runs numba parallel loops, which numba's fallback
+    # threading layer (workqueue) aborts on when they are entered from two threads at once.
+    for name, audio in checked.items():
+        measured[name]["true_peak_dbtp"] = true_peak_dbtp(audio, sample_rate)
+    return measured
+
+
 def analyse(
     mix: torch.Tensor,
     reference: torch.Tensor,
@@ -193,6 +211,7 @@ def analyse(
     tracks: Sequence[torch.Tensor] | None = None,
     track_names: Sequence[str] | None = None,
     track_ids: Sequence[str] | None = None,
+    measured: Mapping[str, dict] | None = None,
 ) -> dict:
     """The Analysis object of docs/API.md for ``mix`` against ``reference``.
 
@@ -200,26 +219,26 @@ def analyse(
     tracks: the processed or trimmed stems, each (channels, samples), for
     ``track_levels`` (empty without them); ``track_names`` and ``track_ids``
     (the API's stem ids; default the track's index) label them.
-    Without a baseline its entries are None. Non-finite values (the loudness of
-    silence) are None, so the result passes ``json.dumps(allow_nan=False)``.
+    measured: :func:`measure_signals` of ``reference`` and ``baseline`` (either or both, by those names)
+    made before; they are not measured again. Without a baseline its entries are None. Non-finite values
+    (the loudness of silence) are None, so the result passes ``json.dumps(allow_nan=False)``.
     """
+    known = dict(measured or {})
+    unknown_names = sorted(set(known) - {"reference", "baseline"})
+    if unknown_names:
+        raise ValueError(f"measured: only the reference and the baseline can be given, not {unknown_names[0]!r}")
     signals = {"mix": mix, "reference": reference}
-    if baseline is not None:
+    if baseline is not None or "baseline" in known:
         signals["baseline"] = baseline
-    checked = [_check_stereo(audio, name) for name, audio in signals.items()]
     tracks = list(tracks or [])
     names = list(track_names) if track_names is not None else [f"Track {i + 1}" for i in range(len(tracks))]
     ids = list(track_ids) if track_ids is not None else list(range(len(tracks)))
     if not len(names) == len(ids) == len(tracks):
         raise ValueError(f"{len(tracks)} tracks with {len(names)} names and {len(ids)} ids")
-    # The heavy parts (IIR filtering, true-peak interpolation, STFTs) release the GIL, so threads use every core.
+    measured = {**known, **measure_signals({name: audio for name, audio in signals.items() if name not in known},
+                                           sample_rate)}
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        measured = dict(zip(signals, pool.map(lambda audio: measure(audio, sample_rate), checked), strict=True))
         levels = list(pool.map(lambda track: track_level(track, sample_rate), tracks))
-    # Not in the threads: true peak runs numba parallel loops, which numba's fallback
-    # threading layer (workqueue) aborts on when they are entered from two threads at once.
-    for name, audio in zip(signals, checked, strict=True):
-        measured[name]["true_peak_dbtp"] = true_peak_dbtp(audio, sample_rate)
     loss_fn = AudioFeatureLoss(sample_rate)
     ref_features = measured["reference"]["features"]
 

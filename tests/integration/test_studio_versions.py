@@ -168,3 +168,40 @@ def test_the_automatic_mix_keeps_its_notes_for_the_user(client, ready_project, e
     assert version["method"] == "auto"
     assert any("reference is mono" in note for note in version["analysis"]["notes"])
     assert any("reference is mono" in reading for reading in version["analysis"]["readings"])
+
+
+def test_a_rerender_measures_only_its_mix_against_the_kept_reference_and_baseline(
+        client, rendered_project, enqueued, monkeypatch, django_capture_on_commit_callbacks):
+    from mixing import analysis
+    from webapp.studio import work
+
+    baselines, measured = [], []
+    real_baseline, real_measure = work.equal_loudness_mix, analysis.measure_signals
+
+    def measure_signals(signals, sample_rate):
+        measured.append(sorted(signals))
+        return real_measure(signals, sample_rate)
+
+    monkeypatch.setattr(work, "equal_loudness_mix", lambda *args: baselines.append(1) or real_baseline(*args))
+    monkeypatch.setattr(work, "measure_signals", measure_signals)
+    monkeypatch.setattr(analysis, "measure_signals", measure_signals)
+    project_id = rendered_project["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/projects/{project_id}/render/", render_request(rendered_project, gain_db=-6.0),
+                               content_type="application/json")
+    assert response.status_code == 202, response.content
+    studio_tasks.project_render(enqueued[-1][1])
+
+    # The worker kept the baseline and the reference's and baseline's measurements from version 1.
+    assert baselines == [] and measured == [["mix"]]
+    first, second = (client.get(f"/api/projects/{project_id}/versions/{n}/").json()["analysis"] for n in (1, 2))
+    for name in ("reference", "baseline"):
+        assert second["features"][name] == first["features"][name]
+        assert second["loudness_lufs"][name] == first["loudness_lufs"][name]
+        assert second["true_peak_dbtp"][name] == first["true_peak_dbtp"][name]
+    assert second["af_loss"]["baseline"] == first["af_loss"]["baseline"]
+    assert second["af_loss"]["mix"] != first["af_loss"]["mix"]
+    charts = [client.get(f"/api/projects/{project_id}/versions/{n}/charts/").json() for n in (1, 2)]
+    for figure in ("spectrograms", "spectra"):
+        kept = [[trace for trace in chart[figure]["data"] if trace.get("name") != "Your mix"] for chart in charts]
+        assert kept[0] and kept[1] == kept[0], figure

@@ -25,26 +25,40 @@ def _rounded(values, digits: int) -> list[float]:
     return [round(float(value), digits) for value in values]
 
 
-def chart_data(mix, reference, baseline, sample_rate: int) -> dict:
+def _spectrogram(audio, sample_rate: int) -> dict:
+    from mixing.features import spectrogram_data
+
+    data = spectrogram_data(audio, sample_rate, max_frames=SPECTROGRAM_FRAMES, n_bins=SPECTROGRAM_BINS)
+    return {
+        "db": [_rounded(row, 1) for row in data["db"].clip(SPECTROGRAM_FLOOR_DB, None)],
+        "freqs_hz": _rounded(data["freqs_hz"], 1),
+        "times_s": _rounded(data["times_s"], 2),
+    }
+
+
+def _spectrum(audio, sample_rate: int) -> dict:
+    from mixing.features import long_term_spectrum
+
+    data = long_term_spectrum(audio, sample_rate)
+    return {"freqs_hz": _rounded(data["freqs_hz"], 1), "db": _rounded(data["db"], 2)}
+
+
+def comparison_chart_data(reference, baseline, sample_rate: int) -> dict:
+    """The parts of :func:`chart_data` that do not depend on the mix: the reference's spectrogram and the
+    reference's and baseline's spectra, for a caller that charts many mixes against the same two."""
+    return {"spectrograms": {"reference": _spectrogram(reference, sample_rate)},
+            "spectra": {"reference": _spectrum(reference, sample_rate), "baseline": _spectrum(baseline, sample_rate)}}
+
+
+def chart_data(mix, reference, baseline, sample_rate: int, *, comparison: dict | None = None) -> dict:
     """Spectrograms of mix and reference, long-term spectra of all three; each audio (channels, samples).
 
     Returns JSON-ready lists: ``spectrograms[name] = {"db": [[bins] per frame...], ...}``.
+    ``comparison``: :func:`comparison_chart_data` of this reference and baseline, made before.
     """
-    from mixing.features import long_term_spectrum, spectrogram_data
-
-    spectrograms = {}
-    for name, audio in (("mix", mix), ("reference", reference)):
-        data = spectrogram_data(audio, sample_rate, max_frames=SPECTROGRAM_FRAMES, n_bins=SPECTROGRAM_BINS)
-        spectrograms[name] = {
-            "db": [_rounded(row, 1) for row in data["db"].clip(SPECTROGRAM_FLOOR_DB, None)],
-            "freqs_hz": _rounded(data["freqs_hz"], 1),
-            "times_s": _rounded(data["times_s"], 2),
-        }
-    spectra = {}
-    for name, audio in (("mix", mix), ("reference", reference), ("baseline", baseline)):
-        data = long_term_spectrum(audio, sample_rate)
-        spectra[name] = {"freqs_hz": _rounded(data["freqs_hz"], 1), "db": _rounded(data["db"], 2)}
-    return {"spectrograms": spectrograms, "spectra": spectra}
+    comparison = comparison or comparison_chart_data(reference, baseline, sample_rate)
+    return {"spectrograms": {"mix": _spectrogram(mix, sample_rate), **comparison["spectrograms"]},
+            "spectra": {"mix": _spectrum(mix, sample_rate), **comparison["spectra"]}}
 
 
 def _layout(figure: go.Figure, **layout) -> dict:

@@ -4,8 +4,10 @@ Each takes a job id and a ``report(progress, stage)`` callback (workers.tasks.jo
 ``{"version": n}``. Running a job again is safe: a job that already made its version returns it.
 
 Each worker process keeps the decoded stems of the projects it worked on last, with their
-IncrementalRenderer, so that a re-render only re-processes the tracks whose settings changed
-(MIXREF_RENDER_CACHE_PROJECTS of them; a miss decodes the stems again).
+IncrementalRenderer, so that a re-render only re-processes the tracks whose settings changed, and
+with their equal-loudness baseline and the measurements of it and of the reference, so that a
+re-render's analysis measures only its own mix (MIXREF_RENDER_CACHE_PROJECTS of them; a miss
+decodes the stems again).
 """
 import dataclasses
 import hashlib
@@ -25,7 +27,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.db.models.fields.files import FieldFile
 
-from mixing.analysis import analyse
+from mixing.analysis import analyse, measure_signals
 from mixing.audio import Stems, load_stems, save_audio
 from mixing.baseline import equal_loudness_mix
 from mixing.device import pick_device
@@ -37,7 +39,7 @@ from mixing.pipeline import load_reference, mix_session
 from webapp.core.errors import ApplicationError
 from webapp.core.services import ProgressReport
 
-from .charts import chart_data
+from .charts import chart_data, comparison_chart_data
 from .models import MixVersion, Project, ProjectJob, Reference, Stem
 from .selectors import stems_ordered
 from .services import files_delete_on_commit
@@ -48,18 +50,31 @@ STAGE_MAX_CHARS = 200
 
 
 @dataclasses.dataclass
+class _Comparison:
+    """The equal-loudness ``baseline`` (2, samples) of a session, and its and the reference's
+    ``measured`` (``mixing.analysis.measure_signals``) and ``charts`` (``comparison_chart_data``): the
+    same for every version, so a re-render measures only its own mix."""
+
+    baseline: torch.Tensor
+    measured: dict
+    charts: dict
+
+
+@dataclasses.dataclass
 class _Session:
     """A project's audio as one worker process holds it.
 
     ``stems``: decoded and padded, untrimmed. ``reference``: (2, samples). ``renderer``: over the
     trimmed stems (``renderer.tracks``), remembering what it last processed. ``key``: the stored
-    files these came from.
+    files these came from. ``comparison``: what every version's analysis compares its mix with, made
+    by the first version of the session (see ``_comparison``).
     """
 
     key: tuple
     stems: Stems
     reference: torch.Tensor
     renderer: IncrementalRenderer
+    comparison: _Comparison | None = None
 
 
 _sessions: "OrderedDict[str, _Session]" = OrderedDict()
@@ -233,17 +248,16 @@ def _version_finish(
     project = project_job.project
     sample_rate = session.stems.sample_rate
     names = [stem.name for stem in stems]
-    report(0.82, "making the equal-loudness baseline")
-    target_lufs = reference_loudness_lufs(session.reference, sample_rate)
-    baseline = equal_loudness_mix(session.stems.audio, sample_rate, target_lufs)
+    comparison = _comparison(session, report)
+    baseline = comparison.baseline
     report(0.86, "analysing the mix")
     # Levels after each track's fader: what a level overview of a console shows.
     at_fader = [track.cpu() * 10.0 ** (values["gain_db"] / 20.0)
                 for track, values in zip(session.renderer.tracks, params.tracks, strict=True)]
     analysis = analyse(audio, session.reference, sample_rate, baseline=baseline, tracks=at_fader,
-                       track_names=names, track_ids=[str(stem.id) for stem in stems])
+                       track_names=names, track_ids=[str(stem.id) for stem in stems], measured=comparison.measured)
     analysis["notes"] = list(notes)
-    charts = chart_data(audio, session.reference, baseline, sample_rate)
+    charts = chart_data(audio, session.reference, baseline, sample_rate, comparison=comparison.charts)
     report(0.93, "saving the audio")
     version = MixVersion(
         method=method, job_id=project_job.job_id, params=params.to_preset(names), auto_params=auto_params,
@@ -280,6 +294,20 @@ def _version_finish(
         _delete(written)
         raise
     return {"version": number}
+
+
+def _comparison(session: _Session, report: ProgressReport) -> _Comparison:
+    """The session's baseline with the measurements of it and of the reference, made on first use."""
+    if session.comparison is None:
+        sample_rate = session.stems.sample_rate
+        report(0.82, "making the equal-loudness baseline")
+        target_lufs = reference_loudness_lufs(session.reference, sample_rate)
+        baseline = equal_loudness_mix(session.stems.audio, sample_rate, target_lufs)
+        report(0.84, "measuring the reference and the baseline")
+        measured = measure_signals({"reference": session.reference, "baseline": baseline}, sample_rate)
+        charts = comparison_chart_data(session.reference, baseline, sample_rate)
+        session.comparison = _Comparison(baseline, measured, charts)
+    return session.comparison
 
 
 def _delete(names: list[str]) -> None:
