@@ -190,16 +190,24 @@ def measure_signals(signals: Mapping[str, torch.Tensor], sample_rate: int) -> di
     What :func:`analyse` measures of each signal; a caller that analyses many mixes against the same
     reference and baseline measures those once and passes them to it.
     """
+    return _measured(signals, [], sample_rate)[0]
+
+
+def _measured(signals: Mapping[str, torch.Tensor], tracks: Sequence[torch.Tensor],
+              sample_rate: int) -> tuple[dict[str, dict], list[dict]]:
+    """:func:`measure_signals` of ``signals`` and :func:`track_level` of each of ``tracks``, in one thread pool."""
     checked = {name: _check_stereo(audio, name) for name, audio in signals.items()}
     # The heavy parts (IIR filtering, STFTs) release the GIL, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        measured = dict(zip(checked, pool.map(lambda audio: measure(audio, sample_rate), checked.values()),
-                            strict=True))
+        signal_jobs = {name: pool.submit(measure, audio, sample_rate) for name, audio in checked.items()}
+        track_jobs = [pool.submit(track_level, track, sample_rate) for track in tracks]
+        measured = {name: job.result() for name, job in signal_jobs.items()}
+        levels = [job.result() for job in track_jobs]
     # Not in the threads: true peak runs numba parallel loops, which numba's fallback
     # threading layer (workqueue) aborts on when they are entered from two threads at once.
     for name, audio in checked.items():
         measured[name]["true_peak_dbtp"] = true_peak_dbtp(audio, sample_rate)
-    return measured
+    return measured, levels
 
 
 def analyse(
@@ -219,14 +227,14 @@ def analyse(
     tracks: the processed or trimmed stems, each (channels, samples), for
     ``track_levels`` (empty without them); ``track_names`` and ``track_ids``
     (the API's stem ids; default the track's index) label them.
-    measured: :func:`measure_signals` of ``reference`` and ``baseline`` (either or both, by those names)
+    measured: :func:`measure_signals` of any of ``mix``, ``reference`` and ``baseline`` (by those names)
     made before; they are not measured again. Without a baseline its entries are None. Non-finite values
     (the loudness of silence) are None, so the result passes ``json.dumps(allow_nan=False)``.
     """
     known = dict(measured or {})
-    unknown_names = sorted(set(known) - {"reference", "baseline"})
+    unknown_names = sorted(set(known) - {"mix", "reference", "baseline"})
     if unknown_names:
-        raise ValueError(f"measured: only the reference and the baseline can be given, not {unknown_names[0]!r}")
+        raise ValueError(f"measured: expected mix, reference or baseline, not {unknown_names[0]!r}")
     signals = {"mix": mix, "reference": reference}
     if baseline is not None or "baseline" in known:
         signals["baseline"] = baseline
@@ -235,10 +243,9 @@ def analyse(
     ids = list(track_ids) if track_ids is not None else list(range(len(tracks)))
     if not len(names) == len(ids) == len(tracks):
         raise ValueError(f"{len(tracks)} tracks with {len(names)} names and {len(ids)} ids")
-    measured = {**known, **measure_signals({name: audio for name, audio in signals.items() if name not in known},
-                                           sample_rate)}
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        levels = list(pool.map(lambda track: track_level(track, sample_rate), tracks))
+    new, levels = _measured({name: audio for name, audio in signals.items() if name not in known}, tracks,
+                            sample_rate)
+    measured = {**known, **new}
     loss_fn = AudioFeatureLoss(sample_rate)
     ref_features = measured["reference"]["features"]
 

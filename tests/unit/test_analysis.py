@@ -10,6 +10,7 @@ from mixing.analysis import (
     ENVELOPE_POINTS,
     SPECTRUM_WINDOWS,
     analyse,
+    measure_signals,
     spectrum_windows,
     track_level,
 )
@@ -53,6 +54,17 @@ def test_report_has_the_api_shape_and_is_strict_json():
     assert all(len(level["envelope_db"]) == ENVELOPE_POINTS for level in levels)
     assert levels[1]["loudness_lufs"] is None and set(levels[1]["envelope_db"]) == {-120.0}
     json.dumps(report, allow_nan=False)
+
+
+def test_signals_measured_before_give_the_same_report_as_measuring_them_again():
+    tracks = [noise(DURATION_S, rms=0.05, seed=1)]
+    fresh = analyse(song(0), song(1), SAMPLE_RATE, baseline=song(2), tracks=tracks)
+    known = measure_signals({"reference": song(1), "baseline": song(2)}, SAMPLE_RATE)
+    # The reference and baseline audio are not read when their measurements are given.
+    reused = analyse(song(0), torch.zeros(2, 10), SAMPLE_RATE, baseline=None, tracks=tracks, measured=known)
+    assert reused == fresh
+    with pytest.raises(ValueError, match="expected mix, reference or baseline"):
+        analyse(song(0), song(1), SAMPLE_RATE, measured={"track": {}})
 
 
 def test_measurements_agree_with_the_library_meters():

@@ -248,14 +248,14 @@ def _version_finish(
     project = project_job.project
     sample_rate = session.stems.sample_rate
     names = [stem.name for stem in stems]
-    comparison = _comparison(session, report)
+    comparison, measured = _comparison(session, audio, report)
     baseline = comparison.baseline
     report(0.86, "analysing the mix")
     # Levels after each track's fader: what a level overview of a console shows.
     at_fader = [track.cpu() * 10.0 ** (values["gain_db"] / 20.0)
                 for track, values in zip(session.renderer.tracks, params.tracks, strict=True)]
     analysis = analyse(audio, session.reference, sample_rate, baseline=baseline, tracks=at_fader,
-                       track_names=names, track_ids=[str(stem.id) for stem in stems], measured=comparison.measured)
+                       track_names=names, track_ids=[str(stem.id) for stem in stems], measured=measured)
     analysis["notes"] = list(notes)
     charts = chart_data(audio, session.reference, baseline, sample_rate, comparison=comparison.charts)
     report(0.93, "saving the audio")
@@ -296,18 +296,22 @@ def _version_finish(
     return {"version": number}
 
 
-def _comparison(session: _Session, report: ProgressReport) -> _Comparison:
-    """The session's baseline with the measurements of it and of the reference, made on first use."""
-    if session.comparison is None:
-        sample_rate = session.stems.sample_rate
-        report(0.82, "making the equal-loudness baseline")
-        target_lufs = reference_loudness_lufs(session.reference, sample_rate)
-        baseline = equal_loudness_mix(session.stems.audio, sample_rate, target_lufs)
-        report(0.84, "measuring the reference and the baseline")
-        measured = measure_signals({"reference": session.reference, "baseline": baseline}, sample_rate)
-        charts = comparison_chart_data(session.reference, baseline, sample_rate)
-        session.comparison = _Comparison(baseline, measured, charts)
-    return session.comparison
+def _comparison(session: _Session, audio: torch.Tensor, report: ProgressReport) -> tuple[_Comparison, dict]:
+    """The session's baseline with the measurements of it and of the reference, made on first use; and
+    the measurements (``mixing.analysis.measure_signals``) known for this version's analysis."""
+    if session.comparison is not None:
+        return session.comparison, session.comparison.measured
+    sample_rate = session.stems.sample_rate
+    report(0.82, "making the equal-loudness baseline")
+    target_lufs = reference_loudness_lufs(session.reference, sample_rate)
+    baseline = equal_loudness_mix(session.stems.audio, sample_rate, target_lufs)
+    report(0.84, "measuring the mix, the reference and the baseline")
+    # The mix with the other two: three signals keep both cores busy where the reference and baseline alone
+    # would leave one idle for the mix afterwards.
+    measured = measure_signals({"mix": audio, "reference": session.reference, "baseline": baseline}, sample_rate)
+    charts = comparison_chart_data(session.reference, baseline, sample_rate)
+    session.comparison = _Comparison(baseline, {name: measured[name] for name in ("reference", "baseline")}, charts)
+    return session.comparison, measured
 
 
 def _delete(names: list[str]) -> None:
