@@ -11,15 +11,10 @@ closes the gap between the two long-term bark spectra (like a matching EQ).
 The bark spectrum term dominates the AF loss of an unmatched mix, so this one
 cheap step does much of the work that would otherwise take many Adam steps.
 
-Three guards keep the result musical rather than a metric hack:
+Two guards keep the result musical rather than a metric hack:
 - a pull toward the starting point (``anchor_weight``), so that parameters
   the loss barely sees (a track's EQ under a dense mix) stay where the start
   put them instead of drifting;
-- a pull toward the start's balance (``level_anchor_weight``): the tracks'
-  levels after their strips, relative to one another. The start's balance
-  comes from the reference's long-term spectra over the whole song
-  (``mixing.balance``), which say more about it than the AF features of a
-  few excerpts, where many balances score alike;
 - a balance floor: no track's level after its strip (gain, EQ, compressor)
   and pan may sink more than ``max_level_drop_db`` below the loudest track's
   unless it already sat that low at the start, so fitting cannot bury or mute
@@ -58,14 +53,6 @@ ProgressCallback = Callable[[dict], None]
 # Fitting's share of an automatic mix that should take under a minute for 8 stems x 3 min on two CPU
 # cores, beside master matching with its levelling (about 15 s there).
 DEFAULT_TIME_BUDGET_S = 20.0
-
-# Levels moved by 1 dB each (relative to their mean) cost 0.003, more than the whole AF loss of a
-# close match to another song (0.0008 on the quality bench), so the search moves the balance only
-# where a feature gains clearly from it. On the bench's six same-song cases (30 iterations, then
-# matching) it took the median level error from 4.1 to 3.7 dB and the held-out AF loss from 0.0089
-# to 0.0084, and left the other-song cases' AF loss as it was (0.00087 and 0.00086); ten times
-# more raised theirs by a third.
-LEVEL_ANCHOR_WEIGHT = 0.003
 
 # Keeps the starting point strictly inside (0, 1) so its logit is finite.
 _NORM_MARGIN = 1e-3
@@ -113,7 +100,6 @@ def fit_params(
     learning_rate: float = 0.05,
     anchor_weight: float = 0.05,
     max_level_drop_db: float = 20.0,
-    level_anchor_weight: float = LEVEL_ANCHOR_WEIGHT,
     excerpt_count: int = 3,
     excerpt_s: float = 5.0,
     seed: int = 0,
@@ -132,8 +118,6 @@ def fit_params(
         iterations, time_budget_s: the search stops at whichever comes first.
         max_level_drop_db: the balance floor (see the module docstring); the
             product guarantees 25 dB, and the floor sits below it with margin.
-        level_anchor_weight: weight of the mean squared change, in dB, of the
-            tracks' levels relative to their mean (0 lets the balance move freely).
         match_master_eq: start by setting the master EQ gains from the spectral gap.
         match_stereo: compare stereo width and imbalance; False for a mono
             reference (``mixing.features.carries_stereo``), whose stereo field is no style to copy.
@@ -170,10 +154,9 @@ def fit_params(
     optimizer = torch.optim.Adam([track_logits, master_logits], lr=learning_rate)
 
     allowed_drop_db = None
-    start_levels_db = None
 
     def evaluate() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        nonlocal allowed_drop_db, start_levels_db
+        nonlocal allowed_drop_db
         track_norm, master_norm = torch.sigmoid(track_logits), torch.sigmoid(master_logits)
         mix, levels_db = console.mix_and_track_levels(track_norm, master_norm, target_lufs)
         af_loss, terms = loss_fn.compare(_mean_features(loss_fn.features(mix)), ref_features)
@@ -183,11 +166,7 @@ def fit_params(
             # Measured at the start: a track that started further down than the floor may stay there.
             allowed_drop_db = torch.clamp(drop_db.detach(), min=max_level_drop_db)
         floor = torch.relu(drop_db - allowed_drop_db).pow(2).mean()
-        if start_levels_db is None:
-            start_levels_db = levels_db.detach()
-        moved_db = levels_db - start_levels_db
-        balance = (moved_db - moved_db.mean()).pow(2).mean()
-        return af_loss + anchor_weight * anchor + floor + level_anchor_weight * balance, af_loss, terms
+        return af_loss + anchor_weight * anchor + floor, af_loss, terms
 
     best_loss, best_terms = math.inf, {}
     best_tracks, best_master = start_tracks.clone(), start_master.clone()
