@@ -52,6 +52,7 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ import torch
 from mixing import features
 from mixing.dsp.limiter import true_peak_dbtp
 from mixing.losses import AudioFeatureLoss
-from mixing.loudness import integrated_loudness_lufs
+from mixing.loudness import gated_loudness_lufs, gating_block_powers, integrated_loudness_lufs
 
 SPECTRUM_WINDOWS = 12
 SPECTRUM_WINDOW_S = 2.5
@@ -164,11 +165,19 @@ def _loss_summary(loss_fn: AudioFeatureLoss, pred: dict[str, torch.Tensor], ref:
     return {"total": float(total), **{_LOSS_KEYS[name]: float(value) for name, value in terms.items()}}
 
 
-def track_level(track: torch.Tensor, sample_rate: int, points: int = ENVELOPE_POINTS) -> dict:
-    """Loudness of a track (channels, samples), None for silence, and its RMS envelope.
+@dataclass(frozen=True)
+class TrackLevelBasis:
+    """What :func:`track_level` measures of a track, kept so that its level after any gain costs no pass
+    over the audio: ``block_powers`` (blocks,), its loudness gating blocks
+    (``mixing.loudness.gating_block_powers``), and ``segment_mean_square`` (points,) float64, the mean
+    square of each of its equal segments."""
 
-    ``envelope_db``: the RMS in dB of ``points`` equal segments, floored at :data:`ENVELOPE_FLOOR_DB`.
-    """
+    block_powers: np.ndarray
+    segment_mean_square: torch.Tensor
+
+
+def track_level_basis(track: torch.Tensor, sample_rate: int, points: int = ENVELOPE_POINTS) -> TrackLevelBasis:
+    """The :class:`TrackLevelBasis` of a track (channels, samples), over ``points`` segments."""
     track = track.detach().cpu().float()
     if track.dim() != 2 or track.shape[-1] == 0:
         raise ValueError(f"expected a track of shape (channels, samples), got {tuple(track.shape)}")
@@ -177,11 +186,27 @@ def track_level(track: torch.Tensor, sample_rate: int, points: int = ENVELOPE_PO
     edges = torch.linspace(0, power.shape[-1], points + 1).round().long()
     prefix = torch.nn.functional.pad(power.double().cumsum(dim=0), (1, 0))
     mean_square = (prefix[edges[1:]] - prefix[edges[:-1]]) / (edges[1:] - edges[:-1]).clamp_min(1)
+    return TrackLevelBasis(gating_block_powers(track, sample_rate), mean_square)
+
+
+def level_at_gain(basis: TrackLevelBasis, gain_db: float = 0.0) -> dict:
+    """:func:`track_level` of the track of ``basis`` scaled by ``gain_db``; the same numbers as measuring the
+    scaled track, since gating and segments both work on powers."""
+    power_gain = 10.0 ** (gain_db / 10.0)
+    mean_square = basis.segment_mean_square * power_gain
     envelope_db = (10.0 * torch.log10(mean_square.clamp_min(1e-30))).clamp_min(ENVELOPE_FLOOR_DB)
     return {
-        "loudness_lufs": _finite_or_none(integrated_loudness_lufs(track, sample_rate)),
+        "loudness_lufs": _finite_or_none(gated_loudness_lufs(basis.block_powers * power_gain)),
         "envelope_db": [round(float(v), 2) for v in envelope_db],
     }
+
+
+def track_level(track: torch.Tensor, sample_rate: int, points: int = ENVELOPE_POINTS) -> dict:
+    """Loudness of a track (channels, samples), None for silence, and its RMS envelope.
+
+    ``envelope_db``: the RMS in dB of ``points`` equal segments, floored at :data:`ENVELOPE_FLOOR_DB`.
+    """
+    return level_at_gain(track_level_basis(track, sample_rate, points))
 
 
 def measure_signals(signals: Mapping[str, torch.Tensor], sample_rate: int) -> dict[str, dict]:
@@ -190,24 +215,27 @@ def measure_signals(signals: Mapping[str, torch.Tensor], sample_rate: int) -> di
     What :func:`analyse` measures of each signal; a caller that analyses many mixes against the same
     reference and baseline measures those once and passes them to it.
     """
-    return _measured(signals, [], sample_rate)[0]
+    return measure_signals_and_tracks(signals, [], sample_rate)[0]
 
 
-def _measured(signals: Mapping[str, torch.Tensor], tracks: Sequence[torch.Tensor],
-              sample_rate: int) -> tuple[dict[str, dict], list[dict]]:
-    """:func:`measure_signals` of ``signals`` and :func:`track_level` of each of ``tracks``, in one thread pool."""
+def measure_signals_and_tracks(signals: Mapping[str, torch.Tensor],
+                               tracks: Sequence[torch.Tensor | TrackLevelBasis],
+                               sample_rate: int) -> tuple[dict[str, dict], list[TrackLevelBasis]]:
+    """:func:`measure_signals` of ``signals`` and :func:`track_level_basis` of each of ``tracks`` (a basis
+    given is kept as it is), in one thread pool."""
     checked = {name: _check_stereo(audio, name) for name, audio in signals.items()}
     # The heavy parts (IIR filtering, STFTs) release the GIL, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         signal_jobs = {name: pool.submit(measure, audio, sample_rate) for name, audio in checked.items()}
-        track_jobs = [pool.submit(track_level, track, sample_rate) for track in tracks]
+        track_jobs = [track if isinstance(track, TrackLevelBasis)
+                      else pool.submit(track_level_basis, track, sample_rate) for track in tracks]
         measured = {name: job.result() for name, job in signal_jobs.items()}
-        levels = [job.result() for job in track_jobs]
+        bases = [job if isinstance(job, TrackLevelBasis) else job.result() for job in track_jobs]
     # Not in the threads: true peak runs numba parallel loops, which numba's fallback
     # threading layer (workqueue) aborts on when they are entered from two threads at once.
     for name, audio in checked.items():
         measured[name]["true_peak_dbtp"] = true_peak_dbtp(audio, sample_rate)
-    return measured, levels
+    return measured, bases
 
 
 def analyse(
@@ -216,7 +244,8 @@ def analyse(
     sample_rate: int,
     *,
     baseline: torch.Tensor | None = None,
-    tracks: Sequence[torch.Tensor] | None = None,
+    tracks: Sequence[torch.Tensor | TrackLevelBasis] | None = None,
+    track_gains_db: Sequence[float] | None = None,
     track_names: Sequence[str] | None = None,
     track_ids: Sequence[str] | None = None,
     measured: Mapping[str, dict] | None = None,
@@ -224,9 +253,11 @@ def analyse(
     """The Analysis object of docs/API.md for ``mix`` against ``reference``.
 
     mix, reference, baseline: (2, samples) each (lengths may differ).
-    tracks: the processed or trimmed stems, each (channels, samples), for
-    ``track_levels`` (empty without them); ``track_names`` and ``track_ids``
-    (the API's stem ids; default the track's index) label them.
+    tracks: the processed or trimmed stems, each (channels, samples) or its
+    :func:`track_level_basis` measured before, for ``track_levels`` (empty
+    without them), each after its gain in ``track_gains_db`` (default 0 dB);
+    ``track_names`` and ``track_ids`` (the API's stem ids; default the
+    track's index) label them.
     measured: :func:`measure_signals` of any of ``mix``, ``reference`` and ``baseline`` (by those names)
     made before; they are not measured again. Without a baseline its entries are None. Non-finite values
     (the loudness of silence) are None, so the result passes ``json.dumps(allow_nan=False)``.
@@ -241,10 +272,11 @@ def analyse(
     tracks = list(tracks or [])
     names = list(track_names) if track_names is not None else [f"Track {i + 1}" for i in range(len(tracks))]
     ids = list(track_ids) if track_ids is not None else list(range(len(tracks)))
-    if not len(names) == len(ids) == len(tracks):
-        raise ValueError(f"{len(tracks)} tracks with {len(names)} names and {len(ids)} ids")
-    new, levels = _measured({name: audio for name, audio in signals.items() if name not in known}, tracks,
-                            sample_rate)
+    gains_db = list(track_gains_db) if track_gains_db is not None else [0.0] * len(tracks)
+    if not len(names) == len(ids) == len(gains_db) == len(tracks):
+        raise ValueError(f"{len(tracks)} tracks with {len(names)} names, {len(ids)} ids and {len(gains_db)} gains")
+    unmeasured = {name: audio for name, audio in signals.items() if name not in known}
+    new, bases = measure_signals_and_tracks(unmeasured, tracks, sample_rate)
     measured = {**known, **new}
     loss_fn = AudioFeatureLoss(sample_rate)
     ref_features = measured["reference"]["features"]
@@ -261,8 +293,8 @@ def analyse(
         "readings": readings(measured["mix"], measured["reference"]),
         "loudness_lufs": per_signal("loudness_lufs"),
         "true_peak_dbtp": per_signal("true_peak_dbtp"),
-        "track_levels": [{"stem": stem_id, "name": name, **level}
-                         for stem_id, name, level in zip(ids, names, levels, strict=True)],
+        "track_levels": [{"stem": stem_id, "name": name, **level_at_gain(basis, gain_db)}
+                         for stem_id, name, basis, gain_db in zip(ids, names, bases, gains_db, strict=True)],
     }
 
 

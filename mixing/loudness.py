@@ -121,8 +121,10 @@ def _k_weighted_energy(signal, sos, step_samples):
     return step_energy, total
 
 
-def _block_powers(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Channel-weighted mean square of K-weighted audio in each gating block: (blocks,)."""
+def gating_block_powers(audio, sample_rate: int) -> np.ndarray:
+    """Channel-weighted mean square of K-weighted audio (channels, samples), tensor or array, in each gating
+    block: (blocks,). Scaling the audio by ``g`` scales them by ``g**2``."""
+    audio = _as_channels(audio)
     channels, num_samples = audio.shape
     step_samples = round(STEP_S * sample_rate)
     steps_per_block = round(BLOCK_S / STEP_S)
@@ -148,8 +150,13 @@ def integrated_loudness_lufs(audio, sample_rate: int) -> float:
 
     Returns ``float('-inf')`` for silence (nothing above the -70 LUFS gate).
     """
-    powers = _block_powers(_as_channels(audio), sample_rate)
-    powers = powers[_power_to_lufs(powers) > ABSOLUTE_GATE_LUFS]
+    return gated_loudness_lufs(gating_block_powers(audio, sample_rate))
+
+
+def gated_loudness_lufs(block_powers: np.ndarray) -> float:
+    """BS.1770 integrated loudness from :func:`gating_block_powers`: ``float('-inf')`` when no block passes
+    the -70 LUFS gate."""
+    powers = block_powers[_power_to_lufs(block_powers) > ABSOLUTE_GATE_LUFS]
     if powers.size == 0:
         return float("-inf")
     relative_gate_lufs = _power_to_lufs(powers.mean()) + RELATIVE_GATE_LU

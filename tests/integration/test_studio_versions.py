@@ -175,8 +175,8 @@ def test_a_rerender_measures_only_its_mix_against_the_kept_reference_and_baselin
     from mixing import analysis
     from webapp.studio import work
 
-    baselines, measured = [], []
-    real_baseline, real_measure = work.equal_loudness_mix, analysis.measure
+    baselines, measured, track_passes = [], [], []
+    real_baseline, real_measure, real_basis = work.equal_loudness_mix, analysis.measure, analysis.track_level_basis
 
     def measure(audio, sample_rate):
         measured.append(audio.shape)
@@ -184,6 +184,7 @@ def test_a_rerender_measures_only_its_mix_against_the_kept_reference_and_baselin
 
     monkeypatch.setattr(work, "equal_loudness_mix", lambda *args: baselines.append(1) or real_baseline(*args))
     monkeypatch.setattr(analysis, "measure", measure)
+    monkeypatch.setattr(analysis, "track_level_basis", lambda *args: track_passes.append(1) or real_basis(*args))
     project_id = rendered_project["id"]
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/api/projects/{project_id}/render/", render_request(rendered_project, gain_db=-6.0),
@@ -191,10 +192,16 @@ def test_a_rerender_measures_only_its_mix_against_the_kept_reference_and_baselin
     assert response.status_code == 202, response.content
     studio_tasks.project_render(enqueued[-1][1])
 
-    # The worker kept the baseline and the reference's and baseline's measurements from version 1:
-    # only the new mix was measured.
-    assert baselines == [] and len(measured) == 1
-    first, second = (client.get(f"/api/projects/{project_id}/versions/{n}/").json()["analysis"] for n in (1, 2))
+    # The worker kept the baseline, the reference's and baseline's measurements and the tracks' level
+    # bases from version 1: only the new mix was measured.
+    assert baselines == [] and len(measured) == 1 and track_passes == []
+    versions = [client.get(f"/api/projects/{project_id}/versions/{n}/").json() for n in (1, 2)]
+    first, second = (version["analysis"] for version in versions)
+    # Each track's level moved by exactly its fader's move.
+    gains_db = [[track["params"]["gain_db"] for track in version["params"]["tracks"]] for version in versions]
+    for before, after, gain_before, gain_after in zip(first["track_levels"], second["track_levels"], *gains_db,
+                                                      strict=True):
+        assert after["loudness_lufs"] - before["loudness_lufs"] == pytest.approx(gain_after - gain_before, abs=1e-3)
     for name in ("reference", "baseline"):
         assert second["features"][name] == first["features"][name]
         assert second["loudness_lufs"][name] == first["loudness_lufs"][name]

@@ -10,9 +10,11 @@ from mixing.analysis import (
     ENVELOPE_POINTS,
     SPECTRUM_WINDOWS,
     analyse,
+    level_at_gain,
     measure_signals,
     spectrum_windows,
     track_level,
+    track_level_basis,
 )
 from mixing.loudness import integrated_loudness_lufs
 from tests.signals import noise, sine
@@ -162,6 +164,39 @@ def test_track_level_envelope_follows_the_level():
     assert level["envelope_db"] == pytest.approx([-40.0, -40.0, -20.0, -20.0], abs=0.01)
     with pytest.raises(ValueError, match="channels, samples"):
         track_level(torch.zeros(10), SAMPLE_RATE)
+
+
+def test_a_level_read_off_its_basis_at_a_gain_is_the_level_of_the_scaled_track():
+    # A very quiet track: a passage at -66 LUFS, then one at -71, 1 dB under the absolute gate. A boost
+    # lifts the second over the gate (the relative gate, 10 dB under, keeps it), so only gating the
+    # scaled block powers, not shifting the loudness, agrees with measuring the boosted track.
+    def at_lufs(audio, lufs):
+        return audio * 10.0 ** ((lufs - integrated_loudness_lufs(audio, SAMPLE_RATE)) / 20.0)
+
+    passages = [at_lufs(noise(2.0, rms=1.0, channels=2, seed=seed), lufs) for seed, lufs in ((4, -66.0), (5, -71.0))]
+    track = torch.cat([*passages, torch.zeros(2, SAMPLE_RATE)], dim=1)
+    basis = track_level_basis(track, SAMPLE_RATE)
+    for gain_db in (-3.0, 0.0, 6.0, 30.0):
+        measured = track_level(track * 10.0 ** (gain_db / 20.0), SAMPLE_RATE)
+        read = level_at_gain(basis, gain_db)
+        assert read["loudness_lufs"] == pytest.approx(measured["loudness_lufs"], abs=1e-4)
+        assert read["envelope_db"] == pytest.approx(measured["envelope_db"], abs=0.011)
+    shifted = track_level(track, SAMPLE_RATE)["loudness_lufs"] + 30.0
+    assert abs(level_at_gain(basis, 30.0)["loudness_lufs"] - shifted) > 0.1  # the quiet passage now counts
+
+
+def test_tracks_given_as_bases_with_gains_report_the_levels_of_the_scaled_tracks():
+    tracks = [noise(DURATION_S, rms=0.05, seed=1), sine(220.0, DURATION_S, amplitude=0.1)]
+    gains_db = [-6.0, 4.5]
+    scaled = [track * 10.0 ** (gain / 20.0) for track, gain in zip(tracks, gains_db, strict=True)]
+    bases = [track_level_basis(track, SAMPLE_RATE) for track in tracks]
+    from_bases = analyse(song(0), song(1), SAMPLE_RATE, tracks=bases, track_gains_db=gains_db)["track_levels"]
+    from_audio = analyse(song(0), song(1), SAMPLE_RATE, tracks=scaled)["track_levels"]
+    for read, measured in zip(from_bases, from_audio, strict=True):
+        assert read["loudness_lufs"] == pytest.approx(measured["loudness_lufs"], abs=1e-4)
+        assert read["envelope_db"] == pytest.approx(measured["envelope_db"], abs=0.011)
+    with pytest.raises(ValueError, match="1 gains"):
+        analyse(song(0), song(1), SAMPLE_RATE, tracks=bases, track_gains_db=[0.0])
 
 
 def test_wrong_shapes_and_label_counts_are_refused():

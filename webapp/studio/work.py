@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.db.models.fields.files import FieldFile
 
-from mixing.analysis import analyse, measure_signals
+from mixing.analysis import analyse, measure_signals_and_tracks
 from mixing.audio import Stems, load_stems, save_audio
 from mixing.baseline import equal_loudness_mix
 from mixing.device import pick_device
@@ -53,11 +53,14 @@ STAGE_MAX_CHARS = 200
 class _Comparison:
     """The equal-loudness ``baseline`` (2, samples) of a session, and its and the reference's
     ``measured`` (``mixing.analysis.measure_signals``) and ``charts`` (``comparison_chart_data``): the
-    same for every version, so a re-render measures only its own mix."""
+    same for every version, so a re-render measures only its own mix. ``track_bases``: the level
+    bases (``mixing.analysis.track_level_basis``) of the trimmed tracks, whose levels at each
+    version's faders the analysis reads off them without a pass over the audio."""
 
     baseline: torch.Tensor
     measured: dict
     charts: dict
+    track_bases: list
 
 
 @dataclasses.dataclass
@@ -252,10 +255,9 @@ def _version_finish(
     baseline = comparison.baseline
     report(0.86, "analysing the mix")
     # Levels after each track's fader: what a level overview of a console shows.
-    at_fader = [track.cpu() * 10.0 ** (values["gain_db"] / 20.0)
-                for track, values in zip(session.renderer.tracks, params.tracks, strict=True)]
-    analysis = analyse(audio, session.reference, sample_rate, baseline=baseline, tracks=at_fader,
-                       track_names=names, track_ids=[str(stem.id) for stem in stems], measured=measured)
+    analysis = analyse(audio, session.reference, sample_rate, baseline=baseline, tracks=comparison.track_bases,
+                       track_gains_db=[values["gain_db"] for values in params.tracks], track_names=names,
+                       track_ids=[str(stem.id) for stem in stems], measured=measured)
     analysis["notes"] = list(notes)
     charts = chart_data(audio, session.reference, baseline, sample_rate, comparison=comparison.charts)
     report(0.93, "saving the audio")
@@ -305,12 +307,14 @@ def _comparison(session: _Session, audio: torch.Tensor, report: ProgressReport) 
     report(0.82, "making the equal-loudness baseline")
     target_lufs = reference_loudness_lufs(session.reference, sample_rate)
     baseline = equal_loudness_mix(session.stems.audio, sample_rate, target_lufs)
-    report(0.84, "measuring the mix, the reference and the baseline")
-    # The mix with the other two: three signals keep both cores busy where the reference and baseline alone
-    # would leave one idle for the mix afterwards.
-    measured = measure_signals({"mix": audio, "reference": session.reference, "baseline": baseline}, sample_rate)
+    report(0.84, "measuring the mix, the reference, the baseline and the tracks")
+    # The mix and the tracks with the other two: one pool keeps both cores busy where the reference and
+    # baseline alone would leave one idle for the mix afterwards.
+    measured, track_bases = measure_signals_and_tracks(
+        {"mix": audio, "reference": session.reference, "baseline": baseline}, session.renderer.tracks, sample_rate)
     charts = comparison_chart_data(session.reference, baseline, sample_rate)
-    session.comparison = _Comparison(baseline, {name: measured[name] for name in ("reference", "baseline")}, charts)
+    session.comparison = _Comparison(baseline, {name: measured[name] for name in ("reference", "baseline")}, charts,
+                                     track_bases)
     return session.comparison, measured
 
 
