@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 
@@ -273,17 +274,24 @@ def _version_finish(
     try:
         with tempfile.TemporaryDirectory(prefix="mixref-version-") as folder:
             folder = Path(folder)
-            for field, filename, audio_format, subtype in (
-                (version.wav24_file, "mix.wav", "wav", "PCM_24"),
-                (version.wav16_file, "mix.wav", "wav", "PCM_16"),
-                (version.flac_file, "mix.flac", "flac", "PCM_24"),
-            ):
-                path = save_audio(folder / f"{subtype}-{filename}", audio, sample_rate, format=audio_format,
-                                  subtype=subtype)
+            mix_files = [
+                (version.wav24_file, folder / "PCM_24-mix.wav", "wav", "PCM_24"),
+                (version.wav16_file, folder / "PCM_16-mix.wav", "wav", "PCM_16"),
+                (version.flac_file, folder / "PCM_24-mix.flac", "flac", "PCM_24"),
+            ]
+            jobs = [(path, audio, audio_format, subtype) for _, path, audio_format, subtype in mix_files]
+            new_baseline = project.baseline_signature != signature or not project.baseline_file
+            if new_baseline:
+                jobs.append((folder / "baseline.wav", baseline, "wav", "PCM_16"))
+            # Quantizing and libsndfile's encoding release the GIL: the files are encoded side by side.
+            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+                paths = list(pool.map(lambda job: save_audio(job[0], job[1], sample_rate, format=job[2],
+                                                             subtype=job[3]), jobs))
+            for (field, *_), path in zip(mix_files, paths[: len(mix_files)], strict=True):
                 _store(field, path)
                 written.append(field.name)
-            if project.baseline_signature != signature or not project.baseline_file:
-                path = save_audio(folder / "baseline.wav", baseline, sample_rate, format="wav", subtype="PCM_16")
+            if new_baseline:
+                path = paths[-1]
                 with path.open("rb") as local:
                     key = Project._meta.get_field("baseline_file").generate_filename(project, path.name)
                     baseline_name = default_storage.save(key, File(local))
