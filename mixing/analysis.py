@@ -167,7 +167,7 @@ def _loss_summary(loss_fn: AudioFeatureLoss, pred: dict[str, torch.Tensor], ref:
 
 @dataclass(frozen=True)
 class TrackLevelBasis:
-    """What :func:`track_level` measures of a track, kept so that its level after any gain costs no pass
+    """What :func:`level_at_gain` reads of a track, kept so that its level after any gain costs no pass
     over the audio: ``block_powers`` (blocks,), its loudness gating blocks
     (``mixing.loudness.gating_block_powers``), and ``segment_mean_square`` (points,) float64, the mean
     square of each of its equal segments."""
@@ -190,8 +190,11 @@ def track_level_basis(track: torch.Tensor, sample_rate: int, points: int = ENVEL
 
 
 def level_at_gain(basis: TrackLevelBasis, gain_db: float = 0.0) -> dict:
-    """:func:`track_level` of the track of ``basis`` scaled by ``gain_db``; the same numbers as measuring the
-    scaled track, since gating and segments both work on powers."""
+    """Loudness (None for silence) and RMS envelope of the track of ``basis`` scaled by ``gain_db``.
+
+    ``envelope_db``: the RMS in dB of its segments, floored at :data:`ENVELOPE_FLOOR_DB`. The same numbers
+    as a basis of the scaled track would give: gating and segments both work on powers.
+    """
     power_gain = 10.0 ** (gain_db / 10.0)
     mean_square = basis.segment_mean_square * power_gain
     envelope_db = (10.0 * torch.log10(mean_square.clamp_min(1e-30))).clamp_min(ENVELOPE_FLOOR_DB)
@@ -199,14 +202,6 @@ def level_at_gain(basis: TrackLevelBasis, gain_db: float = 0.0) -> dict:
         "loudness_lufs": _finite_or_none(gated_loudness_lufs(basis.block_powers * power_gain)),
         "envelope_db": [round(float(v), 2) for v in envelope_db],
     }
-
-
-def track_level(track: torch.Tensor, sample_rate: int, points: int = ENVELOPE_POINTS) -> dict:
-    """Loudness of a track (channels, samples), None for silence, and its RMS envelope.
-
-    ``envelope_db``: the RMS in dB of ``points`` equal segments, floored at :data:`ENVELOPE_FLOOR_DB`.
-    """
-    return level_at_gain(track_level_basis(track, sample_rate, points))
 
 
 def measure_signals(signals: Mapping[str, torch.Tensor], sample_rate: int) -> dict[str, dict]:
