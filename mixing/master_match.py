@@ -82,7 +82,7 @@ from mixing.dsp.pan import pan_gains
 from mixing.features import bark_filterbank, mean_magnitude_spectrum
 from mixing.losses import WITHOUT_STEREO_TERMS, AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, k_weighting_power_response, normalize_to_lufs
-from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MixParams
+from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, MixParams
 
 ProgressCallback = Callable[[dict], None]
 
@@ -170,7 +170,7 @@ def match_master(
 
     both_ways = renderer.samples <= both_ways_max_s * sample_rate
     renders = (rounds + 1 + (2 * DYNAMICS_PROBES * (2 if both_ways else 1) if level_dynamics else 0)
-               + (1 if rounds else 0))
+               + ((2 if match_stereo else 1) if rounds else 0))
     history: list[float] = []
 
     def measure(candidate: MixParams) -> _Measured:
@@ -191,12 +191,12 @@ def match_master(
                       "loss": measured.loss})
         return measured
 
-    def update(measured: _Measured, *, loudness_modelled: bool = False) -> MixParams:
+    def update(measured: _Measured, *, loudness_modelled: bool = False, left_right: bool = False) -> MixParams:
         # The render at the reference's loudness, as measure() compared it; kept for one candidate at a time only.
         compared = measured.audio * 10.0 ** (measured.shortfall_db / 20.0)
         return _updated(measured.params, compared, measured.shortfall_db, measured.features, ref_features,
                         measured.magnitude, filterbank, sample_rate, loss_fn.n_fft, match_stereo,
-                        loudness_modelled=loudness_modelled)
+                        loudness_modelled=loudness_modelled, left_right=left_right)
 
     best = measure(copy.deepcopy(params))
     for _ in range(rounds):
@@ -215,6 +215,8 @@ def match_master(
             best = dynamic
     if rounds:
         best = min(best, measure(update(best, loudness_modelled=True)), key=lambda measured: measured.loss)
+        if match_stereo:
+            best = min(best, measure(update(best, left_right=True)), key=lambda measured: measured.loss)
     return MasterMatchResult(best.params, best.audio, history[0], best.loss, history)
 
 
@@ -286,10 +288,12 @@ def _expanded(measured: _Measured, strength: float) -> MixParams:
 
 def _updated(params: MixParams, audio: torch.Tensor, shortfall_db: float, mix_features: dict, ref_features: dict,
              magnitude: torch.Tensor, filterbank: torch.Tensor, sample_rate: int, n_fft: int,
-             match_stereo: bool, *, loudness_modelled: bool = False) -> MixParams:
+             match_stereo: bool, *, loudness_modelled: bool = False, left_right: bool = False) -> MixParams:
     """``params`` with match EQ, width, balance and loudness moved to close the measured gaps;
     ``audio`` (2, samples): their render at the reference's loudness, which it fell ``shortfall_db`` short of.
-    ``loudness_modelled``: the EQ step allows for the loudness restored after it (see ``_match_eq_gains``)."""
+    ``loudness_modelled``: the EQ step allows for the loudness restored after it (see ``_match_eq_gains``).
+    ``left_right``: the match EQ's left/right gains move instead of its curve for both channels, to close the
+    gap between the channels' bark spectra that one curve leaves (only with ``match_stereo``)."""
     updated = copy.deepcopy(params)
     master = updated.master
     loudness = MASTER_SPECS["master_loudness_lufs"]
@@ -300,8 +304,12 @@ def _updated(params: MixParams, audio: torch.Tensor, shortfall_db: float, mix_fe
         weighted = (powers["left"] + powers["right"]) * torch.from_numpy(
             k_weighting_power_response(sample_rate, n_fft)).to(audio.device)
         loudness_share = weighted / weighted.sum().clamp_min(1e-30)
-    master.update(_match_eq_gains(master, mix_features, ref_features, magnitude, filterbank, sample_rate, n_fft,
-                                  loudness_share=loudness_share))
+    if left_right and match_stereo:
+        master.update(_match_eq_lr_gains(master, mix_features, ref_features, magnitude, filterbank, sample_rate,
+                                         n_fft))
+    else:
+        master.update(_match_eq_gains(master, mix_features, ref_features, magnitude, filterbank, sample_rate, n_fft,
+                                      loudness_share=loudness_share))
     if not match_stereo:
         return updated
     # The new EQ moves width and imbalance too whenever lows and highs sit differently in the stereo
@@ -326,18 +334,35 @@ def _power_spectra(audio: torch.Tensor, n_fft: int) -> dict[str, torch.Tensor]:
 def _stereo_after_eq_change(powers: dict[str, torch.Tensor], old: dict, new: dict, sample_rate: int,
                             n_fft: int) -> tuple[float, float]:
     """Width and imbalance features of a mix with ``_power_spectra`` ``powers`` once the match EQ goes from
-    ``old`` to ``new`` gains.
+    ``old`` to ``new`` gains and left/right gains.
 
-    The match EQ is linear, the same on both channels and runs before width
-    and balance, so its change scales the long-term power spectra of the
-    left, right, side and mid signals alike; the two features are ratios of
-    their total powers.
+    The match EQ is linear and runs before width and balance, so its change
+    scales each channel's long-term power spectrum; the side and mid spectra
+    follow from those and the channels' cross-spectrum, ``(mid - side) / 4``.
+    The two features are ratios of their total powers.
     """
-    change_db = torch.tensor([[new[name] - old[name] for name in MATCH_EQ_GAIN_NAMES]], dtype=torch.float64)
-    power_gain = torch.pow(10.0, match_eq_response_db(change_db, sample_rate, n_fft)[0] / 10.0)
-    left_power, right_power, side_power, mid_power = (
-        float((powers[name] * power_gain.to(powers[name].device)).sum()) for name in ("left", "right", "side", "mid"))
+    change_db = torch.tensor([[new[name] - old[name] for name in MATCH_EQ_GAIN_NAMES],
+                              [new[name] - old[name] for name in MATCH_EQ_LR_NAMES]], dtype=torch.float64)
+    common_db, lr_db = match_eq_response_db(change_db, sample_rate, n_fft).to(powers["left"].device)
+    left_gain = torch.pow(10.0, (common_db + 0.5 * lr_db) / 20.0)
+    right_gain = torch.pow(10.0, (common_db - 0.5 * lr_db) / 20.0)
+    left = left_gain.square() * powers["left"]
+    right = right_gain.square() * powers["right"]
+    cross = left_gain * right_gain * (powers["mid"] - powers["side"]) / 2.0
+    left_power, right_power = float(left.sum()), float(right.sum())
+    side_power, mid_power = float((left + right - cross).sum()), float((left + right + cross).sum())
     return side_power / max(mid_power, 1e-30), (right_power - left_power) / max(right_power + left_power, 1e-30)
+
+
+def _band_sensitivity(magnitude: torch.Tensor, filterbank: torch.Tensor, sample_rate: int,
+                      n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """How each bark band's level (dB) moves per dB of each match EQ gain, for a mix whose mean STFT magnitude
+    is ``magnitude`` (bins,): (bands, gains), the band's filterbank-weighted average of the interpolation
+    weights; and those weights (bins, gains)."""
+    weights = match_eq_response_db(torch.eye(len(MATCH_EQ_GAIN_NAMES), dtype=torch.float64, device=magnitude.device),
+                                   sample_rate, n_fft).T
+    band_energy = filterbank * magnitude  # (bands, bins)
+    return (band_energy @ weights) / band_energy.sum(dim=1, keepdim=True).clamp_min(1e-30), weights
 
 
 def _match_eq_gains(master: dict, mix_features: dict, ref_features: dict, magnitude: torch.Tensor,
@@ -351,12 +376,7 @@ def _match_eq_gains(master: dict, mix_features: dict, ref_features: dict, magnit
     gain moves every band by the share-weighted mean of the EQ change in dB (gating left out).
     """
     gap_db = (ref_features["bark_spectrum"] - mix_features["bark_spectrum"])[0].mean(0).double() * (20 / math.log(10))
-    # How each bark band's level (dB) moves per dB of each match gain, for this mix's spectrum:
-    # the band's filterbank-weighted average of the interpolation weights.
-    weights = match_eq_response_db(torch.eye(len(MATCH_EQ_GAIN_NAMES), dtype=torch.float64, device=magnitude.device),
-                                   sample_rate, n_fft).T  # (bins, gains)
-    band_energy = filterbank * magnitude  # (bands, bins)
-    sensitivity = (band_energy @ weights) / band_energy.sum(dim=1, keepdim=True).clamp_min(1e-30)
+    sensitivity, weights = _band_sensitivity(magnitude, filterbank, sample_rate, n_fft)
     if loudness_share is not None:
         sensitivity = sensitivity - (loudness_share.to(weights.dtype) @ weights)[None, :]
     ridge = _RIDGE * torch.eye(sensitivity.shape[1], dtype=torch.float64, device=magnitude.device)
@@ -368,6 +388,20 @@ def _match_eq_gains(master: dict, mix_features: dict, ref_features: dict, magnit
     gains = gains - gains.mean()
     limit = MASTER_SPECS[MATCH_EQ_GAIN_NAMES[0]].max
     return {name: float(value) for name, value in zip(MATCH_EQ_GAIN_NAMES, gains.clamp(-limit, limit), strict=True)}
+
+
+def _match_eq_lr_gains(master: dict, mix_features: dict, ref_features: dict, magnitude: torch.Tensor,
+                       filterbank: torch.Tensor, sample_rate: int, n_fft: int) -> dict[str, float]:
+    """Match EQ left/right gains after one Gauss-Newton step on the gap between the channels: the reference's
+    left-minus-right bark spectrum less the mix's, with the sensitivities of ``_match_eq_gains``."""
+    gap_db = (ref_features["bark_spectrum"] - mix_features["bark_spectrum"])[0].double() * (20 / math.log(10))
+    lr_gap_db = gap_db[0] - gap_db[-1]
+    sensitivity, _ = _band_sensitivity(magnitude, filterbank, sample_rate, n_fft)
+    ridge = _RIDGE * torch.eye(sensitivity.shape[1], dtype=torch.float64, device=magnitude.device)
+    step = torch.linalg.solve(sensitivity.T @ sensitivity + ridge, sensitivity.T @ lr_gap_db.to(magnitude.device))
+    gains = torch.tensor([master[name] for name in MATCH_EQ_LR_NAMES], dtype=torch.float64) + step.cpu()
+    limit = MASTER_SPECS[MATCH_EQ_LR_NAMES[0]].max
+    return {name: float(value) for name, value in zip(MATCH_EQ_LR_NAMES, gains.clamp(-limit, limit), strict=True)}
 
 
 def _matched_width_pct(width_pct: float, mix_ratio: float, ref_ratio: float) -> float:

@@ -15,7 +15,8 @@ match EQ -> stereo width -> balance -> loudness target -> true-peak ceiling.
 
 Schema versions: 2 added the master balance and the match EQ (a graphic EQ
 on the bark bands of the AF loss, set by ``mixing.master_match``); 3 added
-the master expander (off at its default ratio of 1). Presets of earlier
+the master expander (off at its default ratio of 1); 4 added the match EQ's
+left/right gains (one per band, 0 dB: both channels alike). Presets of earlier
 versions still load: the parameters they lack take their defaults, which
 leave the sound as those versions made it. The learnable parameters (what the
 controller predicts) are the same in all versions.
@@ -32,8 +33,8 @@ import torch
 from mixing.errors import PresetError
 from mixing.features import BARK_F_MAX_HZ, N_BARK_BANDS, bark_band_centres_hz
 
-SCHEMA_VERSION = 3
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+SCHEMA_VERSION = 4
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,10 @@ def _match_eq_label(freq_hz: float) -> str:
 
 
 MATCH_EQ_GAIN_NAMES: tuple[str, ...] = tuple(f"master_match_eq_{i + 1:02d}_gain_db" for i in range(N_BARK_BANDS))
+# A band's left channel gets its gain plus half its left/right gain, the right channel its gain minus half:
+# where the reference's two channels differ in tone, one curve for both cannot follow.
+MATCH_EQ_LR_NAMES: tuple[str, ...] = tuple(f"master_match_eq_{i + 1:02d}_lr_db" for i in range(N_BARK_BANDS))
+MATCH_EQ_LR_RANGE_DB = 6.0
 
 MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
     _eq_specs("master_", "master eq")
@@ -167,6 +172,11 @@ MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
         ParamSpec(name, _match_eq_label(freq_hz), "dB", -MATCH_EQ_GAIN_RANGE_DB, MATCH_EQ_GAIN_RANGE_DB, 0.0,
                   "linear", "master match eq", learnable=False)
         for name, freq_hz in zip(MATCH_EQ_GAIN_NAMES, MATCH_EQ_CENTRES_HZ, strict=True)
+    ]
+    + [
+        ParamSpec(name, f"{_match_eq_label(freq_hz)} left - right", "dB", -MATCH_EQ_LR_RANGE_DB,
+                  MATCH_EQ_LR_RANGE_DB, 0.0, "linear", "master match eq lr", learnable=False)
+        for name, freq_hz in zip(MATCH_EQ_LR_NAMES, MATCH_EQ_CENTRES_HZ, strict=True)
     ]
     + [
         ParamSpec("master_width_pct", "Stereo width", "%", 0.0, 200.0, 100.0, "linear", "master output"),

@@ -41,6 +41,7 @@ from mixing.params import (
     MASTER_PARAMS,
     MASTER_SPECS,
     MATCH_EQ_GAIN_NAMES,
+    MATCH_EQ_LR_NAMES,
     TRACK_PARAMS,
     MixParams,
     ParamSpec,
@@ -50,8 +51,8 @@ from mixing.params import (
 _COMPRESSOR_SUFFIXES = ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db")
 # The master settings read after master_dynamics; the renderer keeps the dynamics output while all the others
 # stay, so that a setting added to the schema invalidates it unless it is listed here.
-_AFTER_MASTER_DYNAMICS = frozenset(
-    (*MATCH_EQ_GAIN_NAMES, "master_width_pct", "master_balance_pct", "master_loudness_lufs", "master_ceiling_dbtp"))
+_AFTER_MASTER_DYNAMICS = frozenset((*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, "master_width_pct", "master_balance_pct",
+                                    "master_loudness_lufs", "master_ceiling_dbtp"))
 # -120 dB: a silent track reports a finite level.
 _MEAN_SQUARE_FLOOR = 1e-12
 
@@ -121,7 +122,9 @@ def master_bus_after_dynamics(
 ) -> torch.Tensor:
     """The last stages of :func:`master_bus`, match EQ -> stereo width -> balance, for ``x`` (batch, 2, samples),
     the output of :func:`master_dynamics`; ``spectrum``: its ``mixing.dsp.match_eq.match_eq_spectrum`` if known."""
-    matched = match_eq(x, sample_rate, torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1),
+    gains_db = torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1)
+    half_lr_db = 0.5 * torch.stack([params[name] for name in MATCH_EQ_LR_NAMES], dim=-1)
+    matched = match_eq(x, sample_rate, torch.stack([gains_db + half_lr_db, gains_db - half_lr_db], dim=-2),
                        spectrum=spectrum)
     widened = stereo_width(matched, sample_rate, params["master_width_pct"])
     # A stereo signal through the pan stage is a balance control (``mixing.dsp.pan``).
@@ -362,7 +365,7 @@ class IncrementalRenderer:
 
     def _match_eq_spectrum(self, values: Mapping[str, float]) -> torch.Tensor | None:
         """The match EQ's spectrum of the kept dynamics output, made on the first render that needs it."""
-        if not any(float(values[name]) for name in MATCH_EQ_GAIN_NAMES):
+        if not any(float(values[name]) for name in (*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES)):
             return None  # a flat match EQ passes its input through without an FFT
         if self._dynamics_spectrum is None:
             self._dynamics_spectrum = match_eq_spectrum(self._dynamics, self.sample_rate)

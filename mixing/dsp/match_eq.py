@@ -57,7 +57,8 @@ def match_eq_spectrum(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
 
 def match_eq(x: torch.Tensor, sample_rate: int, gains_db: torch.Tensor,
              spectrum: torch.Tensor | None = None) -> torch.Tensor:
-    """Filter ``x`` (batch, channels, samples) by the match EQ with ``gains_db`` (batch, bands); same shape out.
+    """Filter ``x`` (batch, channels, samples) by the match EQ with ``gains_db``, (batch, bands) for one curve
+    on every channel or (batch, channels, bands) for one per channel; same shape out.
 
     ``spectrum``: ``match_eq_spectrum(x, sample_rate)`` when the caller has it. Differentiable w.r.t. ``x``
     and ``gains_db``. All gains at 0 dB return ``x`` itself.
@@ -65,15 +66,18 @@ def match_eq(x: torch.Tensor, sample_rate: int, gains_db: torch.Tensor,
     if x.dim() != 3:
         raise ValueError(f"x: expected shape (batch, channels, samples), got {tuple(x.shape)}")
     gains_db = torch.as_tensor(gains_db, dtype=x.dtype, device=x.device)
-    if gains_db.shape != (x.shape[0], len(MATCH_EQ_CENTRES_HZ)):
-        raise ValueError(
-            f"gains_db: expected shape ({x.shape[0]}, {len(MATCH_EQ_CENTRES_HZ)}), got {tuple(gains_db.shape)}"
-        )
+    bands = len(MATCH_EQ_CENTRES_HZ)
+    if gains_db.shape not in ((x.shape[0], bands), (*x.shape[:2], bands)):
+        raise ValueError(f"gains_db: expected shape ({x.shape[0]}, {bands}) or ({x.shape[0]}, {x.shape[1]}, "
+                         f"{bands}), got {tuple(gains_db.shape)}")
     if not gains_db.requires_grad and not bool(gains_db.any()):
         return x
     samples = x.shape[-1]
     n_fft = fft_size(samples, int(PAD_S * sample_rate))
-    amplitude = torch.pow(10.0, match_eq_response_db(gains_db, sample_rate, n_fft) / 20.0)
+    response_db = match_eq_response_db(gains_db.reshape(-1, bands), sample_rate, n_fft)
+    amplitude = torch.pow(10.0, response_db / 20.0).reshape(*gains_db.shape[:-1], -1)
+    if gains_db.dim() == 2:
+        amplitude = amplitude.unsqueeze(-2)  # one curve for every channel
     if spectrum is None:
         spectrum = match_eq_spectrum(x, sample_rate)
-    return torch.fft.irfft(spectrum * amplitude.unsqueeze(-2), n_fft)[..., :samples]
+    return torch.fft.irfft(spectrum * amplitude, n_fft)[..., :samples]

@@ -13,7 +13,15 @@ import math
 
 import torch
 
-from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, TRACK_INPUT_LUFS, TRACK_SPECS, MixParams, ParamSpec
+from mixing.params import (
+    MASTER_SPECS,
+    MATCH_EQ_GAIN_NAMES,
+    MATCH_EQ_LR_NAMES,
+    TRACK_INPUT_LUFS,
+    TRACK_SPECS,
+    MixParams,
+    ParamSpec,
+)
 
 TRACK_GAIN_RANGE_DB = (-12.0, 12.0)
 TRACK_EQ_GAIN_RANGE_DB = (-6.0, 6.0)
@@ -96,7 +104,8 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
         "master_loudness_lufs": uniform(*MASTER_LOUDNESS_RANGE_LUFS),
         "master_ceiling_dbtp": -1.0,
         "master_balance_pct": 0.0,
-        **{name: 0.0 for name in MATCH_EQ_GAIN_NAMES},
+        # The match EQ (both curves) is flat: matching sets it; Diff-MST's console has none.
+        **{name: 0.0 for name in (*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES)},
         # Off, and drawn from no random number: the references stay those of Diff-MST's console, which has no
         # expander, and the sessions drawn before the expander existed stay the same.
         "master_expander_threshold_db": MASTER_SPECS["master_expander_threshold_db"].default,

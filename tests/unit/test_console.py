@@ -10,7 +10,9 @@ from mixing.dsp.limiter import true_peak_dbtp
 from mixing.params import (
     LEARNABLE_MASTER_PARAMS,
     LEARNABLE_TRACK_PARAMS,
+    MATCH_EQ_CENTRES_HZ,
     MATCH_EQ_GAIN_NAMES,
+    MATCH_EQ_LR_NAMES,
     TRACK_PARAMS,
     MixParams,
     normalize_tensor,
@@ -259,6 +261,20 @@ def test_master_balance_follows_the_stereo_balance_law(balance_pct, attenuated):
     )
 
 
+def test_a_match_eq_left_right_gain_splits_between_the_channels():
+    # A sine at band 10's centre in both channels; its gain 2 dB and left/right gain 6 dB give the left
+    # channel 2 + 3 dB and the right 2 - 3 dB.
+    band = 10
+    freq_hz = MATCH_EQ_CENTRES_HZ[band]
+    t = torch.arange(2 * SAMPLE_RATE) / SAMPLE_RATE
+    mix = (0.1 * torch.sin(2 * math.pi * freq_hz * t)).expand(1, 2, -1).contiguous()
+    out = master_bus(mix, SAMPLE_RATE, master_params(**{MATCH_EQ_GAIN_NAMES[band]: 2.0, MATCH_EQ_LR_NAMES[band]: 6.0}))
+    middle = slice(SAMPLE_RATE // 2, 3 * SAMPLE_RATE // 2)
+    for channel, expected_db in ((0, 5.0), (1, -1.0)):
+        gain_db = 20 * math.log10(amplitude_at(out[0, channel, middle], freq_hz) / 0.1)
+        assert gain_db == pytest.approx(expected_db, abs=0.1), channel
+
+
 def test_rendered_balance_sets_the_channel_level_ratio():
     tracks = session(2.0)
     params = MixParams.default(3)
@@ -281,13 +297,14 @@ def matched_params() -> MixParams:
     gains_db = torch.linspace(-9.0, 9.0, len(MATCH_EQ_GAIN_NAMES)) * torch.tensor([1.0, -0.5]).repeat(12)
     params.master.update({name: float(gain) for name, gain in zip(MATCH_EQ_GAIN_NAMES, gains_db, strict=True)})
     params.master["master_balance_pct"] = -35.0
+    params.master.update({name: 4.0 * math.sin(i) for i, name in enumerate(MATCH_EQ_LR_NAMES)})
     return params
 
 
 def test_differentiable_console_and_full_render_agree_with_match_eq_and_balance():
     tracks = session(10.0)
     params = matched_params()
-    fixed = {name: params.master[name] for name in (*MATCH_EQ_GAIN_NAMES, "master_balance_pct")}
+    fixed = {name: params.master[name] for name in (*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, "master_balance_pct")}
     with torch.no_grad():
         differentiable = DifferentiableConsole(tracks, SAMPLE_RATE, master_settings=fixed)(
             *to_norm(params), params.master["master_loudness_lufs"]

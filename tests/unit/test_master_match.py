@@ -25,7 +25,7 @@ from mixing.master_match import (
     LEVELLER,
     match_master,
 )
-from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MixParams
+from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, MixParams
 
 SAMPLE_RATE = 44100
 SECONDS = 6.0
@@ -33,7 +33,7 @@ ROUNDS = 3
 # Each dynamics probe is rendered, then rendered again after a round re-matching to it.
 DYNAMICS_RENDERS = 2 * DYNAMICS_PROBES
 DYNAMICS_RENDERS_BOTH_WAYS = 2 * DYNAMICS_RENDERS
-LAST_ROUND_RENDERS = 1  # the round whose EQ step models the loudness restored after it
+LAST_ROUND_RENDERS = 2  # the round whose EQ step models the loudness restored after it, then the left/right round
 REFERENCE_MASTER = {
     "master_eq_low_shelf_gain_db": -5.0,
     "master_eq_high_shelf_gain_db": 6.0,
@@ -139,10 +139,10 @@ def test_only_master_bus_settings_move_and_the_input_is_untouched(matched):
     assert start == matched["start_copy"]
     assert result.params.tracks == start.tracks
     moved = {name for name in start.master if result.params.master[name] != start.master[name]}
-    assert moved <= {*MATCH_EQ_GAIN_NAMES, "master_width_pct", "master_balance_pct", "master_loudness_lufs",
-                     "master_comp_threshold_db", *LEVELLER}
+    assert moved <= {*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, "master_width_pct", "master_balance_pct",
+                     "master_loudness_lufs", "master_comp_threshold_db", *LEVELLER}
     assert "master_width_pct" in moved and "master_balance_pct" in moved
-    for name in MATCH_EQ_GAIN_NAMES:
+    for name in (*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES):
         spec = MASTER_SPECS[name]
         assert spec.min <= result.params.master[name] <= spec.max
 
@@ -232,9 +232,44 @@ def test_the_last_round_closes_a_gap_common_to_all_bands():
                           level_dynamics=False)
     assert common_gap_db(steady) > 2.0
     assert abs(common_gap_db(result.audio)) < 0.25 * common_gap_db(steady)
-    # The gain is the last round's: the rounds before it could not lower the loss.
-    assert result.loss == result.history[-1] < 0.9 * min(result.history[:-1])
+    # The gain is the loudness-modelled round's (the one before the left/right round): the rounds before it
+    # could not lower the loss.
+    assert result.loss <= result.history[-2] < 0.9 * min(result.history[:-2])
     assert result.params.tracks == start.tracks
+
+
+def test_the_left_right_round_closes_a_tonal_gap_between_the_channels():
+    # The reference is the start's own mix with its left channel's highs 2 dB up and its right channel's
+    # 2 dB down (the highs added back, as a master with a brighter left would make): one curve for both
+    # channels cannot follow that, the left/right gains can.
+    tracks = session_tracks()
+    start = MixParams.default(len(tracks))
+    steady = render_mix(tracks, start, SAMPLE_RATE)
+    highpass = scipy.signal.iirfilter(2, 2000.0, btype="highpass", ftype="butter", fs=SAMPLE_RATE, output="sos")
+    highs = torch.from_numpy(scipy.signal.sosfilt(highpass, steady.double().numpy(), axis=-1)).float()
+    tilt = torch.tensor([[10 ** (2 / 20) - 1], [10 ** (-2 / 20) - 1]])
+    reference = steady + tilt * highs
+
+    def left_right_gap_db(audio: torch.Tensor) -> float:
+        loss_fn = AudioFeatureLoss(SAMPLE_RATE)
+        gap = loss_fn.features(audio.unsqueeze(0))["bark_spectrum"] - loss_fn.features(
+            reference.unsqueeze(0))["bark_spectrum"]
+        lr = (gap[0, 0] - gap[0, 1]) * 20 / math.log(10)
+        return float(lr.abs().mean())
+
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
+                          level_dynamics=False)
+    assert left_right_gap_db(steady) > 1.0  # the mean over all bands, lows included
+    assert left_right_gap_db(result.audio) < 0.25 * left_right_gap_db(steady)
+    assert result.loss == result.history[-1] < 0.9 * min(result.history[:-1])
+    lr_db = [result.params.master[name] for name in MATCH_EQ_LR_NAMES]
+    # Brighter left: the high bands' left/right gains sit about 4 dB over the low bands' (the balance stage
+    # takes up the overall lean to the left, so the low bands need not be at 0).
+    assert 2.5 < sum(lr_db[-6:]) / 6 - sum(lr_db[:4]) / 4 < 5.5
+
+    mono = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
+                        level_dynamics=False, match_stereo=False)
+    assert all(mono.params.master[name] == 0.0 for name in MATCH_EQ_LR_NAMES)
 
 
 def test_a_levelled_reference_is_matched_by_levelling_the_master_compressor():

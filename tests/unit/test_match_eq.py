@@ -77,6 +77,19 @@ def test_a_sine_at_each_centre_comes_out_with_that_bands_gain():
             assert gain_db == pytest.approx(float(gains_db[0, band]), abs=0.1), (band, channel)
 
 
+def test_per_channel_gains_filter_each_channel_with_its_own_curve():
+    x = torch.randn(2, 2, SAMPLE_RATE // 4, generator=torch.Generator().manual_seed(11))
+    gains_db = torch.stack([random_gains_db(2, seed=12), random_gains_db(2, seed=13)], dim=1)  # (batch, 2, bands)
+    together = match_eq(x, SAMPLE_RATE, gains_db)
+    for channel in range(2):
+        alone = match_eq(x[:, channel : channel + 1], SAMPLE_RATE, gains_db[:, channel])
+        torch.testing.assert_close(together[:, channel : channel + 1], alone, atol=1e-6, rtol=0)
+    # One curve given per channel, the same for both, is the one curve for both.
+    same = gains_db[:, :1].expand(-1, 2, -1)
+    torch.testing.assert_close(match_eq(x, SAMPLE_RATE, same), match_eq(x, SAMPLE_RATE, gains_db[:, 0]),
+                               atol=1e-6, rtol=0)
+
+
 def test_batch_items_are_filtered_with_their_own_gains():
     x = torch.randn(2, 1, SAMPLE_RATE // 4, generator=torch.Generator().manual_seed(4))
     gains_db = random_gains_db(2, seed=5)
@@ -122,6 +135,7 @@ def test_gradients_wrt_every_gain_are_finite_and_nonzero():
         ((2, 2, 1000), (2, BANDS - 1), "gains_db: expected shape"),
         ((2, 2, 1000), (1, BANDS), "gains_db: expected shape"),
         ((2, 2, 1000), (BANDS,), "gains_db: expected shape"),
+        ((2, 2, 1000), (2, 3, BANDS), "gains_db: expected shape"),
     ],
 )
 def test_bad_shapes_raise_value_error(x_shape, gains_shape, message):

@@ -6,7 +6,7 @@ import { formatValue, fromSlider, sameValue, sliderRange, toSlider } from './par
 
 const GROUP_TITLES = {
   gain: 'Gain', eq: 'EQ', compressor: 'Compressor', pan: 'Pan',
-  'master eq': 'EQ', 'master compressor': 'Compressor', 'master expander': 'Expander', 'master match eq': 'Match EQ',
+  'master eq': 'EQ', 'master compressor': 'Compressor', 'master expander': 'Expander', 'master match eq': 'Match EQ', 'master match eq lr': 'Match EQ left/right',
   'master output': 'Output',
 };
 const isCollapsible = (group) => /eq|compressor|expander/.test(group);
