@@ -80,7 +80,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -388,15 +388,11 @@ def _match_eq_gains(master: dict, mix_features: dict, ref_features: dict, magnit
     sensitivity, weights = _band_sensitivity(magnitude, filterbank, sample_rate, n_fft)
     if loudness_share is not None:
         sensitivity = sensitivity - (loudness_share.to(weights.dtype) @ weights)[None, :]
-    ridge = _RIDGE * torch.eye(sensitivity.shape[1], dtype=torch.float64, device=magnitude.device)
-    lhs = sensitivity.T @ sensitivity + ridge
-    step = torch.linalg.solve(lhs, sensitivity.T @ gap_db)
-    gains = torch.tensor([master[name] for name in MATCH_EQ_GAIN_NAMES], dtype=torch.float64) + step.cpu()
+    gains = torch.tensor([master[name] for name in MATCH_EQ_GAIN_NAMES], dtype=torch.float64)
+    gains = gains + _gauss_newton_step(sensitivity, gap_db)
     # A gain common to every band is undone by the loudness stage (with the share modelled, the ridge keeps the
     # step free of one); centring keeps the range for the shape.
-    gains = gains - gains.mean()
-    limit = MASTER_SPECS[MATCH_EQ_GAIN_NAMES[0]].max
-    return {name: float(value) for name, value in zip(MATCH_EQ_GAIN_NAMES, gains.clamp(-limit, limit), strict=True)}
+    return _clamped_gains(MATCH_EQ_GAIN_NAMES, gains - gains.mean())
 
 
 def _match_eq_lr_gains(master: dict, mix_features: dict, ref_features: dict, magnitude: torch.Tensor,
@@ -406,11 +402,21 @@ def _match_eq_lr_gains(master: dict, mix_features: dict, ref_features: dict, mag
     gap_db = (ref_features["bark_spectrum"] - mix_features["bark_spectrum"])[0].double() * (20 / math.log(10))
     lr_gap_db = gap_db[0] - gap_db[-1]
     sensitivity, _ = _band_sensitivity(magnitude, filterbank, sample_rate, n_fft)
-    ridge = _RIDGE * torch.eye(sensitivity.shape[1], dtype=torch.float64, device=magnitude.device)
-    step = torch.linalg.solve(sensitivity.T @ sensitivity + ridge, sensitivity.T @ lr_gap_db.to(magnitude.device))
-    gains = torch.tensor([master[name] for name in MATCH_EQ_LR_NAMES], dtype=torch.float64) + step.cpu()
-    limit = MASTER_SPECS[MATCH_EQ_LR_NAMES[0]].max
-    return {name: float(value) for name, value in zip(MATCH_EQ_LR_NAMES, gains.clamp(-limit, limit), strict=True)}
+    gains = torch.tensor([master[name] for name in MATCH_EQ_LR_NAMES], dtype=torch.float64)
+    return _clamped_gains(MATCH_EQ_LR_NAMES, gains + _gauss_newton_step(sensitivity, lr_gap_db))
+
+
+def _gauss_newton_step(sensitivity: torch.Tensor, gap_db: torch.Tensor) -> torch.Tensor:
+    """The gain change (gains,), on the CPU, that best closes ``gap_db`` (bands,) under ``sensitivity``
+    (bands, gains), ridge-regularised so that a band holding little energy cannot demand a huge gain."""
+    ridge = _RIDGE * torch.eye(sensitivity.shape[1], dtype=torch.float64, device=sensitivity.device)
+    lhs = sensitivity.T @ sensitivity + ridge
+    return torch.linalg.solve(lhs, sensitivity.T @ gap_db.to(sensitivity.device)).cpu()
+
+
+def _clamped_gains(names: Sequence[str], gains: torch.Tensor) -> dict[str, float]:
+    """``gains`` (len(names),) by name, each within its schema range."""
+    return {name: MASTER_SPECS[name].clamp(float(value)) for name, value in zip(names, gains, strict=True)}
 
 
 def _matched_width_pct(width_pct: float, mix_ratio: float, ref_ratio: float) -> float:
