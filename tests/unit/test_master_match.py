@@ -12,7 +12,8 @@ import pytest
 import scipy.signal
 import torch
 
-from mixing.dsp.console import IncrementalRenderer, render_mix
+from mixing.dsp.console import IncrementalRenderer, master_bus_after_dynamics, render_mix
+from mixing.features import stereo_imbalance, stereo_width
 from mixing.losses import AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
 from mixing.master_match import (
@@ -23,6 +24,8 @@ from mixing.master_match import (
     EXPANDER_RATIO,
     EXPANDER_STEP_DB,
     LEVELLER,
+    _matched_stereo,
+    _power_spectra,
     match_master,
 )
 from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, MixParams
@@ -33,7 +36,7 @@ ROUNDS = 3
 # Each dynamics probe is rendered, then rendered again after a round re-matching to it.
 DYNAMICS_RENDERS = 2 * DYNAMICS_PROBES
 DYNAMICS_RENDERS_BOTH_WAYS = 2 * DYNAMICS_RENDERS
-LAST_ROUND_RENDERS = 2  # the round whose EQ step models the loudness restored after it, then the left/right round
+LAST_ROUND_RENDERS = 3  # the round whose EQ step models the loudness restored after it, then two left/right rounds
 REFERENCE_MASTER = {
     "master_eq_low_shelf_gain_db": -5.0,
     "master_eq_high_shelf_gain_db": 6.0,
@@ -232,9 +235,10 @@ def test_the_last_round_closes_a_gap_common_to_all_bands():
                           level_dynamics=False)
     assert common_gap_db(steady) > 2.0
     assert abs(common_gap_db(result.audio)) < 0.25 * common_gap_db(steady)
-    # The gain is the loudness-modelled round's (the one before the left/right round): the rounds before it
-    # could not lower the loss.
-    assert result.loss <= result.history[-2] < 0.9 * min(result.history[:-2])
+    # The gain is the loudness-modelled round's: the first round could not lower the loss, which ends the rounds,
+    # so the third render is that round's (the left/right rounds follow it).
+    assert result.history[1] >= result.history[0]
+    assert result.loss <= result.history[2] < 0.9 * min(result.history[:2])
     assert result.params.tracks == start.tracks
 
 
@@ -261,7 +265,8 @@ def test_the_left_right_round_closes_a_tonal_gap_between_the_channels():
                           level_dynamics=False)
     assert left_right_gap_db(steady) > 1.0  # the mean over all bands, lows included
     assert left_right_gap_db(result.audio) < 0.25 * left_right_gap_db(steady)
-    assert result.loss == result.history[-1] < 0.9 * min(result.history[:-1])
+    # The gain is the left/right rounds' (the second ends them if it does not gain).
+    assert result.loss == min(result.history[-2:]) < 0.9 * min(result.history[:-2])
     lr_db = [result.params.master[name] for name in MATCH_EQ_LR_NAMES]
     # Brighter left: the high bands' left/right gains sit about 4 dB over the low bands' (the balance stage
     # takes up the overall lean to the left, so the low bands need not be at 0).
@@ -284,9 +289,13 @@ def test_a_levelled_reference_is_matched_by_levelling_the_master_compressor():
     levelled.master.update(master_comp_threshold_db=-20.0 - 2 * DYNAMICS_STEP_DB, **LEVELLER)
     reference = render_mix(tracks, levelled, SAMPLE_RATE)
 
-    without = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, level_dynamics=False)
+    # Mono matching: the left/right rounds, which end at the first that does not gain, would make the count of
+    # renders below depend on more than the dynamics.
+    without = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, level_dynamics=False,
+                           match_stereo=False)
     # Probed the one way the gap points (as songs longer than BOTH_WAYS_MAX_S are).
-    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, both_ways_max_s=0.0)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, both_ways_max_s=0.0,
+                          match_stereo=False)
     assert without.params.master["master_comp_ratio"] == 1.0
     assert result.params.master["master_comp_threshold_db"] == pytest.approx(-20.0 - 2 * DYNAMICS_STEP_DB)
     assert {name: result.params.master[name] for name in LEVELLER} == LEVELLER
@@ -347,3 +356,34 @@ def test_short_material_is_probed_both_ways_and_the_better_way_wins(reference_dy
     for name in ("master_comp_threshold_db", "master_comp_ratio", "master_expander_ratio"):
         assert result.params.master[name] == pytest.approx(target.master[name], abs=0.1), name
     assert result.loss < 0.1 * without.loss, (without.loss, result.loss)
+
+
+@pytest.mark.parametrize("left_right_db", [0.0, 3.0])
+def test_width_and_balance_are_solved_together_on_a_lopsided_mix(left_right_db):
+    # Tracks panned right, so the side signal carries much of the lean: width moves the imbalance and balance
+    # moves the width feature. Rendered at one width and balance and asked for the features that another
+    # setting gives (with the high bands' left/right gains moved too, which act before both), the solve must
+    # find that other setting.
+    tracks = session_tracks()
+    mix_params = MixParams.default(len(tracks))
+    for row, pan_pct in zip(mix_params.tracks, (60.0, 80.0, 30.0), strict=True):
+        row["pan_pct"] = pan_pct
+    mix_params.master.update(master_width_pct=100.0, master_balance_pct=0.0)
+    before_master = render_mix(tracks, mix_params, SAMPLE_RATE)[None]
+
+    def master_after(master: dict) -> torch.Tensor:
+        return master_bus_after_dynamics(before_master, SAMPLE_RATE,
+                                         {name: torch.tensor([value]) for name, value in master.items()})
+
+    old = {**mix_params.master, "master_width_pct": 130.0, "master_balance_pct": -20.0}
+    wanted = {**old, "master_width_pct": 70.0, "master_balance_pct": 45.0,
+              **{name: left_right_db for name in MATCH_EQ_LR_NAMES[12:]}}
+    new = {**wanted, "master_width_pct": old["master_width_pct"], "master_balance_pct": old["master_balance_pct"]}
+    n_fft = AudioFeatureLoss(SAMPLE_RATE).n_fft
+    target = master_after(wanted)
+    width_pct, balance_pct = _matched_stereo(
+        _power_spectra(master_after(old)[0], n_fft), old, new, float(stereo_width(target)[0]),
+        float(stereo_imbalance(target)[0]), SAMPLE_RATE, n_fft)
+    assert float(stereo_imbalance(target)[0]) > 0.5  # lopsided: over three times the power on the right
+    assert width_pct == pytest.approx(70.0, abs=0.5)
+    assert balance_pct == pytest.approx(45.0, abs=0.5)
