@@ -12,6 +12,7 @@ import pytest
 import scipy.signal
 import torch
 
+import mixing.master_match as master_match_module
 from mixing.dsp.console import IncrementalRenderer, master_bus_after_dynamics, render_mix
 from mixing.features import stereo_imbalance, stereo_width
 from mixing.losses import AudioFeatureLoss
@@ -23,6 +24,7 @@ from mixing.master_match import (
     EXPANDER_BELOW_DB,
     EXPANDER_RATIO,
     EXPANDER_STEP_DB,
+    LEFT_RIGHT_FALLBACK_STEP,
     LEVELLER,
     _matched_stereo,
     _power_spectra,
@@ -387,3 +389,28 @@ def test_width_and_balance_are_solved_together_on_a_lopsided_mix(left_right_db):
     assert float(stereo_imbalance(target)[0]) > 0.5  # lopsided: over three times the power on the right
     assert width_pct == pytest.approx(70.0, abs=0.5)
     assert balance_pct == pytest.approx(45.0, abs=0.5)
+
+
+def test_a_left_right_step_that_overshoots_is_retried_at_part_of_its_length(monkeypatch):
+    # The left/right tonal gap of the test above, with every left/right step made 2.6 times too long by this
+    # test: the full step leaves the gap 1.6 times as large and reversed, the fallback share of it 0.3 times.
+    tracks = session_tracks()
+    start = MixParams.default(len(tracks))
+    steady = render_mix(tracks, start, SAMPLE_RATE)
+    highpass = scipy.signal.iirfilter(2, 2000.0, btype="highpass", ftype="butter", fs=SAMPLE_RATE, output="sos")
+    highs = torch.from_numpy(scipy.signal.sosfilt(highpass, steady.double().numpy(), axis=-1)).float()
+    reference = steady + torch.tensor([[10 ** (2 / 20) - 1], [10 ** (-2 / 20) - 1]]) * highs
+    shares = []
+    too_long = master_match_module._match_eq_lr_gains
+
+    def overshooting(*args, share, **kwargs):
+        shares.append(share)
+        return too_long(*args, share=2.6 * share, **kwargs)
+
+    monkeypatch.setattr(master_match_module, "_match_eq_lr_gains", overshooting)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
+                          level_dynamics=False)
+    assert shares == [1.0, LEFT_RIGHT_FALLBACK_STEP]
+    before_left_right = min(result.history[:-2])
+    assert result.history[-2] > before_left_right  # the full step made things worse
+    assert result.loss == result.history[-1] < 0.5 * before_left_right
