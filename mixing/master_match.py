@@ -92,7 +92,7 @@ import torch
 
 from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.match_eq import match_eq_response_db
-from mixing.dsp.pan import pan_gains
+from mixing.dsp.pan import pan_gains, width_matrix
 from mixing.features import bark_filterbank, mean_magnitude_spectrum
 from mixing.losses import WITHOUT_STEREO_TERMS, AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, k_weighting_power_response, normalize_to_lufs
@@ -394,7 +394,8 @@ def _matched_stereo(powers: dict[str, torch.Tensor], old: dict, new: dict, ref_w
                             torch.pow(10.0, (common_db - 0.5 * lr_db) / 20.0)])  # (2, bins)
     cross = (powers["mid"] - powers["side"]) / 4.0
     rendered = torch.stack([torch.stack([powers["left"], cross]), torch.stack([cross, powers["right"]])])
-    undo = torch.linalg.inv(balance @ _width_matrix(old["master_width_pct"])).to(rendered.device)
+    old_width = width_matrix(torch.tensor(old["master_width_pct"], dtype=torch.float64))[0]
+    undo = torch.linalg.inv(balance @ old_width).to(rendered.device)
     before = torch.einsum("ij,jkb,lk->ilb", undo, rendered, undo)  # (2, 2, bins) before width and balance
     covariance = (eq_gains[:, None] * before * eq_gains[None, :]).sum(-1).cpu()
     if float(covariance[0, 0]) <= 0.0 or float(covariance[1, 1]) <= 0.0:
@@ -406,8 +407,7 @@ def _matched_stereo(powers: dict[str, torch.Tensor], old: dict, new: dict, ref_w
     width = max(ref_width, 0.0)
     wanted = (1 + ratio) * (1 - width) / (2 * math.sqrt(ratio) * (1 + width))
     widths_pct = torch.linspace(width_spec.min, width_spec.max, 4001, dtype=torch.float64)
-    direct, side = (1 + widths_pct / 100) / 2, (1 - widths_pct / 100) / 2
-    matrices = torch.stack([torch.stack([direct, side], -1), torch.stack([side, direct], -1)], -2)
+    matrices = width_matrix(widths_pct)
     widened = matrices @ covariance @ matrices.transpose(-1, -2)  # (widths, 2, 2)
     correlation = widened[:, 0, 1] / (widened[:, 0, 0] * widened[:, 1, 1]).clamp_min(1e-30).sqrt()
     # Ties (a flat stretch of the correlation) go to the width nearest the old one.
@@ -422,12 +422,6 @@ def _matched_stereo(powers: dict[str, torch.Tensor], old: dict, new: dict, ref_w
     else:
         balance_pct = -math.acos(right_over_left) * 200 / math.pi
     return width_pct, balance_spec.clamp(balance_pct)
-
-
-def _width_matrix(width_pct: float) -> torch.Tensor:
-    """The width stage (``mixing.dsp.pan.stereo_width``) as a 2x2 matrix on (left, right)."""
-    direct, cross = (1 + width_pct / 100) / 2, (1 - width_pct / 100) / 2
-    return torch.tensor([[direct, cross], [cross, direct]], dtype=torch.float64)
 
 
 def _balance_matrix(balance_pct: float) -> torch.Tensor:

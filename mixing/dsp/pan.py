@@ -58,9 +58,15 @@ def stereo_width(x: torch.Tensor, sample_rate: int, width_pct: torch.Tensor) -> 
     """
     if x.dim() != 3 or x.shape[1] != 2:
         raise ValueError(f"x: expected shape (batch, 2, samples), got {tuple(x.shape)}")
-    width = torch.as_tensor(width_pct, dtype=x.dtype, device=x.device).reshape(-1) / 100.0
     # Mid/side scaling as one 2x2 matrix per item: one pass over the audio, and
     # at 100 % the matrix is the identity, so the signal passes bit-exact.
-    direct, cross = (1.0 + width) / 2, (1.0 - width) / 2
-    matrix = torch.stack([torch.stack([direct, cross], -1), torch.stack([cross, direct], -1)], -2)
+    matrix = width_matrix(torch.as_tensor(width_pct, dtype=x.dtype, device=x.device))
     return matrix.expand(x.shape[0], 2, 2) @ x
+
+
+def width_matrix(width_pct: torch.Tensor) -> torch.Tensor:
+    """The width stage of :func:`stereo_width` as matrices on (left, right): ``width_pct`` (n,) or a scalar ->
+    (n, 2, 2), in its dtype and on its device."""
+    width = width_pct.reshape(-1) / 100.0
+    direct, cross = (1.0 + width) / 2, (1.0 - width) / 2
+    return torch.stack([torch.stack([direct, cross], -1), torch.stack([cross, direct], -1)], -2)
