@@ -91,7 +91,7 @@ from dataclasses import dataclass, field
 import torch
 
 from mixing.dsp.console import IncrementalRenderer
-from mixing.dsp.match_eq import match_eq_response_db
+from mixing.dsp.match_eq import channel_gains_db, match_eq_response_db
 from mixing.dsp.pan import pan_gains, width_matrix
 from mixing.features import bark_filterbank, mean_magnitude_spectrum
 from mixing.losses import WITHOUT_STEREO_TERMS, AudioFeatureLoss
@@ -387,11 +387,11 @@ def _matched_stereo(powers: dict[str, torch.Tensor], old: dict, new: dict, ref_w
     balance = _balance_matrix(old["master_balance_pct"])
     if old["master_width_pct"] <= 0.0 or float(balance.diagonal().min()) < 1e-6:
         return unchanged
-    change_db = torch.tensor([[new[name] - old[name] for name in MATCH_EQ_GAIN_NAMES],
-                              [new[name] - old[name] for name in MATCH_EQ_LR_NAMES]], dtype=torch.float64)
-    common_db, lr_db = match_eq_response_db(change_db, sample_rate, n_fft).to(powers["left"].device)
-    eq_gains = torch.stack([torch.pow(10.0, (common_db + 0.5 * lr_db) / 20.0),
-                            torch.pow(10.0, (common_db - 0.5 * lr_db) / 20.0)])  # (2, bins)
+    change_db = channel_gains_db(
+        torch.tensor([new[name] - old[name] for name in MATCH_EQ_GAIN_NAMES], dtype=torch.float64),
+        torch.tensor([new[name] - old[name] for name in MATCH_EQ_LR_NAMES], dtype=torch.float64))
+    response_db = match_eq_response_db(change_db, sample_rate, n_fft).to(powers["left"].device)
+    eq_gains = torch.pow(10.0, response_db / 20.0)  # (2, bins)
     cross = (powers["mid"] - powers["side"]) / 4.0
     rendered = torch.stack([torch.stack([powers["left"], cross]), torch.stack([cross, powers["right"]])])
     old_width = width_matrix(torch.tensor(old["master_width_pct"], dtype=torch.float64))[0]

@@ -32,7 +32,7 @@ from mixing.dsp.compressor import compressor
 from mixing.dsp.eq import apply_response, eq_response, fft_size, parametric_eq, parametric_eq_iir, schema_tail_samples
 from mixing.dsp.expander import expander
 from mixing.dsp.limiter import ceiling, loudness_gain_db
-from mixing.dsp.match_eq import match_eq, match_eq_spectrum
+from mixing.dsp.match_eq import channel_gains_db, match_eq, match_eq_spectrum
 from mixing.dsp.pan import pan, pan_gains, stereo_width
 from mixing.loudness import normalize_to_lufs
 from mixing.params import (
@@ -122,10 +122,9 @@ def master_bus_after_dynamics(
 ) -> torch.Tensor:
     """The last stages of :func:`master_bus`, match EQ -> stereo width -> balance, for ``x`` (batch, 2, samples),
     the output of :func:`master_dynamics`; ``spectrum``: its ``mixing.dsp.match_eq.match_eq_spectrum`` if known."""
-    gains_db = torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1)
-    half_lr_db = 0.5 * torch.stack([params[name] for name in MATCH_EQ_LR_NAMES], dim=-1)
-    matched = match_eq(x, sample_rate, torch.stack([gains_db + half_lr_db, gains_db - half_lr_db], dim=-2),
-                       spectrum=spectrum)
+    gains_db = channel_gains_db(torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1),
+                                torch.stack([params[name] for name in MATCH_EQ_LR_NAMES], dim=-1))
+    matched = match_eq(x, sample_rate, gains_db, spectrum=spectrum)
     widened = stereo_width(matched, sample_rate, params["master_width_pct"])
     # A stereo signal through the pan stage is a balance control (``mixing.dsp.pan``).
     return pan(widened, sample_rate, params["master_balance_pct"])

@@ -47,6 +47,13 @@ def match_eq_response_db(gains_db: torch.Tensor, sample_rate: int, n_fft: int) -
     return gains_db[:, below] * (1 - weight) + gains_db[:, below + 1] * weight
 
 
+def channel_gains_db(gains_db: torch.Tensor, left_right_db: torch.Tensor) -> torch.Tensor:
+    """Each channel's match EQ gains from the gains for both and the left/right gains, both (..., bands):
+    (..., 2, bands), the left channel's gain plus half the left/right gain, the right's minus half."""
+    half = 0.5 * left_right_db
+    return torch.stack([gains_db + half, gains_db - half], dim=-2)
+
+
 def match_eq_spectrum(x: torch.Tensor, sample_rate: int) -> torch.Tensor:
     """The padded rfft of ``x`` (batch, channels, samples) that :func:`match_eq` filters: (batch, channels, bins).
 
