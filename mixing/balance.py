@@ -39,6 +39,7 @@ import torch
 
 from mixing.dsp.console import param_columns, strip_before_pan
 from mixing.dsp.pan import pan, pan_gains
+from mixing.features import power_spectrum
 from mixing.params import TRACK_PARAMS, TRACK_SPECS, MixParams
 
 N_FFT = 4096
@@ -102,7 +103,7 @@ def cross_spectra(audio: torch.Tensor) -> torch.Tensor:
     spectra = torch.stft(flat, N_FFT, N_FFT // 2, window=window, return_complex=True, pad_mode="constant")
     spectra = spectra.reshape(audio.shape[0], audio.shape[1], *spectra.shape[-2:])
     left, right = spectra[:, 0], spectra[:, -1]
-    rows = [left.abs().square(), right.abs().square(), (left * right.conj()).real]
+    rows = [power_spectrum(left), power_spectrum(right), (left * right.conj()).real]
     return torch.stack([row.mean(dim=(0, -1)).double() for row in rows]).cpu()
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mixing.features import power_spectrum
 from mixing.params import MASTER_PARAMS, TRACK_PARAMS, MixParams
 
 ROLE_PATTERNS = (
@@ -50,7 +51,7 @@ def profile_track(audio: torch.Tensor, sample_rate: int, name: str = "") -> Trac
     mono = audio.mean(dim=0)
     # One long FFT over at most 30 s is enough for a spectral summary.
     mono = mono[: 30 * sample_rate]
-    power = torch.fft.rfft(mono).abs().pow(2)
+    power = power_spectrum(torch.fft.rfft(mono))
     freqs = torch.fft.rfftfreq(mono.shape[-1], 1 / sample_rate)
     total = power.sum().clamp_min(1e-20)
     low_ratio = float(power[freqs < 150].sum() / total)

@@ -58,6 +58,33 @@ _PEAK_EPS = 1e-8
 _RATIO_EPS_POWER = 1e-8
 
 
+def power_spectrum(spectrum: torch.Tensor) -> torch.Tensor:
+    """|spectrum|^2 of a complex tensor, real, same shape; about 4 times faster than ``abs().square()``,
+    which takes a square root only to undo it."""
+    return spectrum.real.square() + spectrum.imag.square()
+
+
+class _Magnitude(torch.autograd.Function):
+    # torch.hypot takes half the time of complex abs on the CPU, but its gradient is NaN at 0 (0 / 0), and
+    # silent padding gives exact zeros; the backward here is abs's, whose gradient at 0 is 0.
+    @staticmethod
+    def forward(ctx, spectrum):
+        magnitude = torch.hypot(spectrum.real, spectrum.imag)
+        ctx.save_for_backward(spectrum, magnitude)
+        return magnitude
+
+    @staticmethod
+    def backward(ctx, grad):
+        spectrum, magnitude = ctx.saved_tensors
+        # Real arithmetic before the one complex product; x / 0 is only ever inf or NaN, both mean 0 here.
+        return spectrum * torch.nan_to_num_(grad / magnitude, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def magnitude_spectrum(spectrum: torch.Tensor) -> torch.Tensor:
+    """|spectrum| of a complex tensor, real, same shape; differentiable like ``abs()`` (gradient 0 at 0)."""
+    return _Magnitude.apply(spectrum)
+
+
 def check_audio_shape(x: torch.Tensor, *, stereo: bool = False) -> None:
     """Raise ValueError unless x is (batch, channels, samples) with samples > 0 (and 2 channels if ``stereo``)."""
     if x.ndim != 3:
@@ -181,7 +208,7 @@ def mean_magnitude_spectrum(x: torch.Tensor, *, n_fft: int = N_FFT, hop_length: 
         piece = padded[:, first * hop_length : (first + count - 1) * hop_length + n_fft]
         spectrum = torch.stft(piece, n_fft=n_fft, hop_length=hop_length, window=window, center=False,
                               return_complex=True)
-        magnitude = spectrum.abs().sum(dim=-1)
+        magnitude = magnitude_spectrum(spectrum).sum(dim=-1)
         total = magnitude if total is None else total + magnitude
     return (total / frames).reshape(batch, channels, -1)
 
@@ -276,7 +303,7 @@ def _mean_power_spectrogram(audio: torch.Tensor, n_fft: int, hop_length: int) ->
             channel, n_fft=n_fft, hop_length=hop_length, window=window,
             center=True, pad_mode="constant", return_complex=True,
         )
-        channel_power = spectrum.real.pow(2) + spectrum.imag.pow(2)
+        channel_power = power_spectrum(spectrum)
         power = channel_power if power is None else power + channel_power
     return power / audio.shape[0]
 

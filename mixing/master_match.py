@@ -93,7 +93,7 @@ import torch
 from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.match_eq import channel_gains_db, match_eq_response_db
 from mixing.dsp.pan import pan_gains, width_matrix
-from mixing.features import bark_filterbank, mean_magnitude_spectrum
+from mixing.features import bark_filterbank, mean_magnitude_spectrum, power_spectrum
 from mixing.losses import WITHOUT_STEREO_TERMS, AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, k_weighting_power_response, normalize_to_lufs
 from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, MixParams
@@ -354,7 +354,7 @@ def _power_spectra(audio: torch.Tensor, n_fft: int) -> dict[str, torch.Tensor]:
     ``audio`` (2, samples). Frames do not overlap: a long-term average needs no more."""
     window = torch.hann_window(n_fft, device=audio.device)
     left, right = torch.stft(audio.float(), n_fft, n_fft, window=window, return_complex=True)
-    return {name: spectrum.abs().square().mean(-1).double()
+    return {name: power_spectrum(spectrum).mean(-1).double()
             for name, spectrum in (("left", left), ("right", right), ("side", left - right), ("mid", left + right))}
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import scipy.signal
 import torch
 
+from mixing.features import power_spectrum
 from mixing.loudness import k_weighting_sos
 
 # Taps per side of each interpolation phase (BS.1770-4's example filter has 6):
@@ -122,14 +123,21 @@ def true_peak_dbtp(x, sample_rate: int) -> float:
 
 
 @numba.njit(nogil=True, cache=True)
-def _smoothed_minimum(required, window, release_coef):
-    """Look-ahead minimum of ``required`` over ``window`` samples, held and released, then averaged over ``window``.
+def _limited(array, envelope, level, window, release_coef):
+    """``array`` (channels, samples) times the limiter's gain for its ``envelope`` (samples,) and ``level``.
 
-    ``out[n]`` averages the held minima of the windows starting at
-    ``n - window + 1 .. n``, each of which contains ``n``, so ``out[n] <= required[n]``.
-    ``required`` holds ``window - 1`` ones before and after the signal; the output is aligned with the signal.
+    The gain keeps ``envelope * gain <= level``, smoothly: the look-ahead minimum of the required gain
+    ``min(1, level / envelope)`` over ``window`` samples, held and released, then averaged over ``window``.
+    The gain at ``n`` averages the held minima of the windows starting at ``n - window + 1 .. n``, each of
+    which contains ``n``, so it is at most the gain ``n`` requires. One kernel for all of it: the numpy steps
+    in between made five whole-song temporaries.
     """
-    size = required.size
+    samples = envelope.size
+    # The required gain with ``window - 1`` ones before and after, so every sample has full windows around it.
+    size = samples + 2 * (window - 1)
+    required = np.ones(size)
+    for n in range(samples):
+        required[n + window - 1] = min(1.0, level / max(envelope[n], 1e-30))
     # Van Herk / Gil-Werman: the minimum over [i, i + window) is min(suffix minimum
     # of i's block from i, prefix minimum of the next block up to i + window - 1).
     prefix = np.empty(size)
@@ -142,30 +150,24 @@ def _smoothed_minimum(required, window, release_coef):
         suffix[stop - 1] = required[stop - 1]
         for i in range(stop - 2, start - 1, -1):
             suffix[i] = min(suffix[i + 1], required[i])
-    starts = size - window + 1
-    held = np.empty(starts)
+    # The held minima go into ``required``'s memory: it is not read again.
+    held = required
     state = 1.0
-    for i in range(starts):
+    for i in range(size - window + 1):
         target = min(suffix[i], prefix[i + window - 1])
         state = target if target < state else state + release_coef * (target - state)
         held[i] = state
-    out = np.empty(starts - window + 1)
+    out = np.empty_like(array)
     total = 0.0
     for i in range(window - 1):
         total += held[i]
-    for i in range(out.size):
-        total += held[i + window - 1]
-        out[i] = total / window
-        total -= held[i]
+    for n in range(samples):
+        total += held[n + window - 1]
+        gain = total / window
+        for c in range(array.shape[0]):
+            out[c, n] = array[c, n] * gain
+        total -= held[n]
     return out
-
-
-def _limiter_gain(envelope: np.ndarray, sample_rate: int, level: float) -> np.ndarray:
-    """Per-sample gain (samples,) that keeps ``envelope * gain`` at or below ``level``, smoothly."""
-    window = max(1, round(LOOKAHEAD_MS * sample_rate / 1000))
-    required = np.minimum(1.0, level / np.maximum(envelope, 1e-30))
-    padded = np.concatenate([np.ones(window - 1), required, np.ones(window - 1)])
-    return _smoothed_minimum(padded, window, 1.0 - math.exp(-1000.0 / (RELEASE_MS * sample_rate)))
 
 
 def ceiling(x, sample_rate: int, ceiling_dbtp: float):
@@ -184,7 +186,8 @@ def ceiling(x, sample_rate: int, ceiling_dbtp: float):
     envelope = _envelope(array, sample_rate, aim)
     if envelope.max() <= 10.0 ** (ceiling_dbtp / 20.0):
         return x
-    limited = array * _limiter_gain(envelope, sample_rate, aim).astype(array.dtype)
+    window = max(1, round(LOOKAHEAD_MS * sample_rate / 1000))
+    limited = _limited(array, envelope, aim, window, 1.0 - math.exp(-1000.0 / (RELEASE_MS * sample_rate)))
     safe_amplitude = 10.0 ** ((ceiling_dbtp - _SAFETY_MARGIN_DB) / 20.0)
     peak = float(_envelope(limited, sample_rate, safe_amplitude).max())
     if peak > safe_amplitude:
@@ -213,7 +216,7 @@ def loudness_gain_db(x: torch.Tensor, sample_rate: int, target_lufs) -> torch.Te
     if x.dim() != 3:
         raise ValueError(f"x: expected shape (batch, channels, samples), got {tuple(x.shape)}")
     samples = x.shape[-1]
-    spectrum_power = torch.fft.rfft(x, dim=-1).abs().square()
+    spectrum_power = power_spectrum(torch.fft.rfft(x, dim=-1))
     weights = torch.as_tensor(_k_weighting_power_response(int(sample_rate), samples), dtype=x.dtype, device=x.device)
     # rfft keeps one side of the spectrum: count every bin twice except DC and (even lengths) Nyquist.
     weights = weights * 2.0

@@ -210,3 +210,25 @@ def test_carries_stereo_tells_a_stereo_image_from_one_signal_twice():
     assert not features.carries_stereo(torch.stack([left, left]))
     assert not features.carries_stereo(torch.stack([left, left + 1e-5 * right]))  # -100 dB of side: coding noise
     assert not features.carries_stereo(left.unsqueeze(0))
+
+
+def test_power_and_magnitude_spectra_equal_abs_of_the_complex_values():
+    spectrum = torch.complex(torch.tensor([3.0, 0.0, -1e-20, 5e18]), torch.tensor([4.0, 0.0, 0.0, -1.2e19]))
+    assert torch.allclose(features.power_spectrum(spectrum), spectrum.abs().square(), rtol=1e-6)
+    assert torch.equal(features.magnitude_spectrum(spectrum), torch.tensor([5.0, 0.0, 1e-20, 1.3e19]))
+
+
+def test_magnitude_spectrum_has_the_gradient_of_abs_and_zero_where_the_spectrum_is_zero():
+    # The frames in the zero padding of a centred STFT of a signal with silent stretches are exact zeros.
+    x = torch.randn(3000, dtype=torch.float64)
+    x[:1000] = 0.0
+    window = torch.hann_window(256, dtype=torch.float64)
+    grads = []
+    for magnitude in (torch.abs, features.magnitude_spectrum):
+        leaf = x.clone().requires_grad_()
+        spectrum = torch.stft(leaf, 256, 64, window=window, return_complex=True, pad_mode="constant")
+        assert bool((spectrum == 0).any())
+        magnitude(spectrum).pow(1.5).sum().backward()
+        grads.append(leaf.grad)
+    assert not grads[1].isnan().any()
+    assert torch.allclose(grads[1], grads[0], rtol=1e-10, atol=1e-12)
