@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from mixing.loudness import (
+    CHANNEL_WEIGHTS,
     MAX_TRIM_GAIN_DB,
+    gating_block_powers,
     integrated_loudness_lufs,
     k_weighting_sos,
     normalize_to_lufs,
@@ -86,6 +88,15 @@ def test_tensors_and_arrays_measure_the_same():
     assert integrated_loudness_lufs(torch.tensor(audio, dtype=torch.float32), SR) == pytest.approx(
         integrated_loudness_lufs(audio, SR), abs=1e-3
     )
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 5])
+def test_block_powers_of_several_channels_are_the_weighted_sum_of_each_channel_alone(channels):
+    # Channels are filtered in pairs, an odd last one paired with itself: each must count once, with its weight.
+    rng = np.random.default_rng(channels)
+    audio = rng.standard_normal((channels, 2 * SR)) * rng.uniform(0.05, 0.5, (channels, 1))
+    alone = sum(weight * gating_block_powers(channel[None], SR) for weight, channel in zip(CHANNEL_WEIGHTS, audio))
+    np.testing.assert_allclose(gating_block_powers(audio, SR), alone, rtol=1e-12)
 
 
 def test_wrong_shapes_are_refused():
