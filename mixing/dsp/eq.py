@@ -98,9 +98,27 @@ def schema_tail_samples(sample_rate: int) -> int:
     return tail_samples([a for _, a in band_coefficients(grid, sample_rate)])
 
 
+# From this length on, a power of two is taken up to this many times the smallest fast length: beyond that
+# ratio its extra length costs more than its speed saves, and below that length (excerpts) it saves nothing.
+_POWER_OF_TWO_MIN_LENGTH = 2**20
+_POWER_OF_TWO_MAX_RATIO = 1.5
+
+
 def fft_size(samples: int, tail: int) -> int:
-    """An rfft length >= ``samples + tail`` that pocketfft and cuFFT handle fast."""
-    return scipy.fft.next_fast_len(samples + tail, real=True)
+    """An rfft length >= ``samples + tail`` that torch's FFTs handle fast.
+
+    For whole songs, the next power of two unless it is over ``_POWER_OF_TWO_MAX_RATIO`` times the next
+    length with no prime factor above 5; otherwise that length. On this CPU, at these sizes, a power of two
+    transforms 2-2.5 times faster per sample than lengths with factors 3 or 5 (irfft of two channels: 0.11 s
+    at 2^23 against 0.26 s at 7962624 = 2^15 * 3^5, a three-minute song's fast length); at 1.9 times the
+    length it is about as fast. Excerpts (under ``_POWER_OF_TWO_MIN_LENGTH``) fit in the caches, where
+    every fast length runs alike per sample, so the shorter one wins.
+    """
+    smooth = scipy.fft.next_fast_len(samples + tail, real=True)
+    power_of_two = 1 << (samples + tail - 1).bit_length()
+    if smooth >= _POWER_OF_TWO_MIN_LENGTH and power_of_two <= _POWER_OF_TWO_MAX_RATIO * smooth:
+        return power_of_two
+    return smooth
 
 
 # The response is evaluated on a log-spaced grid and interpolated to the rfft

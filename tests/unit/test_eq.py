@@ -7,6 +7,7 @@ import pytest
 import scipy.signal
 import torch
 
+from mixing.dsp import eq
 from mixing.dsp.eq import band_coefficients, eq_param_names, parametric_eq, parametric_eq_iir, schema_tail_samples
 from mixing.params import EQ_BANDS, TRACK_SPECS
 
@@ -148,3 +149,12 @@ def test_exact_iir_matches_scipy_sosfilt():
     torch.testing.assert_close(
         parametric_eq_iir(x, SAMPLE_RATE, params).double(), torch.from_numpy(np.stack(expected)), atol=1e-6, rtol=0
     )
+
+
+@pytest.mark.parametrize("samples, tail, expected", [
+    (180 * 44100, 11025, 2**23),  # the power of two, 5 % over the fast length 7962624
+    (441000, 4096, 2**4 * 3**2 * 5**5),  # an excerpt: the fast length 450000, not 2^19
+    (2**20 + 1, 0, 2**5 * 3**8 * 5),  # 2^21 would be twice as long: the next length with factors 2, 3 and 5
+])
+def test_fft_size_takes_the_power_of_two_unless_it_is_far_longer(samples, tail, expected):
+    assert eq.fft_size(samples, tail) == expected
