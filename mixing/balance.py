@@ -37,10 +37,10 @@ from dataclasses import dataclass
 
 import torch
 
-from mixing.dsp.console import param_columns, strip_before_pan
+from mixing.dsp.console import strips_before_pan
 from mixing.dsp.pan import pan, pan_gains
 from mixing.features import power_spectrum
-from mixing.params import TRACK_PARAMS, TRACK_SPECS, MixParams
+from mixing.params import TRACK_SPECS, MixParams
 
 N_FFT = 4096
 BANDS_PER_OCTAVE = 6
@@ -242,15 +242,15 @@ def balance_to_reference(
     device = torch.device(device) if device is not None else torch.device("cpu")
     exact_iir = device.type == "cpu"
     centre = torch.zeros(1, device=device)
-    track_spectra, start_db = [], []
+    track_spectra, start_db = [None] * len(tracks), [0.0] * len(tracks)
     with torch.no_grad():
-        # One whole processed track at a time: only its spectra and level are kept.
-        for track, row in zip(tracks, start.tracks, strict=True):
-            processed = strip_before_pan(track.to(device)[None], sample_rate,
-                                         param_columns([row], TRACK_PARAMS, device), exact_iir)
-            track_spectra.append(cross_spectra(processed))
+        # Only each processed track's spectra and level are kept.
+        for position, processed in strips_before_pan([track.to(device) for track in tracks], start.tracks,
+                                                     sample_rate, exact_iir):
+            processed = processed[None]
+            track_spectra[position] = cross_spectra(processed)
             # The level as the fit's floor measures it: after the pan stage (centred; constant power for mono).
-            start_db.append(10.0 * math.log10(float(pan(processed, sample_rate, centre).square().mean()) + 1e-12))
+            start_db[position] = 10.0 * math.log10(float(pan(processed, sample_rate, centre).square().mean()) + 1e-12)
     estimate = _fit_balance(track_spectra, cross_spectra(reference.to(device)[None]), sample_rate,
                             channels=[track.shape[0] for track in tracks],
                             start_pan_pct=[row["pan_pct"] for row in start.tracks], match_stereo=match_stereo,

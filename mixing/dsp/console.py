@@ -24,7 +24,7 @@ Three engines share these stages and the schema:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import torch
 
@@ -80,6 +80,31 @@ def strip_before_pan(
     """
     gain = _db_to_amplitude(torch.as_tensor(params["gain_db"], dtype=x.dtype, device=x.device)).reshape(-1, 1, 1)
     return _compress(_equalize(x * gain, sample_rate, params, "", exact_iir), sample_rate, params, "")
+
+
+def strips_before_pan(
+    tracks: Sequence[torch.Tensor], rows: Sequence[Mapping[str, float]], sample_rate: int, exact_iir: bool = False,
+    *, batch_tracks: int = 2,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """:func:`strip_before_pan` for each of ``tracks`` (each (channels, samples), on one device) with its row of
+    ``rows`` (TRACK_PARAMS in units): yields ``(position, processed (channels, samples))`` for every position,
+    in the order processed.
+
+    Up to ``batch_tracks`` tracks with the same channel count go through as one batch: the compiled EQ and
+    compressor run batch items on separate cores, where one track alone keeps the compressor on one core.
+    """
+    pending = list(range(len(tracks)))
+    while pending:
+        shape = tracks[pending[0]].shape
+        group = [position for position in pending if tracks[position].shape == shape][:batch_tracks]
+        pending = [position for position in pending if position not in group]
+        batch = torch.stack([tracks[position] for position in group])
+        params = param_columns([rows[position] for position in group], TRACK_PARAMS, batch.device)
+        processed = strip_before_pan(batch, sample_rate, params, exact_iir)
+        del batch  # the stacked copy of the input: not held while the outputs are copied
+        for position, item in zip(group, processed.unbind(0), strict=True):
+            # Its own storage: a caller keeping one track's audio must not keep the whole batch alive.
+            yield position, item.clone()
 
 
 def track_strip(
@@ -324,19 +349,21 @@ class IncrementalRenderer:
         active = [True] * len(self.tracks) if active is None else list(active)
         if len(active) != len(self.tracks):
             raise ValueError(f"active: {len(active)} flags for {len(self.tracks)} tracks")
+        strip_values = [{name: float(value) for name, value in values.items() if name != "pan_pct"}
+                        for values in params.tracks]
+        changed = [index for index in range(len(self.tracks)) if self._processed_with[index] != strip_values[index]]
+        for index in changed:
+            self._place_in_sum(index, None)
+            self._processed[index] = None  # frees the old audio before the new is made
+        for position, processed in strips_before_pan([self.tracks[index] for index in changed],
+                                                     [params.tracks[index] for index in changed], self.sample_rate,
+                                                     self._exact_iir):
+            index = changed[position]
+            self._processed[index] = processed
+            self._mean_square[index] = [float(channel.square().mean()) for channel in processed]
+            self._processed_with[index] = strip_values[index]
+            self.processed_tracks += 1
         for index, values in enumerate(params.tracks):
-            strip_values = {name: float(value) for name, value in values.items() if name != "pan_pct"}
-            if self._processed_with[index] != strip_values:
-                self._place_in_sum(index, None)
-                self._processed[index] = None  # frees the old audio before the new is made
-                strip_params = param_columns([values], TRACK_PARAMS, self.device)
-                processed = strip_before_pan(
-                    self.tracks[index].unsqueeze(0), self.sample_rate, strip_params, self._exact_iir
-                )[0]
-                self._processed[index] = processed
-                self._mean_square[index] = [float(channel.square().mean()) for channel in processed]
-                self._processed_with[index] = strip_values
-                self.processed_tracks += 1
             processed = self._processed[index]
             gains = tuple(float(g) for g in pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0])
             mean_square = self._mean_square[index]

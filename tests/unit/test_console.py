@@ -5,7 +5,16 @@ import math
 import pytest
 import torch
 
-from mixing.dsp.console import DifferentiableConsole, IncrementalRenderer, master_bus, render_mix, track_strip
+from mixing.dsp.console import (
+    DifferentiableConsole,
+    IncrementalRenderer,
+    master_bus,
+    param_columns,
+    render_mix,
+    strip_before_pan,
+    strips_before_pan,
+    track_strip,
+)
 from mixing.dsp.limiter import true_peak_dbtp
 from mixing.params import (
     LEARNABLE_MASTER_PARAMS,
@@ -179,6 +188,20 @@ def test_width_zero_renders_identical_channels():
     params.master["master_width_pct"] = 0.0
     mix = render_mix(session(1.0), params, SAMPLE_RATE)
     torch.testing.assert_close(mix[0], mix[1], atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("batch_tracks", [1, 2, 3])
+def test_strips_in_batches_equal_each_track_through_its_own_strip(batch_tracks):
+    # Mono and stereo interleaved: only tracks with the same channel count share a batch.
+    tracks = [tone_and_noise(channels, 1.0, seed) for seed, channels in enumerate([1, 2, 1, 2, 2, 1])]
+    rows = busy_params(len(tracks)).tracks
+    processed = dict(strips_before_pan(tracks, rows, SAMPLE_RATE, exact_iir=True, batch_tracks=batch_tracks))
+    assert sorted(processed) == list(range(len(tracks)))
+    for position, (track, row) in enumerate(zip(tracks, rows, strict=True)):
+        alone = strip_before_pan(track[None], SAMPLE_RATE, param_columns([row], TRACK_PARAMS, torch.device("cpu")),
+                                 exact_iir=True)[0]
+        torch.testing.assert_close(processed[position], alone, atol=1e-7, rtol=0)
+        assert processed[position].untyped_storage().nbytes() == alone.untyped_storage().nbytes()
 
 
 def test_incremental_render_reprocesses_only_the_changed_track():
