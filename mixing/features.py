@@ -76,7 +76,9 @@ class _Magnitude(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         spectrum, magnitude = ctx.saved_tensors
-        # Real arithmetic before the one complex product; x / 0 is only ever inf or NaN, both mean 0 here.
+        # Real arithmetic before the one complex product. Where the magnitude is 0, grad / 0 is inf or NaN and
+        # the gradient is 0; the same zero replaces an overflow at subnormal magnitudes (below 1e-38), which
+        # audio spectra other than exact silence do not reach.
         return spectrum * torch.nan_to_num_(grad / magnitude, nan=0.0, posinf=0.0, neginf=0.0)
 
 
