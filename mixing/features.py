@@ -202,12 +202,18 @@ def mean_magnitude_spectrum(x: torch.Tensor, *, n_fft: int = N_FFT, hop_length: 
     check_audio_shape(x)
     batch, channels, samples = x.shape
     window = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
-    padded = torch.nn.functional.pad(x.reshape(batch * channels, samples), (n_fft // 2, n_fft // 2))
+    flat = x.reshape(batch * channels, samples)
     frames = 1 + samples // hop_length
     total = None
     for first in range(0, frames, FRAMES_PER_CHUNK):
         count = min(FRAMES_PER_CHUNK, frames - first)
-        piece = padded[:, first * hop_length : (first + count - 1) * hop_length + n_fft]
+        # The chunk's span of the signal padded by n_fft // 2 zeros each side; only chunks at an end pad,
+        # so the whole song is not copied.
+        start = first * hop_length - n_fft // 2
+        stop = (first + count - 1) * hop_length + n_fft - n_fft // 2
+        piece = flat[:, max(start, 0) : min(stop, samples)]
+        if start < 0 or stop > samples:
+            piece = torch.nn.functional.pad(piece, (max(-start, 0), max(stop - samples, 0)))
         spectrum = torch.stft(piece, n_fft=n_fft, hop_length=hop_length, window=window, center=False,
                               return_complex=True)
         magnitude = magnitude_spectrum(spectrum).sum(dim=-1)
