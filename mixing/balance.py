@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import torch
 
 from mixing.dsp.console import strips_before_pan
-from mixing.dsp.pan import pan, pan_gains
+from mixing.dsp.pan import pan, pan_gains, pan_pct_for_gains
 from mixing.features import power_spectrum
 from mixing.params import TRACK_SPECS, MixParams
 
@@ -195,20 +195,9 @@ def _fit_balance(track_spectra: Sequence[torch.Tensor], ref_spectra: torch.Tenso
         loss, gains = objective()
     level_db = (10.0 * torch.log10(gains.square().sum(dim=1) / centre_power)).tolist()
     mean_db = sum(level_db) / len(level_db)
-    pans = [_pan_pct(float(x), float(y), c) if match_stereo else float(p)
+    pans = [pan_pct_for_gains(float(x), float(y), c) if match_stereo else float(p)
             for (x, y), c, p in zip(gains.tolist(), channels, start_pan_pct, strict=True)]
     return BalanceEstimate([value - mean_db for value in level_db], pans, float(loss))
-
-
-def _pan_pct(left: float, right: float, channels: int) -> float:
-    """The pan whose law (``mixing.dsp.pan``) sends amplitude gains in the ratio ``left : right``."""
-    if channels == 1:
-        pct = math.atan2(right, left) / (math.pi / 2) * 200.0 - 100.0
-    else:
-        ratio = min(left, right) / max(left, right, 1e-30)
-        pct = math.acos(min(ratio, 1.0)) * 200.0 / math.pi
-        pct = pct if left < right else -pct
-    return min(max(pct, -100.0), 100.0)
 
 
 def balance_to_reference(

@@ -92,7 +92,7 @@ import torch
 
 from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.match_eq import channel_gains_db, match_eq_response_db
-from mixing.dsp.pan import pan_gains, width_matrix
+from mixing.dsp.pan import pan_gains, pan_pct_for_gains, width_matrix
 from mixing.features import bark_filterbank, mean_magnitude_spectrum, power_spectrum
 from mixing.losses import WITHOUT_STEREO_TERMS, AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, k_weighting_power_response, normalize_to_lufs
@@ -415,13 +415,9 @@ def _matched_stereo(powers: dict[str, torch.Tensor], old: dict, new: dict, ref_w
     best = int(torch.argmin(miss))
     width_pct = float(widths_pct[best])
     left_power, right_power = float(widened[best, 0, 0]), float(widened[best, 1, 1])
-    # Moving right attenuates only the left channel by cos(pct * pi / 200), and vice versa.
+    # The balance stage's gains must bring the right-to-left power ratio from the widened mix's to ``ratio``.
     right_over_left = math.sqrt(ratio * left_power / max(right_power, 1e-30))
-    if right_over_left >= 1:
-        balance_pct = math.acos(1 / right_over_left) * 200 / math.pi
-    else:
-        balance_pct = -math.acos(right_over_left) * 200 / math.pi
-    return width_pct, balance_spec.clamp(balance_pct)
+    return width_pct, balance_spec.clamp(pan_pct_for_gains(1.0, right_over_left, 2))
 
 
 def _balance_matrix(balance_pct: float) -> torch.Tensor:

@@ -38,6 +38,18 @@ def pan_gains(pan_pct: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(f"pan: sources must have 1 or 2 channels, got {channels}")
 
 
+def pan_pct_for_gains(left: float, right: float, channels: int) -> float:
+    """The inverse of :func:`pan_gains`: the pan of a source with 1 or 2 ``channels`` whose law sends amplitude
+    gains in the ratio ``left : right``, in [-100, 100]."""
+    if channels == 1:
+        pct = math.atan2(right, left) / (math.pi / 2) * 200.0 - 100.0
+    else:
+        ratio = min(left, right) / max(left, right, 1e-30)
+        pct = math.acos(min(ratio, 1.0)) * 200.0 / math.pi
+        pct = pct if left < right else -pct
+    return min(max(pct, -100.0), 100.0)
+
+
 def pan(x: torch.Tensor, sample_rate: int, pan_pct: torch.Tensor) -> torch.Tensor:
     """Place ``x`` of shape (batch, channels 1 or 2, samples) in the stereo field; returns (batch, 2, samples).
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from mixing.dsp.pan import pan, pan_gains, stereo_width
+from mixing.dsp.pan import pan, pan_gains, pan_pct_for_gains, stereo_width
 
 SAMPLE_RATE = 44100
 MINUS_3_DB = 10 ** (-3.0103 / 20)
@@ -100,3 +100,10 @@ def test_balance_law_follows_cosine_between_centre_and_edge():
     gains = pan_gains(torch.tensor([-25.0]), channels=2)[0]
     assert gains[0].item() == 1.0
     assert gains[1].item() == pytest.approx(math.cos(math.pi / 8), abs=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+@pytest.mark.parametrize("pan_pct", [-100.0, -62.5, -10.0, 0.0, 7.0, 45.0, 100.0])
+def test_pan_pct_for_gains_inverts_the_pan_law_at_any_overall_gain(channels, pan_pct):
+    left, right = (float(g) for g in pan_gains(torch.tensor([pan_pct], dtype=torch.float64), channels)[0])
+    assert pan_pct_for_gains(3.0 * left, 3.0 * right, channels) == pytest.approx(pan_pct, abs=1e-6)
