@@ -2,7 +2,8 @@
 
 Method 1 (self-supervised, known answer): a window of ``2 * excerpt_s`` is cut
 from a session, mixed by the differentiable console with
-:func:`~mixing.train.random_params.random_plausible_params`, and both the mix
+:func:`~mixing.train.random_params.random_plausible_params` (buried tracks lifted by
+:func:`~mixing.train.random_params.lift_buried_tracks`), and both the mix
 and the tracks are split in halves. The controller gets the tracks of half B
 and the mix of half A as its reference; the console mixes half B with the
 predicted parameters and the loss compares that with the mix of half B:
@@ -46,7 +47,7 @@ from mixing.losses import AudioFeatureLoss, mrstft_loss
 from mixing.loudness import normalize_to_lufs
 from mixing.params import LEARNABLE_MASTER_PARAMS, LEARNABLE_TRACK_PARAMS, normalize_tensor
 from mixing.train.data import ReferenceFolder, SessionFolder
-from mixing.train.random_params import random_plausible_params
+from mixing.train.random_params import lift_buried_tracks, random_plausible_params
 
 MODEL_CONFIGS: dict[str, Callable[[], dict]] = {"default": default_config, "tiny": tiny_config}
 _GRAD_CLIP_NORM = 1.0
@@ -113,7 +114,7 @@ def _method1_example(
 ) -> _Example:
     half = round(config.excerpt_s * SAMPLE_RATE)
     tracks = sessions.sample(rng, samples=2 * half, track_range=config.track_range, parts=2)
-    params = random_plausible_params(len(tracks), generator)
+    params = lift_buried_tracks(random_plausible_params(len(tracks), generator), tracks, SAMPLE_RATE)
     track_norm = normalize_tensor(
         {spec.name: torch.tensor([row[spec.name] for row in params.tracks]) for spec in LEARNABLE_TRACK_PARAMS},
         LEARNABLE_TRACK_PARAMS,

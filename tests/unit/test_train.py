@@ -9,9 +9,18 @@ import torch
 
 from mixing import SAMPLE_RATE
 from mixing.controller import REFERENCE_INPUT_LUFS, load_checkpoint
+from mixing.dsp.console import IncrementalRenderer
 from mixing.loudness import integrated_loudness_lufs
 from mixing.params import MASTER_SPECS, TRACK_INPUT_LUFS, TRACK_SPECS, MixParams
-from mixing.train import ReferenceFolder, SessionFolder, TrainConfig, make_references, random_plausible_params, train
+from mixing.train import (
+    ReferenceFolder,
+    SessionFolder,
+    TrainConfig,
+    lift_buried_tracks,
+    make_references,
+    random_plausible_params,
+    train,
+)
 from mixing.train.__main__ import main
 from tests.signals import noise, sine, write_audio
 
@@ -104,6 +113,31 @@ def test_random_plausible_params_spread_tracks_across_the_stereo_field():
 def test_random_plausible_params_reject_zero_tracks():
     with pytest.raises(ValueError, match="at least 1"):
         random_plausible_params(0, torch.Generator())
+
+
+def _levels_db(tracks, params):
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    renderer.render(params)
+    return list(renderer.track_levels_db)
+
+
+def test_lift_buried_tracks_raises_fader_and_threshold_together_to_the_floor():
+    tracks = [noise(1.0, rms=0.1, seed=1), sine(440.0, 1.0, amplitude=0.1), noise(1.0, rms=0.05, channels=2, seed=2),
+              torch.zeros(1, SAMPLE_RATE)]
+    params = MixParams.default(4)
+    # Buried 30 dB under the first track, and squashed by its compressor (threshold under its level).
+    params.tracks[1].update(gain_db=-27.0, comp_ratio=4.0, comp_threshold_db=-60.0)
+    before_db = _levels_db(tracks, params)
+    assert before_db[0] - before_db[1] > 25.0
+
+    lifted = lift_buried_tracks(params, tracks, SAMPLE_RATE, max_drop_db=20.0)
+    after_db = _levels_db(tracks, lifted)
+    assert after_db[0] - after_db[1] == pytest.approx(20.0, abs=0.05)
+    lift_db = lifted.tracks[1]["gain_db"] - params.tracks[1]["gain_db"]
+    assert lifted.tracks[1]["comp_threshold_db"] - params.tracks[1]["comp_threshold_db"] == pytest.approx(lift_db)
+    # Tracks within the floor and the silent track keep their settings.
+    assert [lifted.tracks[i] for i in (0, 2, 3)] == [params.tracks[i] for i in (0, 2, 3)]
+    assert after_db[0] == pytest.approx(before_db[0]) and after_db[2] == pytest.approx(before_db[2])
 
 
 # --- data ----------------------------------------------------------------------
@@ -202,7 +236,9 @@ def test_make_references_writes_songs_with_their_ground_truth_presets(data_dirs,
     assert all(song.channels == 2 and song.frames == int(SESSION_S * SAMPLE_RATE) for song in songs.songs)
     preset = json.loads((tmp_path / "refs" / "session_0.json").read_text())
     params = MixParams.from_preset(preset)
-    assert params == random_plausible_params(3, torch.Generator().manual_seed(4))
+    tracks = [stem.read(0, stem.frames) for stem in SessionFolder(data_dirs / "sessions").sessions[0]]
+    assert params == lift_buried_tracks(random_plausible_params(3, torch.Generator().manual_seed(4)), tracks,
+                                        SAMPLE_RATE)
     loudness = integrated_loudness_lufs(songs.songs[0].read(0, songs.songs[0].frames), SAMPLE_RATE)
     assert loudness == pytest.approx(params.master["master_loudness_lufs"], abs=1.0)
 
