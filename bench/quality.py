@@ -6,9 +6,12 @@ Sessions are generated with FluidSynth (:mod:`mixing.datagen`) into
 ``--cache-dir`` and reused by later runs with the same seed and sizes.
 
 Ground truth. Session ``i`` gets hidden console parameters
-``P*_i = random_plausible_params(tracks, Generator().manual_seed(seed + i))``
-and its ground-truth mix ``M_i = render_mix(trim(S_i), P*_i)`` (whole song,
-master loudness and ceiling included), as in Diff-MST's training method 1.
+``P*_i = random_plausible_params(tracks, Generator().manual_seed(seed + i))``,
+with every track those settings bury more than 20 dB below the loudest raised
+to 20 dB (:func:`mixing.train.lift_buried_tracks`: the methods' own balance
+floor, which no mix made here crosses), and its ground-truth mix
+``M_i = render_mix(trim(S_i), P*_i)`` (whole song, master loudness and ceiling
+included), as in Diff-MST's training method 1.
 
 Case (a), same song (method 1 of seed 002, section 3): the session and
 ``M_i`` are cut into halves at the middle sample. The methods mix the second
@@ -52,6 +55,14 @@ the stems toward the clip of the reference, as if they were the whole songs,
 and is scored against that clip. It is reported beside the whole-song
 figures, which stay the ones the targets are judged on.
 
+The reference balance alone (``--parts balance``), on the cases (a): how far
+each track's level is from P*'s (the level error above) at the expert start
+and after :func:`mixing.balance.balance_to_reference` moves its faders and
+pans, and again when the start is given P*'s own EQ and compressors, so that
+only the faders and pans are unknown. The last figure is what the reference's
+long-term spectra can tell about the balance when nothing else is wrong; no
+fitting or matching runs.
+
 Floor of case (a): the reference half ``M_rA`` itself, scored against
 ``M_rB`` like a method's mix. It is what a method scores when it matches
 the reference it is given exactly; only recovering ``P*`` (and so the music
@@ -83,11 +94,13 @@ Figures are printed; nothing is asserted about time. Usage:
     .venv/bin/python bench/quality.py --quick           # smoke run: 1 case, 3 stems x 30 s
     .venv/bin/python bench/quality.py --cases 1 --duration-s 60 --json var/bench/quality.json
     .venv/bin/python bench/quality.py --parts clips       # only Diff-MST's protocol, 2 clip pairs per case
+    .venv/bin/python bench/quality.py --parts balance     # the reference balance alone, case (a)
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import json
 import math
@@ -103,6 +116,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mixing.audio import Stems, load_stems
+from mixing.balance import balance_to_reference
 from mixing.device import pick_device
 from mixing.dsp.console import IncrementalRenderer, render_mix
 from mixing.errors import CheckpointError
@@ -114,7 +128,7 @@ from mixing.losses import feature_metrics, mrstft_loss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
 from mixing.params import MixParams
 from mixing.pipeline import DEFAULT_CHECKPOINT, MixResult, mix_session
-from mixing.train import random_plausible_params
+from mixing.train import lift_buried_tracks, random_plausible_params
 
 METHODS = ("equal-loudness", "controller", "fit", "auto")
 CASE_TYPES = ("a", "b")
@@ -176,10 +190,28 @@ class ClipResult:
     af_loss: float | None = None
 
 
+# The starts the balance part compares, in the order they are reported.
+BALANCE_STARTS = {
+    "expert": "expert start",
+    "expert+balance": "expert start + reference balance",
+    "hidden-strips": "P*'s EQ and compressors, expert faders and pans",
+    "hidden-strips+balance": "P*'s EQ and compressors + reference balance",
+}
+
+
+@dataclass
+class BalanceResult:
+    """The balance part on one case (a): the level errors (dB, audible tracks) of each start in BALANCE_STARTS."""
+
+    session: int
+    level_error_db: dict[str, list[float]] = field(default_factory=dict)
+
+
 def ground_truth(stems: Stems, seed: int) -> GroundTruth:
     """Draw P* from a generator seeded with ``seed`` and render the whole session with it."""
     tracks, trim_db = trim_tracks_to_input_level(stems.audio, stems.sample_rate)
-    params = random_plausible_params(len(tracks), torch.Generator().manual_seed(seed))
+    params = lift_buried_tracks(random_plausible_params(len(tracks), torch.Generator().manual_seed(seed)), tracks,
+                                stems.sample_rate)
     return GroundTruth(params, trim_db, render_mix(tracks, params, stems.sample_rate))
 
 
@@ -192,6 +224,21 @@ def _track_levels_db(renderer: IncrementalRenderer, params: MixParams) -> list[f
     """Each track's level (dBFS RMS) after its strip and pan."""
     renderer.render(params)
     return list(renderer.track_levels_db)
+
+
+def _truth_levels_db(half: Stems, truth: GroundTruth, device) -> list[float]:
+    """Case (a): each track's level under P* on the stems' half, relative to the raw stem (dB)."""
+    # P* applies to the stems as trimmed whole; T_B of those is T_B times the whole-stem trim.
+    truth_tracks = [a * 10.0 ** (t / 20.0) for a, t in zip(half.audio, truth.trim_db, strict=True)]
+    levels_db = _track_levels_db(IncrementalRenderer(truth_tracks, half.sample_rate, device=device), truth.params)
+    return [level - t for level, t in zip(levels_db, truth.trim_db, strict=True)]
+
+
+def _level_errors_db(levels_db: Sequence[float], trim_db: Sequence[float], truth_levels_db: Sequence[float],
+                     audible: Sequence[bool]) -> list[float]:
+    """Case (a): balance errors of the audible tracks' levels, each relative to its raw stem, against P*'s."""
+    pairs = zip(levels_db, trim_db, truth_levels_db, audible, strict=True)
+    return _balance_errors_db([level - t - truth_level for level, t, truth_level, keep in pairs if keep])
 
 
 def _drops_db(levels_db: Sequence[float]) -> list[float]:
@@ -284,12 +331,7 @@ def run_quality(
             renderer = IncrementalRenderer(tracks, sample_rate, device=device)
             start_drops_db = _drops_db(_track_levels_db(renderer, starting_params(tracks, sample_rate, stems.names)))
             if case_type == "a":
-                truth = truth_of(index)
-                # P* applies to the stems as trimmed whole; T_B of those is T_B times the whole-stem trim.
-                truth_tracks = [a * 10.0 ** (t / 20.0) for a, t in zip(stems.audio, truth.trim_db, strict=True)]
-                truth_levels_db = [level - t for level, t in zip(
-                    _track_levels_db(IncrementalRenderer(truth_tracks, sample_rate, device=device), truth.params),
-                    truth.trim_db, strict=True)]
+                truth_levels_db = _truth_levels_db(stems, truth_of(index), device)
             target_level = _at_compare_level(target, sample_rate)
             for method in methods:
                 result = CaseResult(case_type, index, ref_index, method)
@@ -317,9 +359,7 @@ def run_quality(
                         [row["gain_db"] for row in params.tracks], mix_trim_db, truth_of(index), audible)
                 levels_db = _track_levels_db(renderer, params)
                 if case_type == "a":
-                    pairs = zip(levels_db, trim_db, truth_levels_db, audible, strict=True)
-                    result.level_error_db = _balance_errors_db(
-                        [level - t - truth_level for level, t, truth_level, keep in pairs if keep])
+                    result.level_error_db = _level_errors_db(levels_db, trim_db, truth_levels_db, audible)
                 drops_db = _drops_db(levels_db)
                 result.max_drop_db = max(drops_db)
                 result.violations = [name
@@ -412,6 +452,55 @@ def run_clips(
     return results
 
 
+def run_balance(sessions: Sequence[Stems], *, cases: int, seed: int = 0, device: torch.device | str | None = None,
+                log: Callable[[str], None] | None = None) -> list[BalanceResult]:
+    """The reference balance alone on ``cases`` cases (a) (see the module docstring): the level errors of the
+    expert start and of the balance estimate from it, then the same with P*'s EQ and compressors given."""
+    device = torch.device(device) if device is not None else pick_device()
+    log = log or (lambda line: None)
+    truth_of = _truths(sessions, seed)
+    results = []
+    for case in range(cases):
+        index = case % len(sessions)
+        truth = truth_of(index)
+        stems, reference, _ = _split(sessions[index], truth)
+        sample_rate = stems.sample_rate
+        tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
+        audible = [math.isfinite(integrated_loudness_lufs(a, sample_rate)) for a in stems.audio]
+        truth_levels_db = _truth_levels_db(stems, truth, device)
+        expert = starting_params(tracks, sample_rate, stems.names)
+        hidden_strips = copy.deepcopy(expert)
+        for row, hidden in zip(hidden_strips.tracks, truth.params.tracks, strict=True):
+            row.update({name: value for name, value in hidden.items() if name not in ("gain_db", "pan_pct")})
+        starts = {}
+        for name, params in (("expert", expert), ("hidden-strips", hidden_strips)):
+            starts[name] = params
+            starts[f"{name}+balance"], _ = balance_to_reference(params, tracks, reference, sample_rate, device=device)
+        renderer = IncrementalRenderer(tracks, sample_rate, device=device)
+        result = BalanceResult(index, {name: _level_errors_db(_track_levels_db(renderer, starts[name]), trim_db,
+                                                               truth_levels_db, audible)
+                                       for name in BALANCE_STARTS})
+        results.append(result)
+        log(f"[balance {case + 1}/{cases}] median level error, dB: "
+            + ", ".join(f"{name} {_fmt(_median(errors), '.2f')}" for name, errors in result.level_error_db.items()))
+    return results
+
+
+def balance_lines(results: Sequence[BalanceResult]) -> list[str]:
+    """The balance part's table: per start, the median level error over all tracks of all cases and per case."""
+    lines = ["", "Reference balance alone, case (a): level error (the balance heard), median dB", "",
+             "| Start | all tracks | per case |", "|---|---|---|"]
+    for name, label in BALANCE_STARTS.items():
+        pooled = [e for r in results for e in r.level_error_db[name]]
+        lines.append(f"| {label} | {_fmt(_median(pooled), '.2f')} | "
+                     + ", ".join(_fmt(_median(r.level_error_db[name]), '.2f') for r in results) + " |")
+    return lines
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def summarize_clips(results: Sequence[ClipResult]) -> dict[str, dict]:
     """Per method: mean AF loss over the clip pairs, its ratio to equal-loudness's, mean wall time."""
     summary: dict[str, dict] = {}
@@ -464,9 +553,9 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, dict]:
             **{f"af_loss_mean_{t}": _mean([r.af_loss for r in of_type[t]]) for t in CASE_TYPES},
             "feature_mse_mean": {name: _mean([r.feature_mse[name] for r in done]) for name in FEATURE_NAMES},
             "mrstft_mean_a": _mean([r.mrstft for r in of_type["a"]]),
-            "gain_error_median_db": statistics.median(balance) if balance else None,
-            "gain_error_raw_median_db": statistics.median(raw) if raw else None,
-            "level_error_median_db": statistics.median(level) if level else None,
+            "gain_error_median_db": _median(balance),
+            "gain_error_raw_median_db": _median(raw),
+            "level_error_median_db": _median(level),
             **{f"wall_s_mean_{t}": _mean([r.wall_s for r in of_type[t]]) for t in CASE_TYPES},
             **{f"wall_s_max_{t}": max((r.wall_s for r in of_type[t]), default=None) for t in CASE_TYPES},
             "max_drop_db": max(r.max_drop_db for r in done),
@@ -496,9 +585,10 @@ def _ran(figures: dict) -> str:
 
 
 def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[float] = (),
-                  clips: dict[str, dict] | None = None) -> str:
+                  clips: dict[str, dict] | None = None, balance: Sequence[BalanceResult] = ()) -> str:
     """The printed tables and the targets of the issue, as text; ``summary`` from :func:`summarize` (empty
-    when the songs were not run), ``floor_a`` from :func:`same_song_floor`, ``clips`` from :func:`summarize_clips`."""
+    when the songs were not run), ``floor_a`` from :func:`same_song_floor`, ``clips`` from :func:`summarize_clips`,
+    ``balance`` from :func:`run_balance`."""
     lines = [
         f"Quality: {config['cases']} case(s) per type, {config['stems']} stems x {config['duration_s']:g} s, "
         f"device {config['device']}, fit budget {config['time_budget_s']} s / {config['iterations']} iterations, "
@@ -513,6 +603,8 @@ def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[floa
         lines += [f"| {method} | {f['status']} | - | - |" if f["status"] != "ok" else
                   f"| {method} | {_fmt(f['af_loss_mean'])} | {_ratio(f.get('ratio_to_equal_loudness'))} "
                   f"| {_fmt(f['wall_s_mean'], '.1f')} |" for method, f in clips.items()]
+    if balance:
+        lines += balance_lines(balance)
     checks = _target_checks(summary, config, clips or {})
     if checks:
         lines += ["", "Targets (informative; nothing is asserted):"]
@@ -626,8 +718,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, help=f"fit/auto iterations at most (default {FULL['iterations']})")
     parser.add_argument("--clip-pairs", type=int,
                         help=f"clip pairs per case (b), Diff-MST's protocol; 0: none (default {FULL['clip_pairs']})")
-    parser.add_argument("--parts", nargs="+", choices=("songs", "clips"), default=["songs", "clips"],
-                        help="whole songs (cases a and b), Diff-MST's clips, or both")
+    parser.add_argument("--parts", nargs="+", choices=("songs", "clips", "balance"), default=["songs", "clips"],
+                        help="whole songs (cases a and b), Diff-MST's clips, the reference balance alone on (a)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the sessions, P* and the fit")
     parser.add_argument("--quick", action="store_true",
                         help="smoke-run sizes: " + ", ".join(f"{k}={v:g}" for k, v in QUICK.items()))
@@ -657,12 +749,15 @@ def main(argv: list[str] | None = None) -> int:
     clip_results = (run_clips(sessions, cases=config["cases"], pairs=config["clip_pairs"], **options)
                     if "clips" in args.parts and config["clip_pairs"] > 0 else [])
     clips = summarize_clips(clip_results) if clip_results else None
-    print(format_report(summary, config, floor_a, clips))
+    balance = (run_balance(sessions, cases=config["cases"], seed=args.seed, device=device, log=options["log"])
+               if "balance" in args.parts else [])
+    print(format_report(summary, config, floor_a, clips, balance))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"config": config, "summary": summary, "floor_a": floor_a,
                                          "cases": [asdict(r) for r in results], "clips_summary": clips,
-                                         "clips": [asdict(r) for r in clip_results]}, indent=2) + "\n")
+                                         "clips": [asdict(r) for r in clip_results],
+                                         "balance": [asdict(r) for r in balance]}, indent=2) + "\n")
     return 0
 
 

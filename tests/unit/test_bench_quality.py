@@ -6,10 +6,13 @@ import pytest
 import torch
 
 from bench.quality import (
+    BALANCE_STARTS,
     NO_CHECKPOINT,
+    balance_lines,
     clip_pairs,
     format_report,
     ground_truth,
+    run_balance,
     run_clips,
     run_quality,
     summarize,
@@ -18,6 +21,7 @@ from bench.quality import (
 from mixing import SAMPLE_RATE
 from mixing.audio import Stems
 from mixing.dsp.console import IncrementalRenderer
+from mixing.expert import starting_params
 from mixing.loudness import integrated_loudness_lufs, trim_tracks_to_input_level
 from mixing.params import MixParams
 from tests.signals import noise, sine
@@ -155,3 +159,27 @@ def test_each_clip_pair_is_mixed_on_its_own_and_scored_against_its_reference_cli
     config = {"cases": 1, "stems": 3, "duration_s": DURATION_S, "device": "cpu", "time_budget_s": None,
               "iterations": 1, "clip_pairs": 2}
     assert "Diff-MST's protocol" in format_report({}, config, clips=summary)
+
+
+def test_balance_part_scores_each_start_against_the_hidden_levels():
+    sessions = [tiny_session(0, 3), tiny_session(1, 2)]
+    [result] = run_balance(sessions, cases=1, device="cpu")
+    assert list(result.level_error_db) == list(BALANCE_STARTS)
+    assert all(len(errors) == 3 and all(math.isfinite(e) for e in errors) for errors in result.level_error_db.values())
+    # The expert start's errors, measured independently: its levels on T_B against P*'s (as in case (a)).
+    stems = sessions[0]
+    truth = ground_truth(stems, seed=0)
+    half = stems.audio[0].shape[-1] // 2
+    second = [a[:, half:] for a in stems.audio]
+    tracks, trim_db = trim_tracks_to_input_level(second, SAMPLE_RATE)
+    expert = IncrementalRenderer(tracks, SAMPLE_RATE)
+    expert.render(starting_params(tracks, SAMPLE_RATE, stems.names))
+    hidden = IncrementalRenderer([a * 10 ** (t / 20) for a, t in zip(second, truth.trim_db, strict=True)],
+                                 SAMPLE_RATE)
+    hidden.render(truth.params)
+    differences = [(a - t) - (b - u) for a, t, b, u in zip(expert.track_levels_db, trim_db, hidden.track_levels_db,
+                                                             truth.trim_db, strict=True)]
+    mean_db = sum(differences) / 3
+    assert result.level_error_db["expert"] == pytest.approx([abs(d - mean_db) for d in differences], abs=1e-3)
+    table = "\n".join(balance_lines([result]))
+    assert all(label in table for label in BALANCE_STARTS.values())
