@@ -74,22 +74,28 @@ def test_same_song_case_reports_gain_and_level_errors_and_mrstft_other_song_case
             assert result.gain_error_raw_db == [] and result.level_error_db == [] and result.mrstft is None
 
 
-def test_equal_loudness_level_error_compares_track_levels_under_default_and_hidden_settings(results):
-    stems = tiny_session(0, 3)
+def level_errors_against_hidden(stems: Stems, settings) -> list[float]:
+    """Case (a)'s level errors, computed here on their own: ``settings(tracks)`` on the trimmed second half
+    of ``stems`` against P* (seed 0) on it, both relative to the raw stems, mean difference removed."""
     truth = ground_truth(stems, seed=0)
     half = stems.audio[0].shape[-1] // 2
     second = [a[:, half:] for a in stems.audio]
     tracks, trim_db = trim_tracks_to_input_level(second, SAMPLE_RATE)
-    default = IncrementalRenderer(tracks, SAMPLE_RATE)
-    default.render(MixParams.default(3))
+    mixed = IncrementalRenderer(tracks, SAMPLE_RATE)
+    mixed.render(settings(tracks))
     hidden = IncrementalRenderer([a * 10 ** (t / 20) for a, t in zip(second, truth.trim_db, strict=True)],
                                  SAMPLE_RATE)
     hidden.render(truth.params)
-    differences = [(a - t) - (b - u) for a, t, b, u in zip(default.track_levels_db, trim_db, hidden.track_levels_db,
+    differences = [(a - t) - (b - u) for a, t, b, u in zip(mixed.track_levels_db, trim_db, hidden.track_levels_db,
                                                              truth.trim_db, strict=True)]
-    mean_db = sum(differences) / 3
+    mean_db = sum(differences) / len(differences)
+    return [abs(d - mean_db) for d in differences]
+
+
+def test_equal_loudness_level_error_compares_track_levels_under_default_and_hidden_settings(results):
+    expected = level_errors_against_hidden(tiny_session(0, 3), lambda tracks: MixParams.default(len(tracks)))
     equal = next(r for r in results if r.case_type == "a" and r.method == "equal-loudness")
-    assert equal.level_error_db == pytest.approx([abs(d - mean_db) for d in differences], abs=1e-3)
+    assert equal.level_error_db == pytest.approx(expected, abs=1e-3)
 
 
 def test_equal_loudness_gain_error_is_that_of_gain_zero_against_the_hidden_gains(results):
@@ -166,20 +172,8 @@ def test_balance_part_scores_each_start_against_the_hidden_levels():
     [result] = run_balance(sessions, cases=1, device="cpu")
     assert list(result.level_error_db) == list(BALANCE_STARTS)
     assert all(len(errors) == 3 and all(math.isfinite(e) for e in errors) for errors in result.level_error_db.values())
-    # The expert start's errors, measured independently: its levels on T_B against P*'s (as in case (a)).
-    stems = sessions[0]
-    truth = ground_truth(stems, seed=0)
-    half = stems.audio[0].shape[-1] // 2
-    second = [a[:, half:] for a in stems.audio]
-    tracks, trim_db = trim_tracks_to_input_level(second, SAMPLE_RATE)
-    expert = IncrementalRenderer(tracks, SAMPLE_RATE)
-    expert.render(starting_params(tracks, SAMPLE_RATE, stems.names))
-    hidden = IncrementalRenderer([a * 10 ** (t / 20) for a, t in zip(second, truth.trim_db, strict=True)],
-                                 SAMPLE_RATE)
-    hidden.render(truth.params)
-    differences = [(a - t) - (b - u) for a, t, b, u in zip(expert.track_levels_db, trim_db, hidden.track_levels_db,
-                                                             truth.trim_db, strict=True)]
-    mean_db = sum(differences) / 3
-    assert result.level_error_db["expert"] == pytest.approx([abs(d - mean_db) for d in differences], abs=1e-3)
+    expected = level_errors_against_hidden(
+        sessions[0], lambda tracks: starting_params(tracks, SAMPLE_RATE, sessions[0].names))
+    assert result.level_error_db["expert"] == pytest.approx(expected, abs=1e-3)
     table = "\n".join(balance_lines([result]))
     assert all(label in table for label in BALANCE_STARTS.values())
