@@ -118,7 +118,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mixing.audio import Stems, load_stems
 from mixing.balance import balance_to_reference
 from mixing.device import pick_device
-from mixing.dsp.console import IncrementalRenderer, render_mix
+from mixing.dsp.console import IncrementalRenderer
 from mixing.errors import CheckpointError
 from mixing.excerpts import MIN_MEAN_ENERGY
 from mixing.expert import starting_params
@@ -210,9 +210,9 @@ class BalanceResult:
 def ground_truth(stems: Stems, seed: int) -> GroundTruth:
     """Draw P* from a generator seeded with ``seed`` and render the whole session with it."""
     tracks, trim_db = trim_tracks_to_input_level(stems.audio, stems.sample_rate)
-    params = lift_buried_tracks(random_plausible_params(len(tracks), torch.Generator().manual_seed(seed)), tracks,
-                                stems.sample_rate)
-    return GroundTruth(params, trim_db, render_mix(tracks, params, stems.sample_rate))
+    renderer = IncrementalRenderer(tracks, stems.sample_rate)
+    params = lift_buried_tracks(random_plausible_params(len(tracks), torch.Generator().manual_seed(seed)), renderer)
+    return GroundTruth(params, trim_db, renderer.render(params))
 
 
 def _at_compare_level(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -220,17 +220,11 @@ def _at_compare_level(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return normalize_to_lufs(audio.float(), sample_rate, COMPARE_LUFS)[0].unsqueeze(0)
 
 
-def _track_levels_db(renderer: IncrementalRenderer, params: MixParams) -> list[float]:
-    """Each track's level (dBFS RMS) after its strip and pan."""
-    renderer.render(params)
-    return list(renderer.track_levels_db)
-
-
 def _truth_levels_db(half: Stems, truth: GroundTruth, device) -> list[float]:
     """Case (a): each track's level under P* on the stems' half, relative to the raw stem (dB)."""
     # P* applies to the stems as trimmed whole; T_B of those is T_B times the whole-stem trim.
     truth_tracks = [a * 10.0 ** (t / 20.0) for a, t in zip(half.audio, truth.trim_db, strict=True)]
-    levels_db = _track_levels_db(IncrementalRenderer(truth_tracks, half.sample_rate, device=device), truth.params)
+    levels_db = IncrementalRenderer(truth_tracks, half.sample_rate, device=device).track_levels(truth.params)
     return [level - t for level, t in zip(levels_db, truth.trim_db, strict=True)]
 
 
@@ -329,7 +323,7 @@ def run_quality(
             tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
             audible = [math.isfinite(integrated_loudness_lufs(a, sample_rate)) for a in stems.audio]
             renderer = IncrementalRenderer(tracks, sample_rate, device=device)
-            start_drops_db = _drops_db(_track_levels_db(renderer, starting_params(tracks, sample_rate, stems.names)))
+            start_drops_db = _drops_db(renderer.track_levels(starting_params(tracks, sample_rate, stems.names)))
             if case_type == "a":
                 truth_levels_db = _truth_levels_db(stems, truth_of(index), device)
             target_level = _at_compare_level(target, sample_rate)
@@ -357,7 +351,7 @@ def run_quality(
                     mix_trim_db = mixed.trim_db or trim_db
                     result.gain_error_balance_db, result.gain_error_raw_db = _gain_errors_db(
                         [row["gain_db"] for row in params.tracks], mix_trim_db, truth_of(index), audible)
-                levels_db = _track_levels_db(renderer, params)
+                levels_db = renderer.track_levels(params)
                 if case_type == "a":
                     result.level_error_db = _level_errors_db(levels_db, trim_db, truth_levels_db, audible)
                 drops_db = _drops_db(levels_db)
@@ -477,7 +471,7 @@ def run_balance(sessions: Sequence[Stems], *, cases: int, seed: int = 0, device:
             starts[name] = params
             starts[f"{name}+balance"], _ = balance_to_reference(params, tracks, reference, sample_rate, device=device)
         renderer = IncrementalRenderer(tracks, sample_rate, device=device)
-        result = BalanceResult(index, {name: _level_errors_db(_track_levels_db(renderer, starts[name]), trim_db,
+        result = BalanceResult(index, {name: _level_errors_db(renderer.track_levels(starts[name]), trim_db,
                                                                truth_levels_db, audible)
                                        for name in BALANCE_STARTS})
         results.append(result)

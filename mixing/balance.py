@@ -40,6 +40,7 @@ import torch
 from mixing.dsp.console import strips_before_pan
 from mixing.dsp.pan import pan, pan_gains, pan_pct_for_gains
 from mixing.features import power_spectrum
+from mixing.fit import MAX_LEVEL_DROP_DB
 from mixing.params import TRACK_SPECS, MixParams
 
 N_FFT = 4096
@@ -207,7 +208,7 @@ def balance_to_reference(
     sample_rate: int,
     *,
     match_stereo: bool = True,
-    max_level_drop_db: float = 20.0,
+    max_level_drop_db: float = MAX_LEVEL_DROP_DB,
     device: torch.device | str | None = None,
 ) -> tuple[MixParams, BalanceEstimate]:
     """``start`` with each track's fader and pan set from :func:`estimate_balance` over the whole song.

@@ -54,6 +54,9 @@ ProgressCallback = Callable[[dict], None]
 # cores, beside master matching with its levelling (about 15 s there).
 DEFAULT_TIME_BUDGET_S = 20.0
 
+# The balance floor (see the module docstring), also held by mixing.balance and by the training's references.
+MAX_LEVEL_DROP_DB = 20.0
+
 # Keeps the starting point strictly inside (0, 1) so its logit is finite.
 _NORM_MARGIN = 1e-3
 
@@ -99,7 +102,7 @@ def fit_params(
     time_budget_s: float | None = DEFAULT_TIME_BUDGET_S,
     learning_rate: float = 0.05,
     anchor_weight: float = 0.05,
-    max_level_drop_db: float = 20.0,
+    max_level_drop_db: float = MAX_LEVEL_DROP_DB,
     excerpt_count: int = 3,
     excerpt_s: float = 5.0,
     seed: int = 0,

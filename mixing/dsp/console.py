@@ -344,11 +344,31 @@ class IncrementalRenderer:
     @torch.no_grad()
     def render(self, params: MixParams, active: Sequence[bool] | None = None) -> torch.Tensor:
         """The mix of the ``active`` tracks (default: all), shape (2, samples), true peak <= ``master_ceiling_dbtp``."""
-        if len(params.tracks) != len(self.tracks):
-            raise ValueError(f"{len(params.tracks)} track parameter sets for {len(self.tracks)} tracks")
         active = [True] * len(self.tracks) if active is None else list(active)
         if len(active) != len(self.tracks):
             raise ValueError(f"active: {len(active)} flags for {len(self.tracks)} tracks")
+        for index, gains in enumerate(self._strips_and_levels(params)):
+            self._place_in_sum(index, gains if active[index] else None)
+        master = param_columns([params.master], list(MASTER_SPECS.values()), self.device)
+        dynamics = self._master_dynamics(params.master, master)
+        mastered = master_bus_after_dynamics(dynamics, self.sample_rate, master,
+                                             spectrum=self._match_eq_spectrum(params.master))[0]
+        loud, self.loudness_gain_db = normalize_to_lufs(mastered, self.sample_rate,
+                                                        float(params.master["master_loudness_lufs"]))
+        return ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]))
+
+    @torch.no_grad()
+    def track_levels(self, params: MixParams) -> list[float]:
+        """``track_levels_db`` under ``params`` without mixing: only the strips that ``params`` change run, and
+        the kept sum and master bus are left for the next :meth:`render`."""
+        self._strips_and_levels(params)
+        return list(self.track_levels_db)
+
+    def _strips_and_levels(self, params: MixParams) -> list[tuple[float, float]]:
+        """Re-process the tracks whose strip settings changed, set ``track_levels_db``; returns each track's
+        pan gains (left, right)."""
+        if len(params.tracks) != len(self.tracks):
+            raise ValueError(f"{len(params.tracks)} track parameter sets for {len(self.tracks)} tracks")
         strip_values = [{name: float(value) for name, value in values.items() if name != "pan_pct"}
                         for values in params.tracks]
         changed = [index for index in range(len(self.tracks)) if self._processed_with[index] != strip_values[index]]
@@ -363,20 +383,15 @@ class IncrementalRenderer:
             self._mean_square[index] = [float(channel.square().mean()) for channel in processed]
             self._processed_with[index] = strip_values[index]
             self.processed_tracks += 1
+        all_gains = []
         for index, values in enumerate(params.tracks):
             processed = self._processed[index]
             gains = tuple(float(g) for g in pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0])
             mean_square = self._mean_square[index]
             panned_mean_square = sum(g**2 * mean_square[min(c, len(mean_square) - 1)] for c, g in enumerate(gains)) / 2
             self.track_levels_db[index] = 10.0 * math.log10(panned_mean_square + _MEAN_SQUARE_FLOOR)
-            self._place_in_sum(index, gains if active[index] else None)
-        master = param_columns([params.master], list(MASTER_SPECS.values()), self.device)
-        dynamics = self._master_dynamics(params.master, master)
-        mastered = master_bus_after_dynamics(dynamics, self.sample_rate, master,
-                                             spectrum=self._match_eq_spectrum(params.master))[0]
-        loud, self.loudness_gain_db = normalize_to_lufs(mastered, self.sample_rate,
-                                                        float(params.master["master_loudness_lufs"]))
-        return ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]))
+            all_gains.append(gains)
+        return all_gains
 
     def _master_dynamics(self, values: Mapping[str, float], master: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The sum through the master's dynamics stages, (1, 2, samples); kept while sum and settings stay."""

@@ -41,7 +41,7 @@ from mixing.controller.model import (
     pack_session,
     tiny_config,
 )
-from mixing.dsp.console import DifferentiableConsole
+from mixing.dsp.console import DifferentiableConsole, IncrementalRenderer
 from mixing.dsp.limiter import loudness_gain_db
 from mixing.losses import AudioFeatureLoss, mrstft_loss
 from mixing.loudness import normalize_to_lufs
@@ -114,7 +114,8 @@ def _method1_example(
 ) -> _Example:
     half = round(config.excerpt_s * SAMPLE_RATE)
     tracks = sessions.sample(rng, samples=2 * half, track_range=config.track_range, parts=2)
-    params = lift_buried_tracks(random_plausible_params(len(tracks), generator), tracks, SAMPLE_RATE)
+    params = lift_buried_tracks(random_plausible_params(len(tracks), generator),
+                                IncrementalRenderer(tracks, SAMPLE_RATE))
     track_norm = normalize_tensor(
         {spec.name: torch.tensor([row[spec.name] for row in params.tracks]) for spec in LEARNABLE_TRACK_PARAMS},
         LEARNABLE_TRACK_PARAMS,

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
 
 import torch
 
 from mixing.dsp.console import IncrementalRenderer
+from mixing.fit import MAX_LEVEL_DROP_DB
 from mixing.params import (
     MASTER_SPECS,
     MATCH_EQ_GAIN_NAMES,
@@ -43,8 +43,6 @@ COMP_KNEE_RANGE_DB = (1.0, 9.0)
 PAN_RANGE_PCT = (-80.0, 80.0)
 MASTER_WIDTH_RANGE_PCT = (60.0, 150.0)
 MASTER_LOUDNESS_RANGE_LUFS = (-16.0, -9.0)
-# The fit's balance floor (mixing.fit.fit_params, max_level_drop_db): no mix made here buries a track further.
-PLAUSIBLE_MAX_DROP_DB = 20.0
 # Track levels at or below this are silence, which no fader lifts.
 _SILENT_DB = -100.0
 
@@ -123,23 +121,22 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
     return MixParams(tracks, _clamped(master, MASTER_SPECS))
 
 
-def lift_buried_tracks(params: MixParams, tracks: Sequence[torch.Tensor], sample_rate: int, *,
-                       max_drop_db: float = PLAUSIBLE_MAX_DROP_DB) -> MixParams:
+def lift_buried_tracks(params: MixParams, renderer: IncrementalRenderer, *,
+                       max_drop_db: float = MAX_LEVEL_DROP_DB) -> MixParams:
     """``params`` with each track that sits more than ``max_drop_db`` below the loudest raised to that distance.
 
     :func:`random_plausible_params` cannot hear the tracks, and its gains, EQs
     and compressors together can bury one: on the quality bench's six sessions
     11 of 48 tracks ended 20-34 dB below the loudest. No mixing method here may
     go there (the fit's balance floor), and no engineer would. A track's level
-    is its RMS after its strip and pan (``IncrementalRenderer.track_levels_db``)
-    on ``tracks``, trimmed stems (channels, samples). The fader and the
+    is its RMS after its strip and pan (:meth:`IncrementalRenderer.track_levels`)
+    on the renderer's tracks; the renderer keeps their strips, so a render with
+    the result re-processes only the lifted tracks. The fader and the
     compressor's threshold rise together, so the compressor works on the raised
     track as it did before and the level rises by exactly the lift (unless the
     schema's limits clamp either). Silent tracks are left alone.
     """
-    renderer = IncrementalRenderer(list(tracks), sample_rate)
-    renderer.render(params)
-    levels_db = renderer.track_levels_db
+    levels_db = renderer.track_levels(params)
     loudest_db = max(levels_db)
     lifted = copy.deepcopy(params)
     for row, level_db in zip(lifted.tracks, levels_db, strict=True):

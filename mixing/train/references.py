@@ -2,8 +2,8 @@
 
 Each session is mixed whole with :func:`random_plausible_params`, buried
 tracks lifted (:func:`lift_buried_tracks`), by the full-length renderer
-(:func:`mixing.dsp.console.render_mix`, ceiling included, as a released song
-would be) and written as ``<session>.wav`` with its parameters as
+(:class:`mixing.dsp.console.IncrementalRenderer`, ceiling included, as a
+released song would be) and written as ``<session>.wav`` with its parameters as
 ``<session>.json`` (a preset), so the ground truth stays known.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import torch
 from mixing import SAMPLE_RATE
 from mixing.audio.io import save_audio
 from mixing.audio.names import track_name_from_filename
-from mixing.dsp.console import render_mix
+from mixing.dsp.console import IncrementalRenderer
 from mixing.train.data import SessionFolder
 from mixing.train.random_params import lift_buried_tracks, random_plausible_params
 
@@ -38,9 +38,10 @@ def make_references(
     for index, (name, stems) in enumerate(zip(folder.names, folder.sessions, strict=True)):
         # Reading applies the console's input trim, as the renderer expects.
         tracks = [stem.read(0, stem.frames) for stem in stems]
+        renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
         params = lift_buried_tracks(random_plausible_params(len(tracks), torch.Generator().manual_seed(seed + index)),
-                                    tracks, SAMPLE_RATE)
-        mix = render_mix(tracks, params, SAMPLE_RATE)
+                                    renderer)
+        mix = renderer.render(params)
         path = save_audio(out_dir / f"{name}.wav", mix, SAMPLE_RATE)
         names = [track_name_from_filename(stem.path.name) for stem in stems]
         (out_dir / f"{name}.json").write_text(json.dumps(params.to_preset(names), indent=2) + "\n")

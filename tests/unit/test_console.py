@@ -204,6 +204,22 @@ def test_strips_in_batches_equal_each_track_through_its_own_strip(batch_tracks):
         assert processed[position].untyped_storage().nbytes() == alone.untyped_storage().nbytes()
 
 
+def test_track_levels_run_only_changed_strips_and_leave_the_next_render_as_a_fresh_one():
+    tracks = session(2.0)
+    params = busy_params()
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
+    renderer.render(params)
+    params.tracks[1]["gain_db"] = -9.0
+    params.tracks[2]["pan_pct"] = -70.0
+    levels_db = renderer.track_levels(params)
+    assert renderer.processed_tracks == 4
+    fresh = IncrementalRenderer(tracks, SAMPLE_RATE)
+    mix = fresh.render(params)
+    assert levels_db == pytest.approx(fresh.track_levels_db, abs=1e-9)
+    torch.testing.assert_close(renderer.render(params), mix, atol=1e-5, rtol=0)
+    assert renderer.processed_tracks == 4
+
+
 def test_incremental_render_reprocesses_only_the_changed_track():
     tracks = session(2.0)
     params = busy_params()

@@ -115,23 +115,17 @@ def test_random_plausible_params_reject_zero_tracks():
         random_plausible_params(0, torch.Generator())
 
 
-def _levels_db(tracks, params):
-    renderer = IncrementalRenderer(tracks, SAMPLE_RATE)
-    renderer.render(params)
-    return list(renderer.track_levels_db)
-
-
 def test_lift_buried_tracks_raises_fader_and_threshold_together_to_the_floor():
     tracks = [noise(1.0, rms=0.1, seed=1), sine(440.0, 1.0, amplitude=0.1), noise(1.0, rms=0.05, channels=2, seed=2),
               torch.zeros(1, SAMPLE_RATE)]
     params = MixParams.default(4)
     # Buried 30 dB under the first track, and squashed by its compressor (threshold under its level).
     params.tracks[1].update(gain_db=-27.0, comp_ratio=4.0, comp_threshold_db=-60.0)
-    before_db = _levels_db(tracks, params)
+    before_db = IncrementalRenderer(tracks, SAMPLE_RATE).track_levels(params)
     assert before_db[0] - before_db[1] > 25.0
 
-    lifted = lift_buried_tracks(params, tracks, SAMPLE_RATE, max_drop_db=20.0)
-    after_db = _levels_db(tracks, lifted)
+    lifted = lift_buried_tracks(params, IncrementalRenderer(tracks, SAMPLE_RATE), max_drop_db=20.0)
+    after_db = IncrementalRenderer(tracks, SAMPLE_RATE).track_levels(lifted)
     assert after_db[0] - after_db[1] == pytest.approx(20.0, abs=0.05)
     lift_db = lifted.tracks[1]["gain_db"] - params.tracks[1]["gain_db"]
     assert lifted.tracks[1]["comp_threshold_db"] - params.tracks[1]["comp_threshold_db"] == pytest.approx(lift_db)
@@ -237,8 +231,8 @@ def test_make_references_writes_songs_with_their_ground_truth_presets(data_dirs,
     preset = json.loads((tmp_path / "refs" / "session_0.json").read_text())
     params = MixParams.from_preset(preset)
     tracks = [stem.read(0, stem.frames) for stem in SessionFolder(data_dirs / "sessions").sessions[0]]
-    assert params == lift_buried_tracks(random_plausible_params(3, torch.Generator().manual_seed(4)), tracks,
-                                        SAMPLE_RATE)
+    assert params == lift_buried_tracks(random_plausible_params(3, torch.Generator().manual_seed(4)),
+                                        IncrementalRenderer(tracks, SAMPLE_RATE))
     loudness = integrated_loudness_lufs(songs.songs[0].read(0, songs.songs[0].frames), SAMPLE_RATE)
     assert loudness == pytest.approx(params.master["master_loudness_lufs"], abs=1.0)
 
