@@ -127,7 +127,7 @@ from mixing.fit import DEFAULT_TIME_BUDGET_S
 from mixing.losses import feature_metrics, mrstft_loss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
 from mixing.params import MixParams
-from mixing.pipeline import DEFAULT_CHECKPOINT, MixResult, mix_session
+from mixing.pipeline import AUTO_START, AUTO_STARTS, DEFAULT_CHECKPOINT, MixResult, mix_session
 from mixing.train import lift_buried_tracks, random_plausible_params
 
 METHODS = ("equal-loudness", "controller", "fit", "auto")
@@ -173,6 +173,7 @@ class CaseResult:
     level_error_db: list[float] = field(default_factory=list)
     max_drop_db: float | None = None
     violations: list[str] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -295,13 +296,14 @@ def run_quality(
     seed: int = 0,
     device: torch.device | str | None = None,
     checkpoint: Path | torch.nn.Module | None = DEFAULT_CHECKPOINT,
+    auto_start: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[CaseResult]:
     """Run ``cases`` cases of each type through every method; see the module docstring for the protocol.
 
     ``sessions``: at least two, each of stems (channels, samples) of one
     length; case ``i`` uses session ``i`` modulo their number. ``checkpoint``
-    is passed to ``mix_session``. Returns one result per case type, case and
+    and ``auto_start`` are passed to ``mix_session``. Returns one result per case type, case and
     method, in that order.
     """
     _check_run(sessions, cases, methods)
@@ -334,12 +336,14 @@ def run_quality(
                     result.status = unavailable[method]
                     continue
                 mixed, result.wall_s, result.status = _mixed(stems, reference, method, unavailable,
-                                                             checkpoint=checkpoint, time_budget_s=time_budget_s,
+                                                             checkpoint=checkpoint, auto_start=auto_start,
+                                                             time_budget_s=time_budget_s,
                                                              iterations=iterations, seed=seed, device=device)
                 if mixed is None:
                     log(f"[{case_type} {case + 1}/{cases}] {method}: {result.status}")
                     continue
                 result.ran = mixed.method
+                result.timings_s = mixed.timings_s
                 result.fit_iterations = mixed.fit.iterations if mixed.fit is not None else None
                 metrics = feature_metrics(_at_compare_level(mixed.audio, sample_rate), target_level, sample_rate)
                 result.af_loss = metrics.pop("af_loss")
@@ -407,6 +411,7 @@ def run_clips(
     seed: int = 0,
     device: torch.device | str | None = None,
     checkpoint: Path | torch.nn.Module | None = DEFAULT_CHECKPOINT,
+    auto_start: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> list[ClipResult]:
     """Diff-MST's protocol (see the module docstring): ``pairs`` clip pairs per case (b), each mixed on its own.
@@ -434,7 +439,8 @@ def run_clips(
                 result = ClipResult(index, ref_index, method, stems_start / sample_rate, ref_start / sample_rate)
                 results.append(result)
                 mixed, result.wall_s, result.status = _mixed(clip, clip_reference, method, unavailable,
-                                                             checkpoint=checkpoint, time_budget_s=time_budget_s,
+                                                             checkpoint=checkpoint, auto_start=auto_start,
+                                                             time_budget_s=time_budget_s,
                                                              iterations=iterations, seed=seed, device=device)
                 if mixed is None:
                     continue
@@ -719,6 +725,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="smoke-run sizes: " + ", ".join(f"{k}={v:g}" for k, v in QUICK.items()))
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="generated sessions, reused")
     parser.add_argument("--device", help="cpu or cuda (default: mixing.device.pick_device)")
+    parser.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
+                        help="controller checkpoint for the controller method and start (default: the shipped one)")
+    parser.add_argument("--auto-start", choices=AUTO_STARTS, default=AUTO_START,
+                        help=f"where auto starts (default {AUTO_START}, as mixing.pipeline.AUTO_START)")
     parser.add_argument("--json", type=Path, help="write the configuration, every case and the summary here")
     args = parser.parse_args(argv)
 
@@ -727,14 +737,15 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device) if args.device else pick_device()
     config.update(methods=args.methods, seed=args.seed, device=str(device), quick=args.quick,
                   compare_lufs=COMPARE_LUFS,
-                  checkpoint=str(DEFAULT_CHECKPOINT) if DEFAULT_CHECKPOINT.exists() else None)
+                  checkpoint=str(args.checkpoint) if args.checkpoint.exists() else None, auto_start=args.auto_start)
 
     sessions = load_sessions(args.cache_dir, max(config["cases"], 2), seed=args.seed,
                              duration_s=config["duration_s"], num_stems=config["stems"])
     config["parts"] = args.parts
     warm_up(sessions[0], device)
     options = {"methods": args.methods, "time_budget_s": config["time_budget_s"], "iterations": config["iterations"],
-               "seed": args.seed, "device": device, "log": lambda line: print(line, file=sys.stderr)}
+               "seed": args.seed, "device": device, "checkpoint": args.checkpoint, "auto_start": args.auto_start,
+               "log": lambda line: print(line, file=sys.stderr)}
     results, summary, floor_a = [], {}, []
     if "songs" in args.parts:
         results = run_quality(sessions, cases=config["cases"], **options)

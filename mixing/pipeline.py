@@ -78,6 +78,7 @@ STAGE_SPANS = {
 # ends with a higher AF loss than the expert start (BENCHMARKS.md, quality), so
 # auto starts from the expert rules; "controller" once a checkpoint beats them.
 AUTO_START = "expert"
+AUTO_STARTS = ("expert", "controller")
 # The controller is trained on excerpts of this length (5-10 s) and sees one of them.
 CONTROLLER_EXCERPT_S = 10.0
 # Loudness of the equal-loudness mix when there is no reference: the streaming services' level.
@@ -252,6 +253,7 @@ def mix_session(
     progress: ProgressCallback | None = None,
     device: torch.device | str | None = None,
     renderer: IncrementalRenderer | None = None,
+    auto_start: str | None = None,
 ) -> MixResult:
     """Mix ``stems`` toward ``reference`` (1 or 2 channels, samples, at ``stems.sample_rate``).
 
@@ -270,12 +272,17 @@ def mix_session(
             trimmed (the worker keeps one per project): its trimmed tracks are
             used and the mix is rendered through it, so that the next edit
             re-processes only what changes. ``MixResult.trim_db`` is then empty.
+        auto_start: where "auto" starts, "expert" or "controller" (None:
+            :data:`AUTO_START`); the benchmarks set it to compare the two.
 
     Raises MixingError when a reference is needed and missing, CheckpointError
     (controller), PresetError (``params`` for another number of tracks).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    auto_start = AUTO_START if auto_start is None else auto_start
+    if auto_start not in AUTO_STARTS:
+        raise ValueError(f"unknown auto start {auto_start!r}; choose from {AUTO_STARTS}")
     if params is not None and method != "auto":
         raise ValueError(f"params are rendered as given; method {method!r} does not apply to them")
     if reference is None and params is None and method != "equal-loudness":
@@ -313,7 +320,7 @@ def mix_session(
             ran = "params"
         else:
             params, start = _start(stems, tracks, reference, method, checkpoint, device, report, timings_s, warnings,
-                                   match_stereo=match_stereo)
+                                   match_stereo=match_stereo, auto_start=auto_start)
             if method == "controller":
                 params.master["master_loudness_lufs"] = reference_loudness_lufs(reference, sample_rate)
                 ran = start
@@ -365,10 +372,10 @@ def _timed(timings_s: dict[str, float], stage: str):
 
 
 def _start(stems, tracks, reference, method, checkpoint, device, report, timings_s, warnings, *,
-           match_stereo: bool) -> tuple[MixParams, str]:
+           match_stereo: bool, auto_start: str) -> tuple[MixParams, str]:
     """The starting parameters and where they came from ("controller" or "expert+balance")."""
     model = None
-    if method == "controller" or (method == "auto" and AUTO_START == "controller"):
+    if method == "controller" or (method == "auto" and auto_start == "controller"):
         model = _controller_or_none(checkpoint, device, required=method == "controller", warnings=warnings)
     source = "controller" if model is not None else "expert+balance"
     report("predicting", 0.0, f"{source} start")

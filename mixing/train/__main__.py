@@ -40,6 +40,9 @@ def _train_parser() -> argparse.ArgumentParser:
                         help="method 1 only: MSE on normalized parameters against the drawn ones; 0 switches it off")
     parser.add_argument("--log-every", type=int, default=10, help="steps between loss lines on stderr")
     parser.add_argument("--save-every", type=int, default=100, help="steps between checkpoint saves")
+    parser.add_argument("--device", help="where the controller trains: cpu, cuda, cuda:1 (default: CUDA if present)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="processes that make the coming steps' examples on the CPU (default 0: none)")
     return parser
 
 
@@ -66,6 +69,8 @@ def _train(argv: list[str]) -> int:
         param_loss_weight=args.param_loss_weight,
         log_every=args.log_every,
         save_every=args.save_every,
+        device=args.device,
+        workers=args.workers,
     )
     train(config)
     return 0

@@ -17,15 +17,28 @@ Method 2 (real references): the tracks of one session and a window of an
 unrelated reference song; AF loss only, since there is no ground truth.
 
 Randomness: the examples of step ``k`` depend only on ``(seed, k)``, so a
-resumed run continues the same stream. Adam's moments are not saved in
-checkpoints and restart on resume.
+resumed run continues the same stream, and worker processes (``workers``) make
+the same examples as the training process (up to the rounding of sums, as a
+worker computes on one thread).
+Adam's moments are not saved in checkpoints and restart on resume.
+
+Where the work runs: the controller, the console's FFT EQ and the losses on
+``device`` (CUDA when there is one); the console's compressor on the CPU (see
+:mod:`mixing.dsp.compressor`); the examples, which render whole windows
+through the full-length console, on the CPU, ahead of the steps in
+``workers`` processes, so that a GPU is not left waiting for them.
 """
 from __future__ import annotations
 
 import math
+import multiprocessing
+import pickle
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -41,6 +54,7 @@ from mixing.controller.model import (
     pack_session,
     tiny_config,
 )
+from mixing.device import pick_device
 from mixing.dsp.console import DifferentiableConsole, IncrementalRenderer
 from mixing.dsp.limiter import loudness_gain_db
 from mixing.losses import AudioFeatureLoss, mrstft_loss
@@ -60,6 +74,9 @@ class TrainConfig:
     ``steps`` counts the steps of this run (a resumed run adds them to the
     checkpoint's). ``track_range``: tracks per example, inclusive. Loss weights:
     ``mrstft_weight`` and ``param_loss_weight`` apply to method 1 only.
+    ``device``: where the controller trains (None: :func:`mixing.device.pick_device`).
+    ``workers``: processes that make the examples of the coming steps (0: this
+    process makes each step's examples when it needs them).
     """
 
     sessions: str
@@ -80,6 +97,8 @@ class TrainConfig:
     param_loss_weight: float = 1.0
     log_every: int = 10
     save_every: int = 100
+    device: str | None = None
+    workers: int = 0
 
     def __post_init__(self):
         if self.method not in (1, 2):
@@ -88,8 +107,8 @@ class TrainConfig:
             raise ValueError("method 2 needs a folder of reference songs")
         if self.model_config not in MODEL_CONFIGS:
             raise ValueError(f"model_config must be one of {sorted(MODEL_CONFIGS)}, got {self.model_config!r}")
-        if self.steps < 0 or self.batch_size < 1 or self.excerpt_s <= 0:
-            raise ValueError("steps must be >= 0, batch_size >= 1 and excerpt_s > 0")
+        if self.steps < 0 or self.batch_size < 1 or self.excerpt_s <= 0 or self.workers < 0:
+            raise ValueError("steps must be >= 0, batch_size >= 1, excerpt_s > 0 and workers >= 0")
 
 
 @dataclass
@@ -101,6 +120,13 @@ class _Example:
     target: torch.Tensor  # (2, samples) the mix to match, at REFERENCE_INPUT_LUFS (ungated meter)
     track_norm: torch.Tensor | None = None  # (tracks, params)
     master_norm: torch.Tensor | None = None  # (params,)
+
+    def to(self, device: torch.device) -> _Example:
+        def move(tensor):
+            return None if tensor is None else tensor.to(device)
+
+        return _Example([track.to(device) for track in self.tracks], move(self.reference), move(self.target),
+                        move(self.track_norm), move(self.master_norm))
 
 
 def _at_reference_level(mix: torch.Tensor) -> torch.Tensor:
@@ -176,6 +202,55 @@ def _step_generators(seed: int, step: int) -> tuple[np.random.Generator, torch.G
     return rng, torch.Generator().manual_seed(int(rng.integers(2**62)))
 
 
+def _step_examples(config: TrainConfig, sessions: SessionFolder, references: ReferenceFolder | None,
+                   step: int) -> list[_Example]:
+    """The batch of step ``step``, on the CPU: a function of ``(config.seed, step)`` and the data alone."""
+    rng, generator = _step_generators(config.seed, step)
+    if config.method == 1:
+        return [_method1_example(sessions, config, rng, generator) for _ in range(config.batch_size)]
+    return [_method2_example(sessions, references, config, rng) for _ in range(config.batch_size)]
+
+
+_worker_data: tuple | None = None
+
+
+def _start_worker(config: TrainConfig, sessions: SessionFolder, references: ReferenceFolder | None) -> None:
+    global _worker_data
+    _worker_data = (config, sessions, references)
+    # Each worker makes whole batches on one core; threads inside it would only contend with the other workers.
+    torch.set_num_threads(1)
+    import numba
+
+    numba.set_num_threads(1)
+
+
+def _worker_examples(step: int) -> bytes:
+    # Pickled here by value: torch's own reductions would pass every tensor as a shared-memory handle.
+    return pickle.dumps(_step_examples(*_worker_data, step))
+
+
+def _batches(config: TrainConfig, sessions: SessionFolder, references: ReferenceFolder | None,
+             first_step: int, end_step: int) -> Iterator[list[_Example]]:
+    """The batches of steps ``first_step`` to ``end_step - 1`` in order, made ``config.workers`` steps ahead."""
+    if config.workers == 0:
+        for step in range(first_step, end_step):
+            yield _step_examples(config, sessions, references, step)
+        return
+    # spawn, not fork: the parent may hold a CUDA context and OpenMP threads, which a forked child cannot use.
+    pool = ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(config, sessions, references))
+    pending: deque[Future] = deque()
+    next_step = first_step
+    try:
+        while next_step < end_step or pending:
+            while next_step < end_step and len(pending) < 2 * config.workers:
+                pending.append(pool.submit(_worker_examples, next_step))
+                next_step += 1
+            yield pickle.loads(pending.popleft().result())
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Controller:
     """Train (or, with ``config.resume``, continue training) a controller and save it to ``config.out``.
 
@@ -203,9 +278,10 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Cont
     torch.manual_seed(config.seed * 1_000_003 + first_step)
     if not config.resume:
         model = Controller(**MODEL_CONFIGS[config.model_config]())
-    model.train()
+    device = torch.device(config.device) if config.device else pick_device()
+    model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    losses = _Losses(config)
+    losses = _Losses(config).to(device)
 
     recent: dict[str, list[float]] = {}
     history: list[dict] = []
@@ -219,6 +295,7 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Cont
             "first_step": first_step,
             "last_step": step,
             "wall_s": round(time.monotonic() - train_began, 1),
+            "device": str(device) if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
             "num_sessions": len(sessions),
             "num_references": len(references) if references else 0,
             "final_losses": last_logged,
@@ -234,46 +311,43 @@ def train(config: TrainConfig, log: Callable[[str], None] | None = None) -> Cont
         }
 
     end_step = first_step + config.steps
-    while step < end_step:
-        if config.time_budget_s is not None and time.monotonic() - train_began >= config.time_budget_s:
-            log(f"time budget of {config.time_budget_s:.0f} s reached at step {step}")
-            break
-        rng, generator = _step_generators(config.seed, step)
-        if config.method == 1:
-            examples = [_method1_example(sessions, config, rng, generator) for _ in range(config.batch_size)]
-        else:
-            examples = [_method2_example(sessions, references, config, rng) for _ in range(config.batch_size)]
-        audio, track_mask, stereo = collate_sessions([pack_session(example.tracks) for example in examples])
-        reference = torch.stack([example.reference for example in examples])
-        track_norm, master_norm = model(audio, track_mask, stereo, reference)
-        predicted = torch.stack([
-            DifferentiableConsole(example.tracks, SAMPLE_RATE)(
-                track_norm[i, : len(example.tracks)], master_norm[i], REFERENCE_INPUT_LUFS
-            )
-            for i, example in enumerate(examples)
-        ])
-        total, terms = losses(predicted, examples, track_norm, master_norm)
-        if not math.isfinite(total.item()):
-            log(f"step {step}: non-finite loss {total.item()}; batch skipped")
+    with closing(_batches(config, sessions, references, first_step, end_step)) as batches:
+        while step < end_step:
+            if config.time_budget_s is not None and time.monotonic() - train_began >= config.time_budget_s:
+                log(f"time budget of {config.time_budget_s:.0f} s reached at step {step}")
+                break
+            examples = [example.to(device) for example in next(batches)]
+            audio, track_mask, stereo = collate_sessions([pack_session(example.tracks) for example in examples])
+            reference = torch.stack([example.reference for example in examples])
+            track_norm, master_norm = model(audio, track_mask, stereo, reference)
+            predicted = torch.stack([
+                DifferentiableConsole(example.tracks, SAMPLE_RATE)(
+                    track_norm[i, : len(example.tracks)], master_norm[i], REFERENCE_INPUT_LUFS
+                )
+                for i, example in enumerate(examples)
+            ])
+            total, terms = losses(predicted, examples, track_norm, master_norm)
+            if not math.isfinite(total.item()):
+                log(f"step {step}: non-finite loss {total.item()}; batch skipped")
+                step += 1
+                continue
+            optimizer.zero_grad()
+            total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), _GRAD_CLIP_NORM)
+            optimizer.step()
             step += 1
-            continue
-        optimizer.zero_grad()
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), _GRAD_CLIP_NORM)
-        optimizer.step()
-        step += 1
 
-        for name, value in {"total": total, **terms}.items():
-            recent.setdefault(name, []).append(value.item())
-        if step % config.log_every == 0 or step == end_step:
-            last_logged = {name: round(float(np.mean(values)), 5) for name, values in recent.items()}
-            history.append({"step": step, **last_logged})
-            recent.clear()
-            elapsed = time.monotonic() - train_began
-            terms_text = " ".join(f"{name}={value:.4f}" for name, value in last_logged.items())
-            log(f"step {step} ({elapsed:.0f} s, {elapsed / (step - first_step):.2f} s/step) {terms_text}")
-        if step % config.save_every == 0:
-            save_checkpoint(config.out, model, training_info=info())
+            for name, value in {"total": total, **terms}.items():
+                recent.setdefault(name, []).append(value.item())
+            if step % config.log_every == 0 or step == end_step:
+                last_logged = {name: round(float(np.mean(values)), 5) for name, values in recent.items()}
+                history.append({"step": step, **last_logged})
+                recent.clear()
+                elapsed = time.monotonic() - train_began
+                terms_text = " ".join(f"{name}={value:.4f}" for name, value in last_logged.items())
+                log(f"step {step} ({elapsed:.0f} s, {elapsed / (step - first_step):.2f} s/step) {terms_text}")
+            if step % config.save_every == 0:
+                save_checkpoint(config.out, model, training_info=info())
     if recent:
         last_logged = {name: round(float(np.mean(values)), 5) for name, values in recent.items()}
         history.append({"step": step, **last_logged})

@@ -191,6 +191,12 @@ def test_controller_method_renders_the_prediction_at_the_reference_loudness(refe
         monkeypatch.setattr(pipeline, "AUTO_START", auto_start)
         fitted = mix_session(session(), reference, method=method, checkpoint=path, iterations=0, device="cpu")
         assert fitted.method == expected
+    # A caller (the quality bench) can choose the start per call instead.
+    monkeypatch.setattr(pipeline, "AUTO_START", "expert")
+    chosen = mix_session(session(), reference, checkpoint=path, iterations=0, device="cpu", auto_start="controller")
+    assert chosen.method == "controller+fit+match"
+    with pytest.raises(ValueError, match="auto start"):
+        mix_session(session(), reference, checkpoint=path, iterations=0, device="cpu", auto_start="guess")
 
 
 def test_mono_reference_goes_to_both_channels(tmp_path):

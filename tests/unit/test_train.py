@@ -1,6 +1,7 @@
 """Training: random plausible settings, the data folders, the loop (methods 1 and 2), resume, the CLI."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -22,6 +23,7 @@ from mixing.train import (
     train,
 )
 from mixing.train.__main__ import main
+from mixing.train.loop import _batches
 from tests.signals import noise, sine, write_audio
 
 SESSION_S = 2.0
@@ -197,6 +199,23 @@ def test_method_1_trains_saves_a_loadable_checkpoint_repeats_per_seed_and_resume
     assert resumed.training_info["steps"] == 3
     assert [stage["last_step"] for stage in resumed.training_info["stages"]] == [2, 3]
     assert any(not torch.equal(value, resumed.state_dict()[name]) for name, value in model.state_dict().items())
+
+
+@pytest.mark.slow
+def test_examples_made_in_worker_processes_are_those_of_the_training_process(data_dirs, tmp_path):
+    # The examples of a step depend only on (seed, step); a worker computes on one thread, so sums may round apart.
+    config = _config(data_dirs, tmp_path / "w.pt", device="cpu", steps=3)
+    sessions = SessionFolder(config.sessions)
+    here = list(_batches(config, sessions, None, 1, 4))
+    ahead = list(_batches(dataclasses.replace(config, workers=2), sessions, None, 1, 4))
+    assert [len(batch) for batch in ahead] == [config.batch_size] * 3
+    for batch_here, batch_ahead in zip(here, ahead, strict=True):
+        for mine, theirs in zip(batch_here, batch_ahead, strict=True):
+            assert [track.shape for track in mine.tracks] == [track.shape for track in theirs.tracks]
+            for name in ("reference", "target", "track_norm", "master_norm"):
+                torch.testing.assert_close(getattr(theirs, name), getattr(mine, name), atol=1e-6, rtol=0)
+    model = train(dataclasses.replace(config, workers=2), log=lambda line: None)
+    assert model.training_info["steps"] == 3 and model.training_info["stages"][0]["workers"] == 2
 
 
 def test_method_1_without_the_parameter_loss_reports_only_audio_terms(data_dirs, tmp_path):
