@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import torch
 
-from mixing.dsp.console import strips_before_pan
 from mixing.dsp.pan import pan, pan_gains, pan_pct_for_gains
+from mixing.dsp.stages import strips_before_pan
 from mixing.features import power_spectrum
 from mixing.fit import MAX_LEVEL_DROP_DB
 from mixing.params import TRACK_SPECS, MixParams
