@@ -20,7 +20,7 @@ How the features are measured (all on the whole signal except the spectra):
   upper bands, which sum more bins); the AF loss compares its natural log,
   as equation 5 does.
 * The tone readings use the power in 1/3-octave bands of the same windows
-  (:func:`mixing.features.long_term_spectrum`): the share of the total power
+  (:func:`mixing.spectra.long_term_spectrum`): the share of the total power
   below :data:`LOW_MAX_HZ`, between it and :data:`HIGH_MIN_HZ` (bands are
   assigned by their centre frequency), and above.
 
@@ -57,7 +57,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mixing import features
+from mixing import features, spectra
 from mixing.dsp.limiter import true_peak_dbtp
 from mixing.losses import AudioFeatureLoss
 from mixing.loudness import gated_loudness_lufs, gating_block_powers, integrated_loudness_lufs
@@ -126,7 +126,7 @@ def measure(audio: torch.Tensor, sample_rate: int) -> dict:
             "stereo_width": features.stereo_width(batch),
             "stereo_imbalance": features.stereo_imbalance(batch),
         }
-    spectrum = features.long_term_spectrum(windows.transpose(0, 1).reshape(2, -1), sample_rate)
+    spectrum = spectra.long_term_spectrum(windows.transpose(0, 1).reshape(2, -1), sample_rate)
     band_power = 10.0 ** (spectrum["db"] / 10.0)
     low = spectrum["freqs_hz"] < LOW_MAX_HZ
     high = spectrum["freqs_hz"] >= HIGH_MIN_HZ

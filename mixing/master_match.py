@@ -1,8 +1,13 @@
 """Master matching: on the whole song, close the remaining gaps to the reference with the master bus.
 
 Fitting (:mod:`mixing.fit`) moves every parameter, but on a few excerpts and
-within a time budget. The whole-song comparison then still shows gaps that the
-master bus can close directly, as a mastering engineer's matching EQ would:
+within a time budget. Matching compares whole songs and moves only master
+settings, as a mastering engineer's matching EQ would; track strips are not
+touched, so the balance of the tracks stays what fitting left. Each round
+renders the whole mix (after the first, only the master bus runs again,
+through :class:`~mixing.dsp.console.IncrementalRenderer`), measures the AF
+features of the mix and the reference at the same integrated loudness, and
+updates:
 
 - the bark spectrum, with the match EQ (one gain per bark band of the AF
   loss, :mod:`mixing.dsp.match_eq`), by Gauss-Newton on the measured gap;
@@ -16,17 +21,11 @@ master bus can close directly, as a mastering engineer's matching EQ would:
   the peaks, the same loudness also brings the crest factor to the
   reference's.
 
-Each round renders the whole mix (after the first, only the master bus runs
-again, through :class:`~mixing.dsp.console.IncrementalRenderer`), measures
-the AF features of the mix and the reference at the same integrated
-loudness, and updates those parameters.
-
 Then the dynamics: fitting sees a few loud excerpts, each brought to the same
 loudness, so it cannot see how much of the whole song sits below its loud
 parts. At equal integrated loudness a song with quieter passages has a lower
-mean spectrum in every band and a higher crest factor; on generated sessions
-that left a gap common to all bark bands that no EQ can close. Its sign says
-which way the mix must go:
+mean spectrum in every band and a higher crest factor, a gap common to all
+bark bands that no EQ can close. Its sign says which way the mix must go:
 
 - mix below the reference (the mix is the more dynamic one): the master
   compressor's threshold is lowered by ``DYNAMICS_STEP_DB`` per step of
@@ -42,14 +41,10 @@ Strength 1 is probed first, then 2 if it gained, or 0.5 if it did not. Each
 probe is rendered and measured like a round, then once more after a round
 that re-matches EQ, width, balance and loudness to it, and the better of the
 two counts: a change of dynamics moves the spectrum and how much loudness the
-ceiling takes, and judged before that round the probes ranked wrongly (on
-one bench case levelling by 18 dB measured worst of three before the round
-and best after it). The best probe is kept only if it lowers the whole-song
-AF loss by ``MIN_DYNAMICS_GAIN`` or more. On the six other-song bench cases
-the gap's sign split three and three, and each direction's probe made the
-other three cases worse. Material up to ``BOTH_WAYS_MAX_S`` long, whose
-renders are cheap, is searched both ways and the better wins: within a short
-clip, the gap says less about which way its dynamics should go.
+ceiling takes. The best probe is kept only if it lowers the whole-song AF
+loss by ``MIN_DYNAMICS_GAIN`` or more. Material up to ``BOTH_WAYS_MAX_S``
+long, whose renders are cheap, is searched both ways and the better wins:
+within a short clip, the gap says less about which way its dynamics should go.
 
 Last, one more round whose match EQ step models the comparison itself: the
 AF loss compares mix and reference at equal integrated loudness, so any EQ
@@ -57,29 +52,21 @@ change is followed by the gain that restores that loudness, and that gain
 moves every band. The rounds before match the spectrum's shape and leave a
 gap common to all bands (at the same loudness the mix's spectrum is denser
 or sparser within each band than the reference's) that the restoring gain
-undoes. Modelled, the step can lower the bands that carry little of the
-loudness by raising a little those that carry most of it. Run in every
-round, it left the dynamics probes less to find: on six other-song bench
-cases with the same fits, the AF loss went from 0.00098 to 0.00097 that way
-and to 0.00081-0.00083 with the step last. It is kept only if it lowers the
-loss.
+undoes. Modelled, the step
+can lower the bands that carry little of the loudness by raising a little
+those that carry most of it. It is kept only if it lowers the loss.
 
 Then, for a stereo reference, up to ``LEFT_RIGHT_ROUNDS`` rounds that move
 the match EQ's left/right gains instead of its curve: one curve for both
 channels leaves the gap between the channels' bark spectra (a reference
-brighter on one side), and on those six cases that left/right part was
-51-99 % of the bark term's error after matching. Each is one Gauss-Newton
-step on it, with width and balance solved for the mix as it will sound
-(``_matched_stereo``), and is kept only if it lowers the loss. Where the
-first does not, half its step is tried instead of a second round: the step
-can lower the bark term and raise the crest factor more. On the same fits
-the mean AF loss went from 0.00081 to 0.00072 with one such round and width
-and balance set one after the other, to 0.00062 with two rounds and the
-joint solve, and to 0.00060 with the half step.
+brighter on one side). Each is one Gauss-Newton step on it, with width and
+balance solved for the mix as it will sound (``_matched_stereo``), and is
+kept only if it lowers the loss. Where the first does not, half its step is
+tried instead of a second round: the step can lower the bark term and raise
+the crest factor more.
 
 The parameters with the lowest whole-song AF loss are kept, so matching never
-makes the mix worse by that measure; track strips are not touched, so the
-balance of the tracks stays what fitting left.
+makes the mix worse by that measure.
 """
 from __future__ import annotations
 
@@ -369,11 +356,8 @@ def _matched_stereo(powers: dict[str, torch.Tensor], old: dict, new: dict, ref_w
     render's 2x2 covariance of the channels (cross-power ``(mid - side) /
     4``) is taken back through the old balance and width, scaled by the EQ
     change, which acts before both, and summed over bins. Width and balance
-    are then solved together. Set one after the other from their own gaps
-    they overshoot, because on a lopsided mix the side signal carries the
-    imbalance: on one bench case the left/right round, moving the balance
-    from -15 % to -38 % and the width from 103 % to 93 %, left the
-    imbalance at 0.46 for a target of 0.51.
+    are then solved together, because on a lopsided mix the side signal
+    carries the imbalance.
 
     With the imbalance met the balance gains leave the channels'
     correlation alone, and the width feature is a function of that

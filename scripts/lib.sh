@@ -1,4 +1,4 @@
-# Shared by start.sh and test.sh (sourced, not run): Debian packages and the virtualenv.
+# Shared by start.sh and test.sh (sourced, not run): Debian packages, the virtualenv and the project in it.
 # Both steps do nothing when everything is already in place, so the scripts can be re-run freely.
 
 VENV=.venv
@@ -52,6 +52,7 @@ requirements_hash() { cat requirements.txt "$1" | sha256sum | cut -d' ' -f1; }
 # this file was installed before. Files named after it are satisfied by the same install
 # (requirements-dev.txt pulls in requirements.txt) and are stamped too. pip finds the local CPU
 # torch wheel through pip's own configuration (find-links), so nothing here names an index.
+# Then installs the project itself (ensure_project).
 ensure_venv() {
     local python requirements=$1 file
     if [ ! -x "$VENV/bin/python" ]; then
@@ -62,13 +63,28 @@ ensure_venv() {
         log "creating $VENV with $python"
         "$python" -m venv "$VENV"
     fi
-    if [ -f "$(stamp_path "$requirements")" ] &&
-        [ "$(cat "$(stamp_path "$requirements")")" = "$(requirements_hash "$requirements")" ]; then
+    if [ ! -f "$(stamp_path "$requirements")" ] ||
+        [ "$(cat "$(stamp_path "$requirements")")" != "$(requirements_hash "$requirements")" ]; then
+        log "installing $requirements into $VENV"
+        "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r "$requirements"
+        for file in "$@"; do
+            requirements_hash "$file" >"$(stamp_path "$file")"
+        done
+    fi
+    ensure_project
+}
+
+# The project's metadata comes from pyproject.toml and requirements.txt (its dependencies).
+project_hash() { cat pyproject.toml requirements.txt | sha256sum | cut -d' ' -f1; }
+
+# Installs this checkout into .venv in editable mode (the `mixref` command, imports from any folder), unless
+# its stamp shows the same metadata installed before. --no-deps: ensure_venv installed the pinned set.
+ensure_project() {
+    local stamp="$VENV/.installed-project.sha256"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$(project_hash)" ] && [ -x "$VENV/bin/mixref" ]; then
         return 0
     fi
-    log "installing $requirements into $VENV"
-    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r "$requirements"
-    for file in "$@"; do
-        requirements_hash "$file" >"$(stamp_path "$file")"
-    done
+    log "installing mixref (editable) into $VENV"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet --no-deps -e .
+    project_hash >"$stamp"
 }

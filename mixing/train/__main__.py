@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -16,6 +17,9 @@ from mixing.errors import MixingError
 
 
 def _train_parser() -> argparse.ArgumentParser:
+    """The train command's flags; each sets the TrainConfig field named by its ``dest``, whose default it takes."""
+    from mixing.train.loop import MODEL_CONFIGS, TrainConfig
+
     parser = argparse.ArgumentParser(prog="python -m mixing.train",
                                      description="Train the controller (Diff-MST methods 1 and 2).")
     parser.add_argument("--sessions", required=True, help="folder of session folders, each holding stem audio files")
@@ -24,55 +28,38 @@ def _train_parser() -> argparse.ArgumentParser:
                         help="1: random console settings make the reference from the same stems; "
                              "2: real reference songs")
     parser.add_argument("--steps", type=int, required=True, help="optimizer steps in this run")
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
-    parser.add_argument("--excerpt-s", type=float, default=5.0, help="seconds of audio the controller sees per example")
-    parser.add_argument("--min-tracks", type=int, default=2, help="fewest tracks per example")
-    parser.add_argument("--max-tracks", type=int, default=8, help="most tracks per example")
-    parser.add_argument("--config", choices=("default", "tiny"), default="default", help="model size")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--lr", dest="learning_rate", type=float, help="Adam learning rate")
+    parser.add_argument("--excerpt-s", type=float, help="seconds of audio the controller sees per example")
+    parser.add_argument("--min-tracks", type=int, help="fewest tracks per example")
+    parser.add_argument("--max-tracks", type=int, help="most tracks per example")
+    parser.add_argument("--config", dest="model_config", choices=sorted(MODEL_CONFIGS), help="model size")
     parser.add_argument("--out", required=True, help="checkpoint path to write")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int)
     parser.add_argument("--time-budget-s", type=float, help="stop after this many seconds of training")
     parser.add_argument("--resume", help="checkpoint to continue from (its config wins over --config)")
-    parser.add_argument("--mrstft-weight", type=float, default=1.0, help="method 1 only")
-    parser.add_argument("--af-weight", type=float, default=1.0)
-    parser.add_argument("--param-loss-weight", type=float, default=1.0,
+    parser.add_argument("--mrstft-weight", type=float, help="method 1 only")
+    parser.add_argument("--af-weight", type=float)
+    parser.add_argument("--param-loss-weight", type=float,
                         help="method 1 only: MSE on normalized parameters against the drawn ones; 0 switches it off")
-    parser.add_argument("--log-every", type=int, default=10, help="steps between loss lines on stderr")
-    parser.add_argument("--save-every", type=int, default=100, help="steps between checkpoint saves")
+    parser.add_argument("--log-every", type=int, help="steps between loss lines on stderr")
+    parser.add_argument("--save-every", type=int, help="steps between checkpoint saves")
     parser.add_argument("--device", help="where the controller trains: cpu, cuda, cuda:1 (default: CUDA if present)")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="processes that make the coming steps' examples on the CPU (default 0: none)")
+    parser.add_argument("--workers", type=int,
+                        help="processes that make the coming steps' examples on the CPU (0: none)")
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)
+                if field.default is not dataclasses.MISSING}
+    min_tracks, max_tracks = defaults.pop("track_range")
+    parser.set_defaults(**defaults, min_tracks=min_tracks, max_tracks=max_tracks)
     return parser
 
 
 def _train(argv: list[str]) -> int:
     from mixing.train.loop import TrainConfig, train
 
-    args = _train_parser().parse_args(argv)
-    config = TrainConfig(
-        sessions=args.sessions,
-        references=args.references,
-        method=args.method,
-        steps=args.steps,
-        out=args.out,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        excerpt_s=args.excerpt_s,
-        track_range=(args.min_tracks, args.max_tracks),
-        model_config=args.config,
-        seed=args.seed,
-        time_budget_s=args.time_budget_s,
-        resume=args.resume,
-        mrstft_weight=args.mrstft_weight,
-        af_weight=args.af_weight,
-        param_loss_weight=args.param_loss_weight,
-        log_every=args.log_every,
-        save_every=args.save_every,
-        device=args.device,
-        workers=args.workers,
-    )
-    train(config)
+    args = vars(_train_parser().parse_args(argv))
+    track_range = (args.pop("min_tracks"), args.pop("max_tracks"))
+    train(TrainConfig(**args, track_range=track_range))
     return 0
 
 

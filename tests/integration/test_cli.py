@@ -124,6 +124,28 @@ def test_a_zip_of_stems_mixes_at_equal_loudness_into_flac(session_dir, tmp_path,
     assert "loading" in captured.err and "100%" in captured.err
 
 
+def test_the_installed_mixref_command_mixes_from_outside_the_repository(session_dir, module_env, tmp_path):
+    # ./scripts/test.sh installs the project (scripts/lib.sh, ensure_project); a bare pytest may run without it.
+    script = Path(sys.executable).with_name("mixref")
+    if not script.is_file():
+        pytest.skip(f"the mixref console script is not installed beside {sys.executable} (pip install --no-deps -e .)")
+    # No PYTHONPATH: the installed package, not the checkout on the path, must be what runs.
+    env = {name: value for name, value in module_env.items() if name != "PYTHONPATH"}
+    assert REPO_DIR not in tmp_path.parents
+    usage = subprocess.run([str(script), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert usage.returncode == 0, usage.stderr
+    assert "mix" in usage.stdout and "metrics" in usage.stdout
+    out = tmp_path / "mix.wav"
+    # The controller's method reads the shipped checkpoint, which must be found from any folder.
+    result = subprocess.run([str(script), "mix", str(session_dir / "stems"), "--reference",
+                             str(session_dir / "reference.wav"), "--method", "controller", "--out", "mix.wav"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    info = sf.info(out)
+    assert (info.channels, info.frames) == (2, SAMPLES)
+
+
 def test_a_corrupt_stem_exits_2_with_one_line_naming_it(session_dir, module_env, tmp_path):
     folder = tmp_path / "stems"
     folder.mkdir()

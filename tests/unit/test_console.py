@@ -5,17 +5,9 @@ import math
 import pytest
 import torch
 
-from mixing.dsp.console import (
-    DifferentiableConsole,
-    IncrementalRenderer,
-    master_bus,
-    param_columns,
-    render_mix,
-    strip_before_pan,
-    strips_before_pan,
-    track_strip,
-)
+from mixing.dsp.console import DifferentiableConsole, IncrementalRenderer, render_mix
 from mixing.dsp.limiter import true_peak_dbtp
+from mixing.dsp.stages import master_bus, param_columns, strip_before_pan, strips_before_pan, track_strip
 from mixing.params import (
     LEARNABLE_MASTER_PARAMS,
     LEARNABLE_TRACK_PARAMS,

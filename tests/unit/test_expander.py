@@ -4,8 +4,8 @@ import math
 import pytest
 import torch
 
-from mixing.dsp.console import master_bus, param_columns
 from mixing.dsp.expander import BLOCK_MS, RANGE_DB, WINDOW_MS, expander, moving_rms_db
+from mixing.dsp.stages import master_bus, param_columns
 from mixing.params import MASTER_PARAMS, MixParams
 from tests.signals import sine
 

@@ -13,7 +13,8 @@ import scipy.signal
 import torch
 
 import mixing.master_match as master_match_module
-from mixing.dsp.console import IncrementalRenderer, master_bus_after_dynamics, render_mix
+from mixing.dsp.console import IncrementalRenderer, render_mix
+from mixing.dsp.stages import master_bus_after_dynamics
 from mixing.features import stereo_imbalance, stereo_width
 from mixing.losses import AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level

@@ -26,7 +26,7 @@ def _rounded(values, digits: int) -> list[float]:
 
 
 def _spectrogram(audio, sample_rate: int) -> dict:
-    from mixing.features import spectrogram_data
+    from mixing.spectra import spectrogram_data
 
     data = spectrogram_data(audio, sample_rate, max_frames=SPECTROGRAM_FRAMES, n_bins=SPECTROGRAM_BINS)
     return {
@@ -37,7 +37,7 @@ def _spectrogram(audio, sample_rate: int) -> dict:
 
 
 def _spectrum(audio, sample_rate: int) -> dict:
-    from mixing.features import long_term_spectrum
+    from mixing.spectra import long_term_spectrum
 
     data = long_term_spectrum(audio, sample_rate)
     return {"freqs_hz": _rounded(data["freqs_hz"], 1), "db": _rounded(data["db"], 2)}
