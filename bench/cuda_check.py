@@ -14,7 +14,7 @@ folder) and the reference ``REF``:
 - fit: :func:`mixing.fit.fit_params` for ``--fit-iterations`` iterations from
   the expert start on both devices; their losses, and the error between their
   two mixes, both rendered on the CPU;
-- auto: :func:`mixing.pipeline.mix_session` end to end on each of
+- auto: :meth:`mixing.session.MixSession.mix` end to end on each of
   ``--auto-devices`` after an untimed warm-up: wall time, time per stage, fit
   iterations, and the AF loss of the mix against the reference (both at
   -16 LUFS, :func:`mixing.losses.feature_metrics`).
@@ -36,14 +36,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.render import make_params
-from mixing.audio import Stems, is_audio_filename, load_stems
+from mixing.audio import Stems, is_audio_filename
 from mixing.controller import load_checkpoint
-from mixing.dsp.console import IncrementalRenderer
 from mixing.expert import starting_params
 from mixing.fit import fit_params
 from mixing.losses import feature_metrics
-from mixing.loudness import normalize_to_lufs, trim_tracks_to_input_level
-from mixing.pipeline import DEFAULT_CHECKPOINT, load_reference, mix_session, predict_start
+from mixing.loudness import normalize_to_lufs
+from mixing.pipeline import DEFAULT_CHECKPOINT, predict_start
+from mixing.session import MixSession
 
 COMPARE_LUFS = -16.0
 
@@ -64,12 +64,14 @@ def _timed(where: str, function, /, *args, **kwargs):
     return result, time.perf_counter() - began
 
 
-def compare_render(tracks: list[torch.Tensor], sample_rate: int, device: str) -> dict:
-    params = make_params(len(tracks))
+def compare_render(stems: Stems, device: str) -> dict:
+    params = make_params(len(stems.audio))
+    first_second = _excerpt(stems, 1)
     renders, seconds = {}, {}
     for where in ("cpu", device):
-        IncrementalRenderer([t[:, :sample_rate] for t in tracks], sample_rate, where).render(params)  # warm-up
-        renders[where], seconds[where] = _timed(where, IncrementalRenderer(tracks, sample_rate, where).render, params)
+        MixSession(first_second, device=where).render(params)  # warm-up
+        renderer = MixSession(stems, device=where).renderer
+        renders[where], seconds[where] = _timed(where, renderer.render, params)
     return {"error_db": error_db(renders[device], renders["cpu"]), "cpu_s": seconds["cpu"], "device_s": seconds[device]}
 
 
@@ -86,24 +88,30 @@ def compare_controller(tracks: list[torch.Tensor], reference: torch.Tensor, samp
     return {"largest_difference_in_units": max(differences)}
 
 
-def compare_fit(tracks: list[torch.Tensor], reference: torch.Tensor, sample_rate: int, names: list[str],
-                iterations: int, device: str) -> dict:
-    start = starting_params(tracks, sample_rate, names)
+def compare_fit(session: MixSession, iterations: int, device: str) -> dict:
+    """Fits from the expert start on the CPU and on ``device``; ``session``'s renderer, on the CPU, renders both."""
+    tracks, reference, sample_rate = session.tracks, session.reference, session.sample_rate
+    start = starting_params(tracks, sample_rate, session.stems.names)
     figures, renders = {}, {}
     for where in ("cpu", device):
         fit, seconds = _timed(where, fit_params, tracks, reference, sample_rate, start=start, iterations=iterations,
                               time_budget_s=None, device=where)
         figures[where] = {"loss": fit.loss, "start_loss": fit.start_loss, "iterations": fit.iterations,
                           "seconds": seconds}
-        renders[where] = IncrementalRenderer(tracks, sample_rate, "cpu").render(fit.params)
+        renders[where] = session.render(fit.params)
     return {**figures, "mix_error_db": error_db(renders[device], renders["cpu"])}
 
 
+def _excerpt(stems: Stems, seconds: int) -> Stems:
+    """The stems' first ``seconds``."""
+    samples = seconds * stems.sample_rate
+    return Stems(list(stems.names), [audio[:, :samples] for audio in stems.audio], stems.sample_rate, [])
+
+
 def time_auto(stems: Stems, reference: torch.Tensor, device: str) -> dict:
-    seconds = 2 * stems.sample_rate
-    warm = Stems(list(stems.names), [audio[:, :seconds] for audio in stems.audio], stems.sample_rate, [])
-    mix_session(warm, reference[:, :seconds], iterations=2, time_budget_s=None, device=device)
-    mixed, wall_s = _timed(device, mix_session, stems, reference, device=device)
+    MixSession(_excerpt(stems, 2), reference[:, : 2 * stems.sample_rate], device=device).mix(
+        iterations=2, time_budget_s=None)
+    mixed, wall_s = _timed(device, MixSession(stems, reference, device=device).mix)
     metrics = feature_metrics(*(normalize_to_lufs(audio.float(), stems.sample_rate, COMPARE_LUFS)[0].unsqueeze(0)
                                 for audio in (mixed.audio, reference)), stems.sample_rate)
     return {"wall_s": wall_s, "timings_s": mixed.timings_s, "method": mixed.method,
@@ -126,10 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     paths = sorted(p for p in args.stems.iterdir() if p.is_file() and is_audio_filename(p.name))
-    stems = load_stems(paths)
-    reference = load_reference(args.reference)
-    sample_rate = stems.sample_rate
-    tracks, _ = trim_tracks_to_input_level(stems.audio, sample_rate)
+    session = MixSession.from_files(paths, args.reference, device="cpu")
+    stems, reference, tracks, sample_rate = session.stems, session.reference, session.tracks, session.sample_rate
     gpu = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else None
     figures = {"device": args.device, "gpu": gpu, "torch": torch.__version__, "tracks": len(tracks),
                "seconds": tracks[0].shape[-1] / sample_rate}
@@ -137,12 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     def log(name: str) -> None:
         print(f"{name}: {json.dumps(figures[name])}", file=sys.stderr, flush=True)
 
-    figures["render"] = compare_render(tracks, sample_rate, args.device)
+    figures["render"] = compare_render(stems, args.device)
     log("render")
     if args.checkpoint.exists():
         figures["controller"] = compare_controller(tracks, reference, sample_rate, args.checkpoint, args.device)
         log("controller")
-    figures["fit"] = compare_fit(tracks, reference, sample_rate, list(stems.names), args.fit_iterations, args.device)
+    figures["fit"] = compare_fit(session, args.fit_iterations, args.device)
     log("fit")
     for device in args.auto_devices or [args.device]:
         figures[f"auto_{device}"] = time_auto(stems, reference, device)

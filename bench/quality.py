@@ -1,7 +1,7 @@
 """Mix quality against references with known answers: AF loss, gain error, balance and wall time per method.
 
 Methods: ``equal-loudness`` (the lowest anchor of Diff-MST, seed 002 section
-3.3), ``controller``, ``fit`` and ``auto`` (:func:`mixing.pipeline.mix_session`).
+3.3), ``controller``, ``fit`` and ``auto`` (:meth:`mixing.session.MixSession.mix`).
 Sessions are generated with FluidSynth (:mod:`mixing.datagen`) into
 ``--cache-dir`` and reused by later runs with the same seed and sizes.
 
@@ -75,7 +75,7 @@ or loses by level alone. The AF loss is eq. 8 of seed 002
 case type and over all cases, with its ratio to equal-loudness (ratio of the
 means, as the paper's tables give them).
 
-Wall time: ``mix_session`` end to end from stems in memory (trim, start,
+Wall time: a new session's ``mix`` end to end from stems in memory (trim, start,
 fit, full render, measuring), per case; case (b) is the full-length session.
 One untimed warm-up fit on 2 s runs first, so JIT compilation and lazy
 imports are not charged to the first case.
@@ -118,16 +118,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mixing.audio import Stems, load_stems
 from mixing.balance import balance_to_reference
 from mixing.device import pick_device
-from mixing.dsp.console import IncrementalRenderer
 from mixing.errors import CheckpointError
 from mixing.excerpts import MIN_MEAN_ENERGY
 from mixing.expert import starting_params
 from mixing.features import FEATURE_NAMES
 from mixing.fit import DEFAULT_TIME_BUDGET_S
 from mixing.losses import feature_metrics, mrstft_loss
-from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
+from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs
 from mixing.params import MixParams
-from mixing.pipeline import AUTO_START, AUTO_STARTS, DEFAULT_CHECKPOINT, MixResult, mix_session
+from mixing.pipeline import AUTO_START, AUTO_STARTS, DEFAULT_CHECKPOINT, MixResult
+from mixing.session import MixSession
 from mixing.train import lift_buried_tracks, random_plausible_params
 
 METHODS = ("equal-loudness", "controller", "fit", "auto")
@@ -210,10 +210,10 @@ class BalanceResult:
 
 def ground_truth(stems: Stems, seed: int) -> GroundTruth:
     """Draw P* from a generator seeded with ``seed`` and render the whole session with it."""
-    tracks, trim_db = trim_tracks_to_input_level(stems.audio, stems.sample_rate)
-    renderer = IncrementalRenderer(tracks, stems.sample_rate)
-    params = lift_buried_tracks(random_plausible_params(len(tracks), torch.Generator().manual_seed(seed)), renderer)
-    return GroundTruth(params, trim_db, renderer.render(params))
+    session = MixSession(stems, device="cpu")
+    params = lift_buried_tracks(random_plausible_params(len(stems.audio), torch.Generator().manual_seed(seed)),
+                                session.renderer)
+    return GroundTruth(params, session.trim_db, session.renderer.render(params))
 
 
 def _at_compare_level(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -224,8 +224,7 @@ def _at_compare_level(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
 def _truth_levels_db(half: Stems, truth: GroundTruth, device) -> list[float]:
     """Case (a): each track's level under P* on the stems' half, relative to the raw stem (dB)."""
     # P* applies to the stems as trimmed whole; T_B of those is T_B times the whole-stem trim.
-    truth_tracks = [a * 10.0 ** (t / 20.0) for a, t in zip(half.audio, truth.trim_db, strict=True)]
-    levels_db = IncrementalRenderer(truth_tracks, half.sample_rate, device=device).track_levels(truth.params)
+    levels_db = MixSession(half, device=device, trim_db=truth.trim_db).renderer.track_levels(truth.params)
     return [level - t for level, t in zip(levels_db, truth.trim_db, strict=True)]
 
 
@@ -303,7 +302,7 @@ def run_quality(
 
     ``sessions``: at least two, each of stems (channels, samples) of one
     length; case ``i`` uses session ``i`` modulo their number. ``checkpoint``
-    and ``auto_start`` are passed to ``mix_session``. Returns one result per case type, case and
+    and ``auto_start`` are passed to ``MixSession.mix``. Returns one result per case type, case and
     method, in that order.
     """
     _check_run(sessions, cases, methods)
@@ -322,9 +321,9 @@ def run_quality(
                 ref_index = (index + 1) % len(sessions)
                 stems, reference, target = sessions[index], truth_of(ref_index).mix, truth_of(ref_index).mix
             sample_rate = stems.sample_rate
-            tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
+            session = MixSession(stems, reference, device=device)
+            tracks, trim_db, renderer = session.tracks, session.trim_db, session.renderer
             audible = [math.isfinite(integrated_loudness_lufs(a, sample_rate)) for a in stems.audio]
-            renderer = IncrementalRenderer(tracks, sample_rate, device=device)
             start_drops_db = _drops_db(renderer.track_levels(starting_params(tracks, sample_rate, stems.names)))
             if case_type == "a":
                 truth_levels_db = _truth_levels_db(stems, truth_of(index), device)
@@ -386,13 +385,16 @@ def _check_run(sessions: Sequence[Stems], cases: int, methods: Sequence[str]) ->
 
 def _mixed(stems: Stems, reference: torch.Tensor, method: str, unavailable: dict[str, str], *, checkpoint,
            **options) -> tuple[MixResult | None, float | None, str]:
-    """(mix, wall time, "ok") from ``mix_session``, or (None, None, why not) for a method without its checkpoint;
-    ``unavailable`` remembers those, so later cases skip them."""
+    """(mix, wall time, "ok") from a new session's ``mix``, or (None, None, why not) for a method without its
+    checkpoint; ``unavailable`` remembers those, so later cases skip them. ``options``: ``device`` for the
+    session, the rest for its ``mix``."""
     if method in unavailable:
         return None, None, unavailable[method]
     began = time.perf_counter()
+    device = options.pop("device")
     try:
-        mixed = mix_session(stems, reference, method=method, checkpoint=checkpoint, **options)
+        # A session of its own, so that every method's wall time includes the trim and the renderer.
+        mixed = MixSession(stems, reference, device=device).mix(method=method, checkpoint=checkpoint, **options)
     except CheckpointError as error:
         missing = checkpoint is None or (isinstance(checkpoint, Path) and not checkpoint.exists())
         unavailable[method] = NO_CHECKPOINT if missing else f"n/a ({error})"
@@ -465,7 +467,8 @@ def run_balance(sessions: Sequence[Stems], *, cases: int, seed: int = 0, device:
         truth = truth_of(index)
         stems, reference, _ = _split(sessions[index], truth)
         sample_rate = stems.sample_rate
-        tracks, trim_db = trim_tracks_to_input_level(stems.audio, sample_rate)
+        session = MixSession(stems, reference, device=device)
+        tracks, trim_db = session.tracks, session.trim_db
         audible = [math.isfinite(integrated_loudness_lufs(a, sample_rate)) for a in stems.audio]
         truth_levels_db = _truth_levels_db(stems, truth, device)
         expert = starting_params(tracks, sample_rate, stems.names)
@@ -476,8 +479,7 @@ def run_balance(sessions: Sequence[Stems], *, cases: int, seed: int = 0, device:
         for name, params in (("expert", expert), ("hidden-strips", hidden_strips)):
             starts[name] = params
             starts[f"{name}+balance"], _ = balance_to_reference(params, tracks, reference, sample_rate, device=device)
-        renderer = IncrementalRenderer(tracks, sample_rate, device=device)
-        result = BalanceResult(index, {name: _level_errors_db(renderer.track_levels(starts[name]), trim_db,
+        result = BalanceResult(index, {name: _level_errors_db(session.renderer.track_levels(starts[name]), trim_db,
                                                                truth_levels_db, audible)
                                        for name in BALANCE_STARTS})
         results.append(result)
@@ -689,7 +691,7 @@ def warm_up(stems: Stems, device: torch.device) -> None:
     """One untimed fit on a 2 s excerpt, so that no case pays for JIT compilation and lazy imports."""
     excerpt = Stems(list(stems.names), [a[:, : 2 * stems.sample_rate] for a in stems.audio], stems.sample_rate, [])
     reference = torch.stack([excerpt.audio[0][0]] * 2)
-    mix_session(excerpt, reference, method="fit", checkpoint=None, iterations=1, time_budget_s=None, device=device)
+    MixSession(excerpt, reference, device=device).mix(method="fit", checkpoint=None, iterations=1, time_budget_s=None)
 
 
 def load_sessions(cache_dir: Path, count: int, *, seed: int, duration_s: float, num_stems: int) -> list[Stems]:

@@ -7,7 +7,7 @@
 Exit status: 0 on success, 2 on bad input (unreadable or rejected audio, a bad
 preset or checkpoint, wrong arguments) with a one-line reason on stderr.
 This module only parses arguments and prints; the work is in
-:mod:`mixing.pipeline` and :mod:`mixing.analysis`. Commands import the
+:mod:`mixing.session`, :mod:`mixing.pipeline` and :mod:`mixing.analysis`. Commands import the
 library when they run, so that ``generate`` and ``--help`` start without torch.
 """
 from __future__ import annotations
@@ -24,13 +24,6 @@ from typing import TextIO
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-# --format: (soundfile format, subtype).
-FORMATS = {
-    "wav24": ("wav", "PCM_24"),
-    "wav16": ("wav", "PCM_16"),
-    "float": ("wav", "FLOAT"),
-    "flac": ("flac", "PCM_24"),
-}
 
 
 @dataclass(frozen=True)
@@ -77,6 +70,7 @@ class ProgressPrinter:
 def _mix_parser() -> argparse.ArgumentParser:
     from mixing.fit import DEFAULT_TIME_BUDGET_S
     from mixing.pipeline import DEFAULT_CHECKPOINT, METHODS
+    from mixing.session import EXPORT_FORMATS
 
     parser = argparse.ArgumentParser(
         prog="python -m mixing mix",
@@ -95,7 +89,7 @@ def _mix_parser() -> argparse.ArgumentParser:
                         help="longest fitting time (default %(default)s)")
     parser.add_argument("--iterations", type=int, default=150, help="most fitting steps (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fitting (default %(default)s)")
-    parser.add_argument("--format", choices=FORMATS,
+    parser.add_argument("--format", choices=EXPORT_FORMATS,
                         help="output format (default: flac for a .flac file, else wav24)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     return parser
@@ -117,10 +111,9 @@ def mix_main(argv: list[str]) -> int:
         if path and not Path(path).resolve().parent.is_dir():
             parser.error(f"{option}: the folder of {path} does not exist")
     format_name = args.format or ("flac" if Path(args.out).suffix.lower() == ".flac" else "wav24")
-    audio_format, subtype = FORMATS[format_name]
 
-    from mixing.audio import save_audio
-    from mixing.pipeline import load_inputs, mix_session, read_preset, stem_files
+    from mixing.pipeline import load_inputs, read_preset, stem_files
+    from mixing.session import MixSession
 
     progress = ProgressPrinter(quiet=args.quiet)
     began = time.perf_counter()
@@ -133,12 +126,13 @@ def mix_main(argv: list[str]) -> int:
             stems, reference = load_inputs(paths, None if args.params_in else args.reference, progress=progress)
         loading_s = time.perf_counter() - began
         params = read_preset(args.params_in, stems.names) if args.params_in else None
-        result = mix_session(stems, reference, method=method, params=params, checkpoint=args.checkpoint,
+        session = MixSession(stems, reference)
+        result = session.mix(method=method, params=params, checkpoint=args.checkpoint,
                              time_budget_s=args.time_budget_s, iterations=args.iterations, seed=args.seed,
                              progress=progress)
     finally:
         progress.close()
-    save_audio(args.out, result.audio, stems.sample_rate, format=audio_format, subtype=subtype)
+    session.export([(result.audio, args.out, format_name)])
     if args.params_out:
         Path(args.params_out).write_text(json.dumps(result.preset(), indent=2) + "\n", encoding="utf-8")
 

@@ -172,17 +172,16 @@ def test_the_automatic_mix_keeps_its_notes_for_the_user(client, ready_project, e
 
 def test_a_rerender_measures_only_its_mix_against_the_kept_reference_and_baseline(
         client, rendered_project, enqueued, monkeypatch, django_capture_on_commit_callbacks):
-    from mixing import analysis
-    from webapp.studio import work
+    from mixing import analysis, session
 
     baselines, measured, track_passes = [], [], []
-    real_baseline, real_measure, real_basis = work.equal_loudness_mix, analysis.measure, analysis.track_level_basis
+    real_baseline, real_measure, real_basis = session.equal_loudness_mix, analysis.measure, analysis.track_level_basis
 
     def measure(audio, sample_rate):
         measured.append(audio.shape)
         return real_measure(audio, sample_rate)
 
-    monkeypatch.setattr(work, "equal_loudness_mix", lambda *args: baselines.append(1) or real_baseline(*args))
+    monkeypatch.setattr(session, "equal_loudness_mix", lambda *args: baselines.append(1) or real_baseline(*args))
     monkeypatch.setattr(analysis, "measure", measure)
     monkeypatch.setattr(analysis, "track_level_basis", lambda *args: track_passes.append(1) or real_basis(*args))
     project_id = rendered_project["id"]

@@ -3,11 +3,11 @@
 Each takes a job id and a ``report(progress, stage)`` callback (workers.tasks.job_run) and returns
 ``{"version": n}``. Running a job again is safe: a job that already made its version returns it.
 
-Each worker process keeps the decoded stems of the projects it worked on last, with their
-IncrementalRenderer, so that a re-render only re-processes the tracks whose settings changed, and
-with their equal-loudness baseline and the measurements of it and of the reference, so that a
-re-render's analysis measures only its own mix (MIXREF_RENDER_CACHE_PROJECTS of them; a miss
-decodes the stems again).
+The mixing is :class:`mixing.session.MixSession`'s; this module fetches the rows, hands the stored
+files to the session and stores what it makes. Each worker process keeps the sessions of the projects
+it worked on last (MIXREF_RENDER_CACHE_PROJECTS of them; a miss decodes the stems again), so that a
+re-render only re-processes the tracks whose settings changed and its analysis measures only its own
+mix against the kept reference and baseline.
 """
 import dataclasses
 import hashlib
@@ -16,7 +16,6 @@ import shutil
 import tempfile
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 
@@ -28,15 +27,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.db.models.fields.files import FieldFile
 
-from mixing.analysis import analyse, measure_signals_and_tracks
-from mixing.audio import Stems, load_stems, save_audio
-from mixing.baseline import equal_loudness_mix
-from mixing.device import pick_device
-from mixing.dsp.console import IncrementalRenderer
-from mixing.fit import reference_loudness_lufs
-from mixing.loudness import trim_tracks_to_input_level
 from mixing.params import MixParams
-from mixing.pipeline import load_reference, mix_session
+from mixing.session import MixSession
 from webapp.core.errors import ApplicationError
 from webapp.core.services import ProgressReport
 
@@ -51,34 +43,16 @@ STAGE_MAX_CHARS = 200
 
 
 @dataclasses.dataclass
-class _Comparison:
-    """The equal-loudness ``baseline`` (2, samples) of a session, and its and the reference's
-    ``measured`` (``mixing.analysis.measure_signals``) and ``charts`` (``comparison_chart_data``): the
-    same for every version, so a re-render measures only its own mix. ``track_bases``: the level
-    bases (``mixing.analysis.track_level_basis``) of the trimmed tracks, whose levels at each
-    version's faders the analysis reads off them without a pass over the audio."""
-
-    baseline: torch.Tensor
-    measured: dict
-    charts: dict
-    track_bases: list
-
-
-@dataclasses.dataclass
 class _Session:
-    """A project's audio as one worker process holds it.
+    """A project's :class:`MixSession` as one worker process holds it.
 
-    ``stems``: decoded and padded, untrimmed. ``reference``: (2, samples). ``renderer``: over the
-    trimmed stems (``renderer.tracks``), remembering what it last processed. ``key``: the stored
-    files these came from. ``comparison``: what every version's analysis compares its mix with, made
-    by the first version of the session (see ``_comparison``).
+    ``key``: the stored files its audio came from. ``comparison_charts``: the reference's and baseline's
+    chart data (``comparison_chart_data``), made with the session's first version and the same for all.
     """
 
     key: tuple
-    stems: Stems
-    reference: torch.Tensor
-    renderer: IncrementalRenderer
-    comparison: _Comparison | None = None
+    engine: MixSession
+    comparison_charts: dict | None = None
 
 
 _sessions: "OrderedDict[str, _Session]" = OrderedDict()
@@ -114,14 +88,11 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
     _sessions.pop(str(project.id), None)
     report(0.02, f"loading {len(stems)} stems and the reference")
     with _local_paths([stem.file for stem in stems] + [reference.file]) as paths:
-        loaded = load_stems(
-            paths[:-1], filenames=[stem.filename for stem in stems], names=[stem.name for stem in stems],
-            max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S,
+        engine = MixSession.from_files(
+            paths[:-1], paths[-1], filenames=[stem.filename for stem in stems], names=[stem.name for stem in stems],
+            reference_name=reference.filename, max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S,
         )
-        reference_audio = load_reference(paths[-1], name=reference.filename)
-    trimmed, _ = trim_tracks_to_input_level(loaded.audio, loaded.sample_rate)
-    renderer = IncrementalRenderer(trimmed, loaded.sample_rate, device=pick_device())
-    session = _Session(key, loaded, reference_audio, renderer)
+    session = _Session(key, engine)
     _sessions[str(project.id)] = session
     while len(_sessions) > max(settings.MIXREF_RENDER_CACHE_PROJECTS, 1):
         _sessions.popitem(last=False)
@@ -184,10 +155,9 @@ def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
 
     with _dropped_on_error(project):
         # The cached stems keep the names they were loaded with; the expert start reads the current ones.
-        result = mix_session(
-            dataclasses.replace(session.stems, names=[stem.name for stem in stems]), session.reference,
+        result = session.engine.mix(
             method="auto", time_budget_s=settings.MIXREF_FIT_TIME_BUDGET_S, iterations=settings.MIXREF_FIT_ITERATIONS,
-            progress=progress, device=session.renderer.device, renderer=session.renderer,
+            progress=progress, track_names=[stem.name for stem in stems],
         )
     auto_params = result.params.to_preset([stem.name for stem in stems])
     return _version_finish(
@@ -210,13 +180,14 @@ def project_render_run(*, job_id: str, report: ProgressReport) -> dict:
     params = MixParams.from_preset(request["params"], track_names=names)
     muted = [stem_id for stem_id in ids if stem_id in request.get("muted", [])]
     solo = [stem_id for stem_id in ids if stem_id in request.get("solo", [])]
-    # A console's solo: only soloed tracks play, and mute still silences a soloed track.
-    active = [(not solo or stem_id in solo) and stem_id not in muted for stem_id in ids]
-    report(0.3, f"rendering {sum(active)} of {len(ids)} tracks")
-    processed_before = session.renderer.processed_tracks
+    engine = session.engine
+    choice = {"muted": [ids.index(stem_id) for stem_id in muted], "solo": [ids.index(stem_id) for stem_id in solo]}
+    report(0.3, f"rendering {sum(engine.playing(**choice))} of {len(ids)} tracks")
+    renderer = engine.renderer
+    processed_before = renderer.processed_tracks
     with _dropped_on_error(project):
-        audio = session.renderer.render(params, active=active).cpu()
-    logger.info("job %s re-processed %d tracks", job_id, session.renderer.processed_tracks - processed_before)
+        audio = engine.render(params, **choice)
+    logger.info("job %s re-processed %d tracks", job_id, renderer.processed_tracks - processed_before)
     method = MixVersion.Method.MANUAL if project_job.kind == ProjectJob.Kind.RENDER else MixVersion.Method.PRESET
     return _version_finish(
         project_job, stems, session, method=method, params=params,
@@ -250,17 +221,15 @@ def _version_finish(
     ``notes``: what the mixing wants the user to know (a mono reference, padded stems), kept in the analysis.
     """
     project = project_job.project
-    sample_rate = session.stems.sample_rate
+    engine = session.engine
     names = [stem.name for stem in stems]
-    comparison, measured = _comparison(session, audio, report)
-    baseline = comparison.baseline
-    report(0.86, "analysing the mix")
-    # Levels after each track's fader: what a level overview of a console shows.
-    analysis = analyse(audio, session.reference, sample_rate, baseline=baseline, tracks=comparison.track_bases,
-                       track_gains_db=[values["gain_db"] for values in params.tracks], track_names=names,
-                       track_ids=[str(stem.id) for stem in stems], measured=measured)
+    report(0.82, "measuring the mix against the reference and the equal-loudness baseline")
+    analysis = engine.analyse(audio, params, track_names=names, track_ids=[str(stem.id) for stem in stems])
     analysis["notes"] = list(notes)
-    charts = chart_data(audio, session.reference, baseline, sample_rate, comparison=comparison.charts)
+    if session.comparison_charts is None:
+        session.comparison_charts = comparison_chart_data(engine.reference, engine.baseline, engine.sample_rate)
+    charts = chart_data(audio, engine.reference, engine.baseline, engine.sample_rate,
+                        comparison=session.comparison_charts)
     report(0.93, "saving the audio")
     version = MixVersion(
         method=method, job_id=project_job.job_id, params=params.to_preset(names), auto_params=auto_params,
@@ -275,18 +244,15 @@ def _version_finish(
         with tempfile.TemporaryDirectory(prefix="mixref-version-") as folder:
             folder = Path(folder)
             mix_files = [
-                (version.wav24_file, folder / "PCM_24-mix.wav", "wav", "PCM_24"),
-                (version.wav16_file, folder / "PCM_16-mix.wav", "wav", "PCM_16"),
-                (version.flac_file, folder / "PCM_24-mix.flac", "flac", "PCM_24"),
+                (version.wav24_file, folder / "PCM_24-mix.wav", "wav24"),
+                (version.wav16_file, folder / "PCM_16-mix.wav", "wav16"),
+                (version.flac_file, folder / "PCM_24-mix.flac", "flac"),
             ]
-            jobs = [(path, audio, audio_format, subtype) for _, path, audio_format, subtype in mix_files]
+            exports = [(audio, path, format_name) for _, path, format_name in mix_files]
             new_baseline = project.baseline_signature != signature or not project.baseline_file
             if new_baseline:
-                jobs.append((folder / "baseline.wav", baseline, "wav", "PCM_16"))
-            # Quantizing and libsndfile's encoding release the GIL: the files are encoded side by side.
-            with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-                paths = list(pool.map(lambda job: save_audio(job[0], job[1], sample_rate, format=job[2],
-                                                             subtype=job[3]), jobs))
+                exports.append((engine.baseline, folder / "baseline.wav", "wav16"))
+            paths = engine.export(exports)
             for (field, *_), path in zip(mix_files, paths[: len(mix_files)], strict=True):
                 _store(field, path)
                 written.append(field.name)
@@ -304,26 +270,6 @@ def _version_finish(
         _delete(written)
         raise
     return {"version": number}
-
-
-def _comparison(session: _Session, audio: torch.Tensor, report: ProgressReport) -> tuple[_Comparison, dict]:
-    """The session's baseline with the measurements of it and of the reference, made on first use; and
-    the measurements (``mixing.analysis.measure_signals``) known for this version's analysis."""
-    if session.comparison is not None:
-        return session.comparison, session.comparison.measured
-    sample_rate = session.stems.sample_rate
-    report(0.82, "making the equal-loudness baseline")
-    target_lufs = reference_loudness_lufs(session.reference, sample_rate)
-    baseline = equal_loudness_mix(session.stems.audio, sample_rate, target_lufs)
-    report(0.84, "measuring the mix, the reference, the baseline and the tracks")
-    # The mix and the tracks with the other two: one pool keeps both cores busy where the reference and
-    # baseline alone would leave one idle for the mix afterwards.
-    measured, track_bases = measure_signals_and_tracks(
-        {"mix": audio, "reference": session.reference, "baseline": baseline}, session.renderer.tracks, sample_rate)
-    charts = comparison_chart_data(session.reference, baseline, sample_rate)
-    session.comparison = _Comparison(baseline, {name: measured[name] for name in ("reference", "baseline")}, charts,
-                                     track_bases)
-    return session.comparison, measured
 
 
 def _delete(names: list[str]) -> None:
