@@ -1,8 +1,8 @@
-"""A session's inputs (stems, reference, presets, the controller) and :func:`mix_session`, the automatic mix
-of stems in memory in one call.
+"""A session's inputs (stems, reference, presets, the controller) and the vocabulary of a mix.
 
 The mixing itself is :class:`mixing.session.MixSession`'s (its docstring lists the steps of each
-method); this module holds what it reads: the methods, the stages' progress spans, where "auto" starts.
+method); this module holds what it reads: the methods, the stages' progress spans, where "auto" starts,
+and what a mix returns (:class:`MixResult`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from mixing.audio import Stems, extract_stems_zip, is_audio_filename, load_audio
 from mixing.controller import REFERENCE_INPUT_LUFS, load_checkpoint, norm_to_mix_params, predict_params
 from mixing.errors import CheckpointError, PresetError, StemError
 from mixing.excerpts import reference_excerpts, stem_excerpts
-from mixing.fit import DEFAULT_TIME_BUDGET_S, FitResult
+from mixing.fit import FitResult
 from mixing.loudness import normalize_to_lufs
 from mixing.master_match import MasterMatchResult
 from mixing.params import MixParams
@@ -203,27 +203,3 @@ def predict_start(model: torch.nn.Module, tracks: Sequence[torch.Tensor], refere
     track_norm, master_norm = predict_params(model, [window[0] for window in track_windows], ref_window, sample_rate)
     return norm_to_mix_params(track_norm, master_norm)
 
-
-def mix_session(
-    stems: Stems,
-    reference: torch.Tensor | None,
-    *,
-    method: str = "auto",
-    params: MixParams | None = None,
-    checkpoint: str | os.PathLike | torch.nn.Module | None = DEFAULT_CHECKPOINT,
-    time_budget_s: float | None = DEFAULT_TIME_BUDGET_S,
-    iterations: int = 150,
-    seed: int = 0,
-    progress: ProgressCallback | None = None,
-    device: torch.device | str | None = None,
-    auto_start: str | None = None,
-) -> MixResult:
-    """Mix ``stems`` toward ``reference`` (1 or 2 channels, samples, at ``stems.sample_rate``): a new
-    :class:`mixing.session.MixSession` on ``device`` (default :func:`mixing.device.pick_device`), mixed by its
-    :meth:`~mixing.session.MixSession.mix` with the other arguments."""
-    # mixing.session builds on this module, so it is imported when a mix runs.
-    from mixing.session import MixSession
-
-    return MixSession(stems, reference, device=device).mix(
-        method=method, params=params, checkpoint=checkpoint, time_budget_s=time_budget_s, iterations=iterations,
-        seed=seed, progress=progress, auto_start=auto_start)

@@ -361,3 +361,25 @@ def _controller_or_none(checkpoint, device, *, required: bool, warnings: list[st
         logger.warning("controller unusable, starting from the expert mix: %s", error)
         warnings.append(f"The trained controller could not be used ({error}); the mix started from expert settings.")
         return None
+
+
+def mix_session(
+    stems: Stems,
+    reference: torch.Tensor | None,
+    *,
+    method: str = "auto",
+    params: MixParams | None = None,
+    checkpoint: str | os.PathLike | torch.nn.Module | None = pipeline.DEFAULT_CHECKPOINT,
+    time_budget_s: float | None = DEFAULT_TIME_BUDGET_S,
+    iterations: int = 150,
+    seed: int = 0,
+    progress: pipeline.ProgressCallback | None = None,
+    device: torch.device | str | None = None,
+    auto_start: str | None = None,
+) -> pipeline.MixResult:
+    """Mix ``stems`` toward ``reference`` (1 or 2 channels, samples, at ``stems.sample_rate``): a new
+    :class:`MixSession` on ``device`` (default :func:`mixing.device.pick_device`), mixed by its
+    :meth:`MixSession.mix` with the other arguments."""
+    return MixSession(stems, reference, device=device).mix(
+        method=method, params=params, checkpoint=checkpoint, time_budget_s=time_budget_s, iterations=iterations,
+        seed=seed, progress=progress, auto_start=auto_start)

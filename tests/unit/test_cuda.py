@@ -21,7 +21,7 @@ from mixing.expert import starting_params
 from mixing.fit import fit_params
 from mixing.loudness import trim_tracks_to_input_level
 from mixing.params import LEARNABLE_MASTER_PARAMS, LEARNABLE_TRACK_PARAMS, MixParams
-from mixing.pipeline import mix_session
+from mixing.session import mix_session
 from mixing.train import TrainConfig, train
 from tests.signals import noise, sine, write_audio
 

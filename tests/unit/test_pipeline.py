@@ -18,10 +18,10 @@ from mixing.pipeline import (
     STAGE_SPANS,
     as_stereo,
     load_reference,
-    mix_session,
     read_preset,
     stem_files,
 )
+from mixing.session import mix_session
 from tests.signals import noise, sine, write_audio
 
 DURATION_S = 3.0  # shorter than fitting's excerpts, so fitting works on one 3 s excerpt

@@ -10,8 +10,7 @@ from mixing.audio import Stems
 from mixing.errors import MixingError
 from mixing.loudness import integrated_loudness_lufs
 from mixing.params import MixParams
-from mixing.pipeline import mix_session
-from mixing.session import MixSession
+from mixing.session import MixSession, mix_session
 from tests.signals import noise, sine
 
 DURATION_S = 1.0
