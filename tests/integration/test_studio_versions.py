@@ -5,6 +5,7 @@ import json
 
 import pytest
 import soundfile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from mixing.params import MixParams
@@ -64,6 +65,22 @@ def test_running_a_finished_render_job_again_makes_no_second_version(client, ren
 
     assert MixVersion.objects.count() == 1
     assert Job.objects.get(pk=job_id).status == Job.Status.SUCCEEDED
+
+
+def test_an_applied_preset_is_a_render_job_whose_version_says_preset(
+        client, rendered_project, enqueued, django_capture_on_commit_callbacks):
+    preset = client.get(f"/api/projects/{rendered_project['id']}/versions/1/preset/").content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/projects/{rendered_project['id']}/preset/",
+                               {"file": SimpleUploadedFile("mine.json", preset)})
+    assert response.status_code == 202, response.content
+
+    assert enqueued[-1] == ("project_render", response.json()["id"])
+    tasks.project_render(enqueued[-1][1])
+
+    job = client.get(response.json()["url"]).json()
+    assert (job["kind"], job["status"], job["version"]) == ("render", "succeeded", 2)
+    assert client.get(f"/api/projects/{rendered_project['id']}/versions/2/").json()["method"] == "preset"
 
 
 def test_version_audio_answers_range_requests_with_its_loudness(client, rendered_project):

@@ -299,7 +299,8 @@ def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
 def _job_start(project: Project, kind: str, request: dict) -> Job:
     """Creates the job row and its link, and enqueues its task once the rows are committed."""
     with transaction.atomic():
-        locked = Project.objects.select_for_update().select_related("last_job").get(pk=project.pk)
+        # Only the project row: PostgreSQL cannot lock the nullable side of the outer join to last_job.
+        locked = Project.objects.select_for_update(of=("self",)).select_related("last_job").get(pk=project.pk)
         if locked.last_job is not None and not locked.last_job.is_finished:
             raise ApplicationError(
                 "Another mix of this project is still running; wait for it to finish.", code="job_running", status=409
