@@ -10,4 +10,6 @@ ensure_venv requirements-dev.txt requirements.txt
 
 # Lint first (rules in pyproject.toml): a finding fails the run in a second, before the slow tests.
 "$VENV/bin/ruff" check .
+# Then the import rules between mixing, webapp and workers ([tool.importlinter]).
+"$VENV/bin/lint-imports"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -1,4 +1,5 @@
-"""The Celery app, configured from Django settings (the CELERY_* names in webapp/config/settings).
+"""The worker's side of the Celery app of webapp.config.celery: the tasks (workers.tasks) and the
+pool children's start-up.
 
 Nothing here imports torch: the prefork parent must never initialise CUDA, or its forked pool
 children inherit a CUDA context they cannot use. Tasks import heavy modules when they run, in
@@ -8,16 +9,17 @@ import importlib
 import os
 import threading
 
-from celery import Celery
 from celery.signals import worker_process_init
+
+from webapp.config.celery import app
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.config.settings.local")
 # Celery's Django fixup runs the system checks at start-up, and the URL checks import every view,
 # and through them torch, into the prefork parent. manage.py migrate and check run them instead.
 os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
+# Read by the app when it first loads its configuration, which is after these lines.
 
-app = Celery("mixref", include=["workers.tasks", "workers.studio_tasks"])
-app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.include = ["workers.tasks"]
 
 
 @worker_process_init.connect

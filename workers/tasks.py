@@ -1,5 +1,7 @@
-"""Tasks take ids, re-fetch everything from the database, and keep their Job row in step through
-``job_run``. Running a task twice is safe: a finished job is skipped.
+"""One task per kind of job (webapp.config.celery.JOB_TASKS). Tasks take a job id, re-fetch
+everything from the database, and keep their Job row in step through ``job_run``. Running a task
+twice is safe: a finished job is skipped, and a job that saved its version before returns that
+version instead of making another (webapp.studio.work).
 
 Django and the mixing code are imported inside the tasks: this module is loaded by the prefork
 parent, which must stay free of torch and CUDA (see workers.celery).
@@ -8,6 +10,8 @@ import logging
 from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
+
+from webapp.config.celery import JOB_TASKS
 
 from .celery import app
 
@@ -49,8 +53,16 @@ def job_run(job_id: str, work: Callable[[Callable[[float, str], None]], dict]) -
     job_succeed(job_id=job_id, result=result)
 
 
-@app.task(name="audio_file_measure_loudness")
-def audio_file_measure_loudness(job_id: str, audio_file_id: str) -> None:
-    from webapp.projects.services import audio_file_loudness_measure
+@app.task(name=JOB_TASKS["mix"])
+def project_mix(job_id: str) -> None:
+    from webapp.studio.work import project_mix_run
 
-    job_run(job_id, lambda report: audio_file_loudness_measure(audio_file_id=audio_file_id, report=report))
+    job_run(job_id, lambda report: project_mix_run(job_id=job_id, report=report))
+
+
+@app.task(name=JOB_TASKS["render"])
+def project_render(job_id: str) -> None:
+    """A re-render or an applied preset: both render the parameters the job's request holds."""
+    from webapp.studio.work import project_render_run
+
+    job_run(job_id, lambda report: project_render_run(job_id=job_id, report=report))

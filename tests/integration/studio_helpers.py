@@ -12,7 +12,7 @@ from django.test import Client
 from mixing import SAMPLE_RATE
 from mixing.params import MixParams
 from tests.signals import noise, sine
-from workers import studio_tasks
+from webapp.config.celery import app as celery_app
 
 
 def wav_bytes(audio: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -52,10 +52,9 @@ CORRUPT = b"RIFF\x00\x00\x00\x00WAVEfmt this is not audio"
 
 @pytest.fixture
 def enqueued(monkeypatch) -> list[tuple[str, str]]:
-    """``(task name, job id)`` of every studio task sent to the broker."""
+    """``(task name, job id)`` of every task sent to the broker."""
     sent = []
-    for task in (studio_tasks.project_mix, studio_tasks.project_render, studio_tasks.project_preset_apply):
-        monkeypatch.setattr(task, "delay", lambda job_id, name=task.name: sent.append((name, job_id)))
+    monkeypatch.setattr(celery_app, "send_task", lambda name, args: sent.append((name, *args)))
     return sent
 
 

@@ -9,9 +9,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from mixing.params import SCHEMA_VERSION
 from tests.signals import sine
+from webapp.config.celery import app as celery_app
 from webapp.core.models import Job
 from webapp.studio.models import Project, Stem
-from workers import studio_tasks
 
 from .studio_helpers import (  # noqa: F401 (fixtures)
     CORRUPT,
@@ -198,10 +198,10 @@ def test_mix_is_queued_after_commit_and_a_second_one_is_refused_while_it_runs(
 def test_broker_down_fails_the_job_with_a_reason_instead_of_blocking_the_project(
     client, ready_project, monkeypatch, django_capture_on_commit_callbacks
 ):
-    def refuse(job_id):
+    def refuse(name, args):
         raise OSError("connection refused")
 
-    monkeypatch.setattr(studio_tasks.project_mix, "delay", refuse)
+    monkeypatch.setattr(celery_app, "send_task", refuse)
     with django_capture_on_commit_callbacks(execute=True):
         job = client.post(f"/api/projects/{ready_project['id']}/mix/", content_type="application/json").json()
 

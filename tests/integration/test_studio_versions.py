@@ -5,12 +5,13 @@ import json
 
 import pytest
 import soundfile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from mixing.params import MixParams
 from webapp.core.models import Job
 from webapp.studio.models import MixVersion, Project
-from workers import studio_tasks
+from workers import tasks
 
 from .studio_helpers import (  # noqa: F401 (fixtures)
     enqueued,
@@ -31,7 +32,7 @@ def rendered_project(client, ready_project, enqueued, django_capture_on_commit_c
         response = client.post(f"/api/projects/{ready_project['id']}/render/", render_request(ready_project),
                                content_type="application/json")
     assert response.status_code == 202, response.content
-    studio_tasks.project_render(enqueued[-1][1])
+    tasks.project_render(enqueued[-1][1])
     job = client.get(f"/api/jobs/{enqueued[-1][1]}/").json()
     assert (job["status"], job["error"], job["version"]) == ("succeeded", "", 1)
     return client.get(f"/api/projects/{ready_project['id']}/").json()
@@ -57,13 +58,29 @@ def test_render_task_makes_a_version_with_audio_analysis_and_charts(client, rend
 def test_running_a_finished_render_job_again_makes_no_second_version(client, rendered_project):
     job_id = str(MixVersion.objects.get().job_id)
 
-    studio_tasks.project_render(job_id)
+    tasks.project_render(job_id)
     # Also when the job row was left running by a worker killed after saving the version.
     Job.objects.filter(pk=job_id).update(status=Job.Status.RUNNING)
-    studio_tasks.project_render(job_id)
+    tasks.project_render(job_id)
 
     assert MixVersion.objects.count() == 1
     assert Job.objects.get(pk=job_id).status == Job.Status.SUCCEEDED
+
+
+def test_an_applied_preset_is_a_render_job_whose_version_says_preset(
+        client, rendered_project, enqueued, django_capture_on_commit_callbacks):
+    preset = client.get(f"/api/projects/{rendered_project['id']}/versions/1/preset/").content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/projects/{rendered_project['id']}/preset/",
+                               {"file": SimpleUploadedFile("mine.json", preset)})
+    assert response.status_code == 202, response.content
+
+    assert enqueued[-1] == ("project_render", response.json()["id"])
+    tasks.project_render(enqueued[-1][1])
+
+    job = client.get(response.json()["url"]).json()
+    assert (job["kind"], job["status"], job["version"]) == ("render", "succeeded", 2)
+    assert client.get(f"/api/projects/{rendered_project['id']}/versions/2/").json()["method"] == "preset"
 
 
 def test_version_audio_answers_range_requests_with_its_loudness(client, rendered_project):
@@ -163,7 +180,7 @@ def test_the_automatic_mix_keeps_its_notes_for_the_user(client, ready_project, e
         response = client.post(f"/api/projects/{ready_project['id']}/mix/", {"method": "auto"},
                                content_type="application/json")
     assert response.status_code == 202, response.content
-    studio_tasks.project_mix(enqueued[-1][1])
+    tasks.project_mix(enqueued[-1][1])
     version = client.get(f"/api/projects/{ready_project['id']}/versions/1/").json()
     assert version["method"] == "auto"
     assert any("reference is mono" in note for note in version["analysis"]["notes"])
@@ -189,7 +206,7 @@ def test_a_rerender_measures_only_its_mix_against_the_kept_reference_and_baselin
         response = client.post(f"/api/projects/{project_id}/render/", render_request(rendered_project, gain_db=-6.0),
                                content_type="application/json")
     assert response.status_code == 202, response.content
-    studio_tasks.project_render(enqueued[-1][1])
+    tasks.project_render(enqueued[-1][1])
 
     # The worker kept the baseline, the reference's and baseline's measurements and the tracks' level
     # bases from version 1: only the new mix was measured.

@@ -1,9 +1,12 @@
-"""The Celery app as a worker process loads it: settings read in a fresh interpreter."""
+"""The Celery app as a worker process and as the web process load it: settings read in a fresh
+interpreter."""
 import json
 import subprocess
 import sys
 
 from tests.conftest import REPO_DIR
+from webapp.config.celery import JOB_TASKS
+from webapp.core.models import Job
 
 READ_WORKER_CONFIG = """
 import json, sys
@@ -21,13 +24,31 @@ print(json.dumps({
 """
 
 
-def worker_config(clean_env, **env: str) -> dict:
+IMPORT_WEB_SERVICES = """
+import json, sys
+import django
+django.setup()
+import webapp.studio.services, webapp.core.services
+from webapp.config.celery import app
+print(json.dumps({
+    "modules": sorted(name for name in sys.modules if name.split(".")[0] in {"workers", "celery"}),
+    "tasks": sorted(name for name in app.tasks if not name.startswith("celery.")),
+    "broker_url": app.conf.broker_url,
+}))
+"""
+
+
+def run_python(code: str, clean_env, **env: str) -> dict:
     result = subprocess.run(
-        [sys.executable, "-c", READ_WORKER_CONFIG], cwd=REPO_DIR, env=clean_env(**env),
+        [sys.executable, "-c", code], cwd=REPO_DIR, env=clean_env(**env),
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def worker_config(clean_env, **env: str) -> dict:
+    return run_python(READ_WORKER_CONFIG, clean_env, **env)
 
 
 def test_worker_runs_json_only_late_acked_one_at_a_time_with_limits(clean_env, tmp_path):
@@ -56,6 +77,22 @@ def test_time_limits_follow_environment(clean_env, tmp_path):
 def test_worker_parent_registers_tasks_without_loading_torch(clean_env, tmp_path):
     config = worker_config(clean_env, MIXREF_VAR_DIR=str(tmp_path))
 
-    assert "audio_file_measure_loudness" in config["tasks"]
+    assert config["tasks"] == sorted(JOB_TASKS.values())
     # Forked pool children cannot use a CUDA context inherited from the parent.
     assert config["torch_loaded"] is False
+
+
+def test_every_kind_of_job_has_its_task():
+    assert sorted(JOB_TASKS) == sorted(Job.Kind.values)
+
+
+def test_web_services_send_tasks_by_name_without_importing_the_worker(clean_env, tmp_path):
+    loaded = run_python(IMPORT_WEB_SERVICES, clean_env, MIXREF_VAR_DIR=str(tmp_path), REDIS_URL="redis://redis:6379/0",
+                        DJANGO_SETTINGS_MODULE="webapp.config.settings.local")
+
+    assert not [name for name in loaded["modules"] if name.split(".")[0] == "workers"], loaded["modules"]
+    # A producer only: no worker was built and no task is registered in the web process.
+    assert "celery.apps.worker" not in loaded["modules"]
+    assert loaded["tasks"] == []
+    # The same settings as the worker's, so both meet at the same broker.
+    assert loaded["broker_url"] == "redis://redis:6379/0"

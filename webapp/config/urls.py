@@ -7,10 +7,8 @@ from webapp.core.views import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # First: its /api/jobs/<id>/ checks the owner of studio jobs, its "/" is the project list.
-    path("", include("webapp.studio.urls")),
     path("", include("webapp.core.urls")),
-    path("", include("webapp.projects.urls")),
+    path("", include("webapp.studio.urls")),
     # Last: API clients get a JSON 404 for any path no view matched, in DEBUG too.
     re_path(r"^api/", api_not_found),
 ]

@@ -20,6 +20,13 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class JobKind(models.TextChoices):
+    """What a job makes; each kind has one task (webapp.config.celery.JOB_TASKS)."""
+
+    MIX = "mix", "Automatic mix"
+    RENDER = "render", "Render"
+
+
 class Job(BaseModel):
     """The state of one background job, kept by the worker (webapp.core.services) and read by pollers.
 
@@ -27,10 +34,11 @@ class Job(BaseModel):
     or repeated message can neither hide a job nor run it twice to a different end.
     """
 
+    Kind = JobKind
     Status = JobStatus
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=100, help_text="The task that runs the job, e.g. audio_file_measure_loudness.")
+    kind = models.CharField(max_length=16, choices=JobKind.choices)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     progress = models.FloatField(default=0.0, help_text="Fraction done, 0 to 1.")
     stage = models.CharField(max_length=200, blank=True, help_text="What the job is doing now, for people.")
@@ -47,6 +55,10 @@ class Job(BaseModel):
             models.CheckConstraint(
                 condition=models.Q(status__in=JobStatus.values),
                 name="job_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=JobKind.values),
+                name="job_kind_valid",
             ),
         ]
 

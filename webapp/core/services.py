@@ -1,10 +1,13 @@
-"""Writes to Job rows. Every update is one conditional UPDATE, so a job that has finished stays
-finished however many copies of its message a broker delivers."""
+"""Writes to Job rows and starting their tasks. Every update is one conditional UPDATE, so a job
+that has finished stays finished however many copies of its message a broker delivers."""
 import logging
 from collections.abc import Callable
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+
+from webapp.config.celery import JOB_TASKS, app
 
 from .models import Job
 
@@ -18,6 +21,23 @@ _UNFINISHED = [Job.Status.QUEUED, Job.Status.RUNNING]
 
 def job_create(*, kind: str) -> Job:
     return Job.objects.create(kind=kind)
+
+
+def job_enqueue_on_commit(*, job: Job) -> None:
+    """Sends the job's task to the broker once the current transaction commits, or a fast worker
+    could look for rows it cannot see yet. The task is named, not imported: the web app never
+    loads the worker's code."""
+    job_id, task_name = str(job.id), JOB_TASKS[job.kind]
+
+    def send() -> None:
+        try:
+            app.send_task(task_name, args=[job_id])
+        except Exception:
+            # The job row would otherwise wait for a message that never comes, and block its project.
+            logger.exception("could not enqueue job %s", job_id)
+            job_fail(job_id=job_id, error="The job queue cannot be reached right now; try again in a minute.")
+
+    transaction.on_commit(send)
 
 
 def job_claim(*, job_id: str, max_attempts: int) -> Job | None:

@@ -1,4 +1,4 @@
-"""HTTP views shared by all apps: job polling, session and CSRF token, health check, JSON errors."""
+"""HTTP views shared by all apps: session and CSRF token, health check, JSON errors."""
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
@@ -7,13 +7,6 @@ from django.views.decorators.http import require_GET
 
 from .errors import ApplicationError
 from .middleware import error_response
-from .selectors import job_as_dict, job_get
-
-
-@require_GET
-@never_cache
-def job_detail(request: HttpRequest, job_id) -> JsonResponse:
-    return JsonResponse(job_as_dict(job_get(job_id=job_id)))
 
 
 @require_GET

@@ -133,17 +133,14 @@ class MixVersion(BaseModel):
 
 
 class ProjectJob(models.Model):
-    """What a Job of the studio was asked to do, and for which project (its version: ``job.studio_version``)."""
-
-    class Kind(models.TextChoices):
-        MIX = "mix", "Automatic mix"
-        RENDER = "render", "Re-render"
-        PRESET = "preset", "Apply a preset"
+    """For which project a Job runs and what it was asked to do (its version: ``job.studio_version``)."""
 
     job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="studio")
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="jobs")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    request = models.JSONField(default=dict, blank=True, help_text="The validated request: params, muted, solo...")
+    request = models.JSONField(
+        default=dict, blank=True,
+        help_text="The validated request: the version's method, and for a render its params, muted, solo...",
+    )
 
     def __str__(self) -> str:
-        return f"{self.kind} of {self.project_id}"
+        return f"{self.job.kind} of {self.project_id}"

@@ -7,9 +7,8 @@ from django.db.models import Prefetch, QuerySet
 
 from webapp.core.errors import ApplicationError
 from webapp.core.models import Job
-from webapp.core.selectors import job_as_dict as core_job_as_dict
 
-from .models import MixVersion, Project, ProjectJob, Stem
+from .models import MixVersion, Project, Stem
 from .owners import Owner
 
 # The version columns a summary needs; analysis and chart data can be large.
@@ -57,17 +56,12 @@ def version_latest(*, project: Project) -> MixVersion | None:
     return MixVersion.objects.filter(project=project).order_by("-number").first()
 
 
-def project_job_get(*, owner: Owner, job_id) -> ProjectJob | None:
-    """The studio job ``job_id`` of one of the owner's projects; None when the job is no studio job.
-
-    Raises 404 for a studio job of another owner's project.
-    """
-    project_job = ProjectJob.objects.select_related("job", "project").filter(job_id=job_id).first()
-    if project_job is None:
-        return None
-    if not Project.objects.filter(owner.projects_filter(), pk=project_job.project_id).exists():
+def job_get(*, owner: Owner, job_id) -> Job:
+    """A job of one of the owner's projects; 404 for any other, as if it did not exist."""
+    job = Job.objects.filter(pk=job_id, studio__project__in=Project.objects.filter(owner.projects_filter())).first()
+    if job is None:
         raise _not_found("job")
-    return project_job
+    return job
 
 
 def project_status(project: Project) -> str:
@@ -114,14 +108,22 @@ def reference_as_dict(project: Project) -> dict | None:
 
 
 def job_as_dict(job: Job) -> dict:
-    """Core's job JSON with the studio's kind (mix, render, preset) and the version the job made."""
-    data = core_job_as_dict(job)
-    project_job = getattr(job, "studio", None)
-    if project_job is not None:
-        data["kind"] = project_job.kind
+    """The JSON form of a job that pollers receive, with the version it made once it has."""
     version = MixVersion.objects.filter(job=job).only("number").first()
-    data["version"] = version.number if version is not None else None
-    return data
+    return {
+        "id": str(job.id),
+        "kind": job.kind,
+        "status": job.status,
+        "progress": job.progress,
+        "stage": job.stage,
+        "error": job.error,
+        "attempts": job.attempts,
+        "result": job.result,
+        "version": version.number if version is not None else None,
+        "created_at": job.created_at.isoformat(),
+        "updated_at": job.updated_at.isoformat(),
+        "url": f"/api/jobs/{job.id}/",
+    }
 
 
 def project_as_dict(project: Project) -> dict:

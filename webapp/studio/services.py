@@ -25,9 +25,9 @@ from mixing.errors import PresetError, StemError
 from mixing.params import MixParams
 from webapp.core.errors import ApplicationError
 from webapp.core.models import Job
-from webapp.core.services import job_create, job_fail
+from webapp.core.services import job_create, job_enqueue_on_commit
 
-from .models import Project, ProjectJob, Reference, Stem
+from .models import MixVersion, Project, ProjectJob, Reference, Stem
 from .owners import Owner
 from .selectors import stems_ordered, version_get
 
@@ -298,15 +298,9 @@ def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
 
 def _job_start(project: Project, kind: str, request: dict) -> Job:
     """Creates the job row and its link, and enqueues its task once the rows are committed."""
-    from workers import studio_tasks
-
-    task = {
-        ProjectJob.Kind.MIX: studio_tasks.project_mix,
-        ProjectJob.Kind.RENDER: studio_tasks.project_render,
-        ProjectJob.Kind.PRESET: studio_tasks.project_preset_apply,
-    }[kind]
     with transaction.atomic():
-        locked = Project.objects.select_for_update().select_related("last_job").get(pk=project.pk)
+        # Only the project row: PostgreSQL cannot lock the nullable side of the outer join to last_job.
+        locked = Project.objects.select_for_update(of=("self",)).select_related("last_job").get(pk=project.pk)
         if locked.last_job is not None and not locked.last_job.is_finished:
             raise ApplicationError(
                 "Another mix of this project is still running; wait for it to finish.", code="job_running", status=409
@@ -315,26 +309,17 @@ def _job_start(project: Project, kind: str, request: dict) -> Job:
             raise ApplicationError("Add at least one stem first.", code="no_stems", status=409)
         if not Reference.objects.filter(project=project).exists():
             raise ApplicationError("Add a reference song first.", code="no_reference", status=409)
-        job = job_create(kind=task.name)
-        ProjectJob.objects.create(job=job, project=project, kind=kind, request=request)
+        job = job_create(kind=kind)
+        ProjectJob.objects.create(job=job, project=project, request=request)
         Project.objects.filter(pk=project.pk).update(last_job=job)
-        transaction.on_commit(lambda: _enqueue(task, str(job.id)))
+        job_enqueue_on_commit(job=job)
     return job
-
-
-def _enqueue(task, job_id: str) -> None:
-    try:
-        task.delay(job_id)
-    except Exception:
-        # The job row would otherwise wait for a message that never comes, and block the project.
-        logger.exception("could not enqueue job %s", job_id)
-        job_fail(job_id=job_id, error="The job queue cannot be reached right now; try again in a minute.")
 
 
 def mix_start(*, project: Project, method="auto") -> Job:
     if method != "auto":
         raise ApplicationError(f"Unknown mix method {method!r}; use 'auto'.", code="invalid_method")
-    return _job_start(project, ProjectJob.Kind.MIX, {"method": method})
+    return _job_start(project, Job.Kind.MIX, {"method": MixVersion.Method.AUTO})
 
 
 def _stem_ids(value, *, field: str, known: set[str]) -> list[str]:
@@ -368,6 +353,7 @@ def render_start(*, project: Project, params, muted=None, solo=None, base_versio
     preset = _preset_checked(params, [stem.name for stem in stems])
     known = {str(stem.id) for stem in stems}
     request = {
+        "method": MixVersion.Method.MANUAL,
         "params": preset,
         "muted": _stem_ids(muted, field="muted", known=known),
         "solo": _stem_ids(solo, field="solo", known=known),
@@ -377,7 +363,7 @@ def render_start(*, project: Project, params, muted=None, solo=None, base_versio
         if isinstance(base_version, bool) or not isinstance(base_version, int):
             raise ApplicationError("'base_version' must be a version number.", code="invalid_request")
         request["base_version"] = version_get(project=project, number=base_version).number
-    return _job_start(project, ProjectJob.Kind.RENDER, request)
+    return _job_start(project, Job.Kind.RENDER, request)
 
 
 def preset_read(upload: UploadedFile) -> dict:
@@ -395,9 +381,11 @@ def preset_read(upload: UploadedFile) -> dict:
 
 
 def preset_start(*, project: Project, upload: UploadedFile) -> Job:
-    """Queues a render of the uploaded preset, its tracks matched to the stems by name, then position."""
+    """Queues a render of the uploaded preset, its tracks matched to the stems by name, then position:
+    a render job like any other, whose version says it came from a preset."""
     filename = PurePath(upload.name or "preset.json").name
     stems = stems_ordered(project=project)
     preset = _preset_checked(preset_read(upload), [stem.name for stem in stems], source=filename)
-    return _job_start(project, ProjectJob.Kind.PRESET, {"params": preset, "muted": [], "solo": []})
+    request = {"method": MixVersion.Method.PRESET, "params": preset, "muted": [], "solo": [], "base_version": None}
+    return _job_start(project, Job.Kind.RENDER, request)
 

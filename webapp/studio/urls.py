@@ -9,8 +9,7 @@ urlpatterns = [
     path("", views.project_list_page, name="project-list-page"),
     path("projects/<uuid:project_id>/", views.studio_page, name="studio-page"),
     path("api/schema/", views.schema, name="schema"),
-    # Before core's own job view: studio jobs answer only to their project's owner.
-    path("api/jobs/<uuid:job_id>/", views.job_detail, name="studio-job-detail"),
+    path("api/jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),
     path("api/projects/", views.projects, name="projects"),
     path(project, views.project_detail, name="project-detail"),
     path(project + "stems/", views.stems, name="stems"),

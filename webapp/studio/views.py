@@ -14,7 +14,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from mixing.params import schema_dict
-from webapp.core import views as core_views
 from webapp.core.errors import ApplicationError
 from webapp.core.uploads import uploaded_file, uploaded_files
 
@@ -78,13 +77,13 @@ def _file_stem(project: Project, version: MixVersion) -> str:
 
 @require_GET
 def project_list_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "projects/list.html")
+    return render(request, "studio/list.html")
 
 
 @require_GET
 def studio_page(request: HttpRequest, project_id) -> HttpResponse:
     project = _project(request, project_id)
-    return render(request, "projects/studio.html", {"project_id": str(project.id)})
+    return render(request, "studio/studio.html", {"project_id": str(project.id)})
 
 
 # API
@@ -203,12 +202,8 @@ def preset(request: HttpRequest, project_id) -> HttpResponse:
 
 @require_GET
 @never_cache
-def job_detail(request: HttpRequest, job_id) -> HttpResponse:
-    """A studio job of the owner's projects; other jobs (core's own) answer as core answers them."""
-    project_job = selectors.project_job_get(owner=owner_from_request(request), job_id=job_id)
-    if project_job is None:
-        return core_views.job_detail(request, job_id)
-    return JsonResponse(selectors.job_as_dict(project_job.job))
+def job_detail(request: HttpRequest, job_id) -> JsonResponse:
+    return JsonResponse(selectors.job_as_dict(selectors.job_get(owner=owner_from_request(request), job_id=job_id)))
 
 
 @require_GET

@@ -167,7 +167,7 @@ def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
 
 
 def project_render_run(*, job_id: str, report: ProgressReport) -> dict:
-    """A re-render or an applied preset (the job's request holds the preset, muted and soloed stems)."""
+    """A re-render or an applied preset (the job's request holds the method, the preset, muted and soloed stems)."""
     project_job = _project_job(job_id)
     if (made := _version_made_by(job_id)) is not None:
         return made
@@ -188,9 +188,8 @@ def project_render_run(*, job_id: str, report: ProgressReport) -> dict:
     with _dropped_on_error(project):
         audio = engine.render(params, **choice)
     logger.info("job %s re-processed %d tracks", job_id, renderer.processed_tracks - processed_before)
-    method = MixVersion.Method.MANUAL if project_job.kind == ProjectJob.Kind.RENDER else MixVersion.Method.PRESET
     return _version_finish(
-        project_job, stems, session, method=method, params=params,
+        project_job, stems, session, method=request["method"], params=params,
         auto_params=_auto_params(project, request.get("base_version"), names) or params.to_preset(names),
         muted=muted, solo=solo, audio=audio, report=report,
     )

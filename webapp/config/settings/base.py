@@ -60,7 +60,6 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "webapp.core",
-    "webapp.projects",
     "webapp.studio",
 ]
 

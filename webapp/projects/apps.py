@@ -1,6 +1,0 @@
-from django.apps import AppConfig
-
-
-class ProjectsConfig(AppConfig):
-    name = "webapp.projects"
-    label = "projects"
