@@ -73,7 +73,7 @@ def _mix_parser() -> argparse.ArgumentParser:
     from mixing.session import EXPORT_FORMATS
 
     parser = argparse.ArgumentParser(
-        prog="python -m mixing mix",
+        prog=f"{program_name()} mix",
         description="Mix stems toward a reference song and write the mix (and optionally its parameters).",
     )
     parser.add_argument("stems", nargs="+", metavar="STEMS",
@@ -155,7 +155,7 @@ def mix_main(argv: list[str]) -> int:
 
 def metrics_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mixing metrics",
+        prog=f"{program_name()} metrics",
         description="Compare a mix with a reference: AF features, AF loss per term, loudness, true peak, readings.",
     )
     parser.add_argument("mix", metavar="MIX", help="the mix to measure")
@@ -223,12 +223,17 @@ COMMANDS: dict[str, Command] = {command.name: command for command in (
 )}
 
 
+def program_name() -> str:
+    """How the user called the command line: the installed ``mixref`` script or ``python -m mixing``."""
+    return "mixref" if Path(sys.argv[0]).name == "mixref" else "python -m mixing"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m mixing",
+        prog=program_name(),
         description="Mixref's mixing library on the command line.",
         epilog="commands:\n" + "\n".join(f"  {c.name:<10} {c.help}" for c in COMMANDS.values())
-        + "\n\n'python -m mixing COMMAND -h' describes a command.",
+        + f"\n\n'{program_name()} COMMAND -h' describes a command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=COMMANDS, metavar="COMMAND")
