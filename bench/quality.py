@@ -71,9 +71,14 @@ of the other half) goes below it. It is printed with the ratio it gives.
 Every comparison is at matched loudness: the mix and the reference are both
 normalized to ``COMPARE_LUFS`` (integrated, BS.1770) first, so no method wins
 or loses by level alone. The AF loss is eq. 8 of seed 002
-(:func:`mixing.losses.feature_metrics`); the mean over cases is reported per
+(:func:`mixing.losses.feature_metrics`) with the bark spectrum as Diff-MST's
+code takes it (mid and side, 32768-point frames:
+:data:`mixing.features.PAPER_BARK`); the mean over cases is reported per
 case type and over all cases, with its ratio to equal-loudness (ratio of the
-means, as the paper's tables give them).
+means, as the paper's tables give them). Beside it, the same loss with the
+bark spectrum that fitting and matching optimise (left and right, 2048
+points: :data:`mixing.features.FIT_BARK`), ``af_loss_fit_bark``, shows how
+far their optimum carries over to the yardstick.
 
 Wall time: a new session's ``mix`` end to end from stems in memory (trim, start,
 fit, full render, measuring), per case; case (b) is the full-length session.
@@ -121,7 +126,7 @@ from mixing.device import pick_device
 from mixing.errors import CheckpointError
 from mixing.excerpts import MIN_MEAN_ENERGY
 from mixing.expert import starting_params
-from mixing.features import FEATURE_NAMES
+from mixing.features import FEATURE_NAMES, FIT_BARK
 from mixing.fit import DEFAULT_TIME_BUDGET_S
 from mixing.losses import feature_metrics, mrstft_loss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs
@@ -166,6 +171,7 @@ class CaseResult:
     wall_s: float | None = None
     fit_iterations: int | None = None
     af_loss: float | None = None
+    af_loss_fit_bark: float | None = None
     feature_mse: dict[str, float] = field(default_factory=dict)
     mrstft: float | None = None
     gain_error_balance_db: list[float] = field(default_factory=list)
@@ -189,6 +195,7 @@ class ClipResult:
     ran: str = ""
     wall_s: float | None = None
     af_loss: float | None = None
+    af_loss_fit_bark: float | None = None
 
 
 # The starts the balance part compares, in the order they are reported.
@@ -344,8 +351,11 @@ def run_quality(
                 result.ran = mixed.method
                 result.timings_s = mixed.timings_s
                 result.fit_iterations = mixed.fit.iterations if mixed.fit is not None else None
-                metrics = feature_metrics(_at_compare_level(mixed.audio, sample_rate), target_level, sample_rate)
+                mix_level = _at_compare_level(mixed.audio, sample_rate)
+                metrics = feature_metrics(mix_level, target_level, sample_rate)
                 result.af_loss = metrics.pop("af_loss")
+                result.af_loss_fit_bark = feature_metrics(mix_level, target_level, sample_rate,
+                                                          bark=FIT_BARK)["af_loss"]
                 result.feature_mse = metrics
                 params = mixed.params if mixed.params is not None else MixParams.default(len(tracks))
                 if case_type == "a":
@@ -447,8 +457,9 @@ def run_clips(
                 if mixed is None:
                     continue
                 result.ran = mixed.method
-                result.af_loss = feature_metrics(_at_compare_level(mixed.audio, sample_rate), target,
-                                                 sample_rate)["af_loss"]
+                mix_level = _at_compare_level(mixed.audio, sample_rate)
+                result.af_loss = feature_metrics(mix_level, target, sample_rate)["af_loss"]
+                result.af_loss_fit_bark = feature_metrics(mix_level, target, sample_rate, bark=FIT_BARK)["af_loss"]
                 log(f"[clips {case + 1}/{cases}, pair {pair + 1}/{pairs}] {method}: AF {result.af_loss:.4g}, "
                     f"{result.wall_s:.1f} s")
     return results
@@ -509,12 +520,15 @@ def summarize_clips(results: Sequence[ClipResult]) -> dict[str, dict]:
     for method in dict.fromkeys(r.method for r in results):
         done = [r for r in results if r.method == method and r.status == "ok"]
         summary[method] = ({"status": "ok", "af_loss_mean": _mean([r.af_loss for r in done]),
+                            "af_loss_mean_fit_bark": _mean([r.af_loss_fit_bark for r in done]),
                             "wall_s_mean": _mean([r.wall_s for r in done])} if done
                            else {"status": next(r.status for r in results if r.method == method)})
     anchor = summary.get("equal-loudness", {})
     for figures in summary.values():
         if figures["status"] == "ok" and anchor.get("status") == "ok" and anchor["af_loss_mean"]:
             figures["ratio_to_equal_loudness"] = figures["af_loss_mean"] / anchor["af_loss_mean"]
+            figures["ratio_to_equal_loudness_fit_bark"] = (figures["af_loss_mean_fit_bark"]
+                                                           / anchor["af_loss_mean_fit_bark"])
     return summary
 
 
@@ -553,6 +567,7 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, dict]:
             "fit_iterations_mean": _mean([r.fit_iterations for r in done if r.fit_iterations is not None]),
             "af_loss_mean": _mean([r.af_loss for r in done]),
             **{f"af_loss_mean_{t}": _mean([r.af_loss for r in of_type[t]]) for t in CASE_TYPES},
+            "af_loss_mean_fit_bark": _mean([r.af_loss_fit_bark for r in done]),
             "feature_mse_mean": {name: _mean([r.feature_mse[name] for r in done]) for name in FEATURE_NAMES},
             "mrstft_mean_a": _mean([r.mrstft for r in of_type["a"]]),
             "gain_error_median_db": _median(balance),
@@ -567,7 +582,7 @@ def summarize(results: Sequence[CaseResult]) -> dict[str, dict]:
     for figures in summary.values():
         if figures["status"] != "ok" or anchor.get("status") != "ok":
             continue
-        for key in ("af_loss_mean", "af_loss_mean_a", "af_loss_mean_b"):
+        for key in ("af_loss_mean", "af_loss_mean_a", "af_loss_mean_b", "af_loss_mean_fit_bark"):
             if figures[key] is not None and anchor[key]:
                 figures[key.replace("af_loss_mean", "ratio_to_equal_loudness")] = figures[key] / anchor[key]
     return summary
@@ -601,9 +616,11 @@ def format_report(summary: dict[str, dict], config: dict, floor_a: Sequence[floa
     if clips:
         lines += ["", f"Diff-MST's protocol (seed 002, Table 1): {config['clip_pairs']} pair(s) of {CLIP_S:g} s "
                       "clips per case (b), the stems' clip mixed toward the reference's clip:", "",
-                  "| Method | AF, clips | / equal-loudness | Wall mean s |", "|---|---|---|---|"]
-        lines += [f"| {method} | {f['status']} | - | - |" if f["status"] != "ok" else
+                  "| Method | AF, clips | / equal-loudness | AF, fitting's bark | / equal-loudness | Wall mean s |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {method} | {f['status']} | - | - | - | - |" if f["status"] != "ok" else
                   f"| {method} | {_fmt(f['af_loss_mean'])} | {_ratio(f.get('ratio_to_equal_loudness'))} "
+                  f"| {_fmt(f['af_loss_mean_fit_bark'])} | {_ratio(f.get('ratio_to_equal_loudness_fit_bark'))} "
                   f"| {_fmt(f['wall_s_mean'], '.1f')} |" for method, f in clips.items()]
     if balance:
         lines += balance_lines(balance)
@@ -642,6 +659,10 @@ def _song_lines(summary: dict[str, dict], floor_a: Sequence[float]) -> list[str]
         lines += ["", f"Floor of (a), the reference half itself against the held-out half: AF {_fmt(floor)} "
                       f"({_ratio(ratio)} of equal-loudness on (a)); per case: "
                       + ", ".join(_fmt(value) for value in floor_a)]
+    lines += ["", f"The same AF loss with fitting's bark spectrum ({FIT_BARK.name}), all cases: "
+              + "; ".join(f"{method} {_fmt(f['af_loss_mean_fit_bark'])} "
+                          f"({_ratio(f.get('ratio_to_equal_loudness_fit_bark'))})"
+                          for method, f in summary.items() if f["status"] == "ok")]
     lines += ["", "Unweighted feature MSE, mean over all cases (the columns of seed 002, Table 1):", "",
               "| Method | " + " | ".join(FEATURE_NAMES) + " |", "|---|" + "---|" * len(FEATURE_NAMES)]
     for method, f in summary.items():

@@ -11,13 +11,17 @@ How the features are measured (all on the whole signal except the spectra):
 * ``rms`` (linear), ``crest_factor_db``: mean over the two channels of the
   per-channel values of :mod:`mixing.features`; ``stereo_width`` (side/mid
   energy ratio) and ``stereo_imbalance`` (in [-1, 1], positive = right louder).
-* The bark spectrum is the long-term mean STFT magnitude, estimated from
-  :data:`SPECTRUM_WINDOWS` windows of :data:`SPECTRUM_WINDOW_S` spread evenly
-  over the song (30 s of a 3-minute song: a whole-song STFT costs seconds and
-  a long-term average changes little; songs up to 30 s are taken whole).
-  ``bark_spectrum_db`` shows it in dB, where 0 dB is about a full-scale sine
-  at the band's peak frequency (broadband sound reads higher in the wide
-  upper bands, which sum more bins); the AF loss compares its natural log,
+* The bark spectrum is the long-term mean STFT magnitude of the mid (L + R)
+  and side (L - R) signals, as Diff-MST's code takes it
+  (:data:`mixing.features.PAPER_BARK`: 32768-point frames, no window),
+  estimated from :data:`SPECTRUM_WINDOWS` windows of :data:`SPECTRUM_WINDOW_S`
+  spread evenly over the song (30 s of a 3-minute song: a long-term average
+  changes little; songs up to 30 s are taken whole). ``bark_spectrum_db``
+  (mid) and ``side_bark_spectrum_db`` (side) show them halved, in dB
+  relative to ``n_fft / 2``: a full-scale sine in both channels reads 0 dB
+  when it sits on an FFT bin and up to about 7 dB more elsewhere (the
+  rectangular window's leakage), and broadband sound reads higher in the wide
+  upper bands, which sum more bins; the AF loss compares their natural log,
   as equation 5 does.
 * The tone readings use the power in 1/3-octave bands of the same windows
   (:func:`mixing.spectra.long_term_spectrum`): the share of the total power
@@ -118,7 +122,8 @@ def measure(audio: torch.Tensor, sample_rate: int) -> dict:
     windows = spectrum_windows(audio, sample_rate)
     with torch.no_grad():
         # Eq. 5 averages magnitudes over frames; windows of equal length average the same way.
-        band_magnitude = (features.bark_spectrum(windows, sample_rate).exp() - features.LOG_EPS).mean(dim=0)
+        band_magnitude = (features.bark_spectrum(windows, sample_rate, convention=features.PAPER_BARK).exp()
+                          - features.LOG_EPS).mean(dim=0)
         af_features = {
             "rms": features.rms(batch),
             "crest_factor_db": features.crest_factor_db(batch),
@@ -146,17 +151,18 @@ def _finite_or_none(value: float) -> float | None:
 
 def _feature_summary(af_features: dict[str, torch.Tensor]) -> dict:
     """F of docs/API.md from AF features of batch 1."""
-    # A full-scale sine peaks at sum(window) / 2 and its Hann main lobe adds half that in each
-    # neighbouring bin, so a band under it sums to about sum(window).
-    full_scale = float(torch.hann_window(features.N_FFT).sum())
-    magnitude = af_features["bark_spectrum"][0].exp().mean(dim=0)  # (bands,), mean over channels
-    spectrum_db = 20.0 * torch.log10(magnitude / full_scale + 1e-12)
+    # A full-scale sine in both channels makes a mid of amplitude 2, and a sine of amplitude A on a bin has a
+    # magnitude of A * n_fft / 2 there; halving mid and side reads such a sine at 0 dB.
+    full_scale = features.PAPER_BARK.n_fft / 2
+    mid_db, side_db = (20.0 * torch.log10(bands.exp() / 2 / full_scale + 1e-12)
+                       for bands in af_features["bark_spectrum"][0])
     return {
         "rms": float(af_features["rms"].mean()),
         "crest_factor_db": float(af_features["crest_factor_db"].mean()),
         "stereo_width": float(af_features["stereo_width"][0]),
         "stereo_imbalance": float(af_features["stereo_imbalance"][0]),
-        "bark_spectrum_db": [round(float(v), 3) for v in spectrum_db],
+        "bark_spectrum_db": [round(float(v), 3) for v in mid_db],
+        "side_bark_spectrum_db": [round(float(v), 3) for v in side_db],
     }
 
 
@@ -273,7 +279,7 @@ def analyse(
     unmeasured = {name: audio for name, audio in signals.items() if name not in known}
     new, bases = measure_signals_and_tracks(unmeasured, tracks, sample_rate)
     measured = {**known, **new}
-    loss_fn = AudioFeatureLoss(sample_rate)
+    loss_fn = AudioFeatureLoss(sample_rate, bark=features.PAPER_BARK)
     ref_features = measured["reference"]["features"]
 
     def per_signal(key: str) -> dict:

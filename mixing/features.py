@@ -17,11 +17,22 @@ Conventions chosen where the paper leaves room:
 * The bark spectrum averages the STFT magnitude over frames before the
   filterbank (as Diff-MST's code does). The reference mix is a different song
   of a different length, so frame-by-frame comparison would be meaningless; a
-  long-term spectral envelope is what "style" can mean here. STFT: Hann
-  window, ``n_fft`` 2048, hop 512, zero-padded centred frames, unnormalized
-  magnitudes (a constant scale only shifts the log and cancels in the loss).
-  Diff-MST's code uses a 32768-point FFT; 2048 points (the encoder's STFT,
-  section 2.4) still put ~9 bins under the lowest band and cost far less.
+  long-term spectral envelope is what "style" can mean here. Zero-padded
+  centred frames, unnormalized magnitudes (a constant scale only shifts the
+  log and cancels in the loss). Which signals and which STFT is a
+  :class:`BarkConvention`, and there are two:
+
+  - :data:`PAPER_BARK`, Diff-MST's code: the mid (L + R) and side (L - R)
+    signals, a 32768-point FFT with a hop of 8192 and no window (torch.stft's
+    default, rectangular). The yardstick: every reported AF figure
+    (:func:`mixing.losses.feature_metrics`, the studio's analysis, the
+    benchmarks) uses it. Left and right spectra can each match while their
+    difference does not; only the side spectrum shows a mix too wide at the top.
+  - :data:`FIT_BARK`, what fitting, master matching and training optimise:
+    left and right channels, a 2048-point Hann STFT with a hop of 512 (the
+    encoder's STFT, section 2.4), which puts ~9 bins under the lowest band at a
+    fraction of the cost and the memory of gradients through 32768-point
+    frames. The benchmarks report the AF loss under both.
 * Filterbank: 24 triangular bands on the Traunmueller (1990) bark scale.
   26 points equally spaced in bark from 20 Hz to min(20 kHz, Nyquist) are
   the triangles' feet and peaks (peaks from 95 Hz to 13.7 kHz at 44.1 kHz);
@@ -38,6 +49,7 @@ Conventions chosen where the paper leaves room:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -52,6 +64,26 @@ BARK_F_MIN_HZ = 20.0
 BARK_F_MAX_HZ = 20000.0
 
 LOG_EPS = 1e-8  # the epsilon of equation 5
+
+
+@dataclass(frozen=True)
+class BarkConvention:
+    """How equation 5's spectrum is taken: of which signals (left and right, or mid and side) and with which STFT.
+
+    ``window``: "hann" or "rectangular".
+    """
+
+    name: str
+    mid_side: bool
+    n_fft: int
+    hop_length: int
+    window: str
+
+
+FIT_BARK = BarkConvention("left/right, 2048-point Hann STFT", mid_side=False, n_fft=N_FFT, hop_length=HOP_LENGTH,
+                          window="hann")
+PAPER_BARK = BarkConvention("mid/side, 32768-point rectangular STFT (Diff-MST's code)", mid_side=True, n_fft=32768,
+                            hop_length=8192, window="rectangular")
 _RMS_EPS_POWER = 1e-16
 _PEAK_EPS = 1e-8
 _RATIO_EPS_POWER = 1e-8
@@ -166,23 +198,32 @@ def bark_band_centres_hz(sample_rate: int, n_fft: int = N_FFT, n_bands: int = N_
     return _bark_filterbank_np(int(sample_rate), int(n_fft), int(n_bands))[1].copy()
 
 
+def mid_side(x: torch.Tensor) -> torch.Tensor:
+    """(batch, 2, samples) left/right -> (batch, 2, samples) mid (L + R) and side (L - R), unscaled as in Diff-MST."""
+    check_audio_shape(x, stereo=True)
+    return torch.stack([x[:, 0] + x[:, 1], x[:, 0] - x[:, 1]], dim=1)
+
+
 def bark_spectrum(
     x: torch.Tensor,
     sample_rate: int,
     *,
-    n_fft: int = N_FFT,
-    hop_length: int = HOP_LENGTH,
+    convention: BarkConvention = FIT_BARK,
     n_bands: int = N_BARK_BANDS,
     magnitude: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Log bark spectrum of each channel, averaged over frames (eq. 5).
+    """Log bark spectrum of each channel (or, by ``convention``, of mid and side), averaged over frames (eq. 5).
 
-    x: (batch, channels, samples) -> (batch, channels, bands). ``magnitude``:
-    x's :func:`mean_magnitude_spectrum` with the same STFT settings, if already computed.
+    x: (batch, channels, samples) -> (batch, channels, bands); a mid/side
+    convention needs two channels and returns mid then side. ``magnitude``:
+    the :func:`mean_magnitude_spectrum` of those signals with the
+    convention's STFT, if already computed.
     """
     if magnitude is None:
-        magnitude = mean_magnitude_spectrum(x, n_fft=n_fft, hop_length=hop_length)
-    fb = bark_filterbank(sample_rate, n_fft, n_bands).to(device=x.device, dtype=x.dtype)
+        signals = mid_side(x) if convention.mid_side else x
+        magnitude = mean_magnitude_spectrum(signals, n_fft=convention.n_fft, hop_length=convention.hop_length,
+                                            window=convention.window)
+    fb = bark_filterbank(sample_rate, convention.n_fft, n_bands).to(device=x.device, dtype=x.dtype)
     return torch.log(magnitude @ fb.T + LOG_EPS)
 
 
@@ -191,16 +232,21 @@ def bark_spectrum(
 FRAMES_PER_CHUNK = 4096
 
 
-def mean_magnitude_spectrum(x: torch.Tensor, *, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH) -> torch.Tensor:
+def mean_magnitude_spectrum(x: torch.Tensor, *, n_fft: int = N_FFT, hop_length: int = HOP_LENGTH,
+                            window: str = "hann") -> torch.Tensor:
     """STFT magnitude of each channel averaged over frames, the input of the bark filterbank.
 
     x: (batch, channels, samples) -> (batch, channels, n_fft // 2 + 1). The
-    frames are those of ``torch.stft(center=True, pad_mode="constant")``,
-    taken :data:`FRAMES_PER_CHUNK` at a time so that memory stays bounded.
+    frames are those of ``torch.stft(center=True, pad_mode="constant")`` with
+    a Hann or a rectangular ``window``, taken :data:`FRAMES_PER_CHUNK` at a
+    time so that memory stays bounded.
     """
     check_audio_shape(x)
+    if window not in ("hann", "rectangular"):
+        raise ValueError(f"window must be 'hann' or 'rectangular', got {window!r}")
     batch, channels, samples = x.shape
-    window = torch.hann_window(n_fft, dtype=x.dtype, device=x.device)
+    window = (torch.hann_window(n_fft, dtype=x.dtype, device=x.device) if window == "hann"
+              else torch.ones(n_fft, dtype=x.dtype, device=x.device))
     flat = x.reshape(batch * channels, samples)
     frames = 1 + samples // hop_length
     total = None
@@ -256,17 +302,18 @@ def audio_features(
     x: torch.Tensor,
     sample_rate: int,
     *,
-    n_fft: int = N_FFT,
-    hop_length: int = HOP_LENGTH,
+    convention: BarkConvention = FIT_BARK,
     n_bands: int = N_BARK_BANDS,
     magnitude: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """All AF transforms of x (batch, channels, samples), keyed by :data:`FEATURE_NAMES`.
+    """All AF transforms of x (batch, channels, samples), keyed by :data:`FEATURE_NAMES`, the bark spectrum by
+    ``convention``.
 
     Stereo width and imbalance are included only when x has two channels.
-    Differentiable with respect to x. ``magnitude``: x's
-    :func:`mean_magnitude_spectrum` with the same STFT settings, when the
-    caller needs it too (it is the costly part of the features of a long song).
+    Differentiable with respect to x. ``magnitude``: the
+    :func:`mean_magnitude_spectrum` the bark spectrum starts from (see
+    :func:`bark_spectrum`), when the caller needs it too (it is the costly
+    part of the features of a long song).
     """
     check_audio_shape(x)
     power = x.pow(2).mean(dim=-1)
@@ -274,8 +321,7 @@ def audio_features(
     features = {
         "rms": rms_,
         "crest_factor_db": _crest_factor_db_from_rms(x, rms_),
-        "bark_spectrum": bark_spectrum(x, sample_rate, n_fft=n_fft, hop_length=hop_length, n_bands=n_bands,
-                                       magnitude=magnitude),
+        "bark_spectrum": bark_spectrum(x, sample_rate, convention=convention, n_bands=n_bands, magnitude=magnitude),
     }
     if x.shape[1] == 2:
         features["stereo_width"] = stereo_width(x)

@@ -42,6 +42,11 @@ class AudioFeatureLoss(nn.Module):
     ``(total, terms)``: a scalar tensor and a dict of the weighted scalar terms,
     keyed by :data:`mixing.features.FEATURE_NAMES`, that add up to it.
 
+    ``bark``: how the bark spectrum is taken (:class:`mixing.features.BarkConvention`):
+    :data:`~mixing.features.FIT_BARK`, the default, is what fitting, matching
+    and training optimise; :data:`~mixing.features.PAPER_BARK` is the
+    yardstick every report uses (:func:`feature_metrics`).
+
     The two mixes may differ in length (features are averages over time), and
     a reference of batch 1 broadcasts over a predicted batch. When the same
     reference is compared many times (fitting), compute its features once with
@@ -53,8 +58,7 @@ class AudioFeatureLoss(nn.Module):
         sample_rate: int,
         weights: Mapping[str, float] | None = None,
         *,
-        n_fft: int = features.N_FFT,
-        hop_length: int = features.HOP_LENGTH,
+        bark: features.BarkConvention = features.FIT_BARK,
         n_bands: int = features.N_BARK_BANDS,
     ):
         super().__init__()
@@ -63,20 +67,20 @@ class AudioFeatureLoss(nn.Module):
             raise ValueError(f"unknown feature weight {unknown[0]!r}; expected names from {list(PAPER_WEIGHTS)}")
         self.weights = {**PAPER_WEIGHTS, **(weights or {})}
         self.sample_rate = int(sample_rate)
-        self.n_fft = n_fft
-        self.hop_length = hop_length
+        self.bark = bark
+        self.n_fft = bark.n_fft
+        self.hop_length = bark.hop_length
         self.n_bands = n_bands
 
     def features(self, mix: torch.Tensor, magnitude: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The AF transforms of a stereo mix (batch, 2, samples), with this loss's STFT settings.
 
-        ``magnitude``: the mix's ``features.mean_magnitude_spectrum`` with these settings, if already computed.
+        ``magnitude``: the ``features.mean_magnitude_spectrum`` the bark spectrum starts from, with these
+        settings, if already computed.
         """
         features.check_audio_shape(mix, stereo=True)
-        return features.audio_features(
-            mix, self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length, n_bands=self.n_bands,
-            magnitude=magnitude,
-        )
+        return features.audio_features(mix, self.sample_rate, convention=self.bark, n_bands=self.n_bands,
+                                       magnitude=magnitude)
 
     def compare(
         self, pred_features: Mapping[str, torch.Tensor], ref_features: Mapping[str, torch.Tensor]
@@ -91,10 +95,7 @@ class AudioFeatureLoss(nn.Module):
 
     def extra_repr(self) -> str:
         weights = ", ".join(f"{name}={weight:g}" for name, weight in self.weights.items())
-        return (
-            f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, hop_length={self.hop_length}, "
-            f"n_bands={self.n_bands}, {weights}"
-        )
+        return f"sample_rate={self.sample_rate}, bark={self.bark.name}, n_bands={self.n_bands}, {weights}"
 
 
 def feature_distances(
@@ -107,12 +108,14 @@ def feature_distances(
     return {name: (pred_features[name] - ref_features[name]).pow(2).mean() for name in features.FEATURE_NAMES}
 
 
-def feature_metrics(pred_mix: torch.Tensor, ref_mix: torch.Tensor, sample_rate: int) -> dict[str, float]:
-    """Evaluation figures as in the paper's Table 1: the unweighted MSE of each feature and ``af_loss``.
+def feature_metrics(pred_mix: torch.Tensor, ref_mix: torch.Tensor, sample_rate: int, *,
+                    bark: features.BarkConvention = features.PAPER_BARK) -> dict[str, float]:
+    """Evaluation figures as in the paper's Table 1: the unweighted MSE of each feature and ``af_loss``, with the
+    bark spectrum as Diff-MST's code takes it unless ``bark`` says otherwise.
 
     pred_mix, ref_mix: (batch, 2, samples). Returns plain floats for display.
     """
-    loss = AudioFeatureLoss(sample_rate)
+    loss = AudioFeatureLoss(sample_rate, bark=bark)
     with torch.no_grad():
         pred_features, ref_features = loss.features(pred_mix), loss.features(ref_mix)
         total, _ = loss.compare(pred_features, ref_features)

@@ -1,5 +1,6 @@
 """The analysis report: its shape, its numbers and its plain-language readings."""
 import json
+import math
 import re
 
 import pytest
@@ -19,7 +20,8 @@ from mixing.loudness import integrated_loudness_lufs
 from tests.signals import noise, sine
 
 DURATION_S = 4.0
-FEATURE_KEYS = {"rms", "crest_factor_db", "stereo_width", "stereo_imbalance", "bark_spectrum_db"}
+FEATURE_KEYS = {"rms", "crest_factor_db", "stereo_width", "stereo_imbalance", "bark_spectrum_db",
+                "side_bark_spectrum_db"}
 LOSS_KEYS = {"total", "rms", "crest_factor", "stereo_width", "stereo_imbalance", "bark_spectrum"}
 
 
@@ -79,10 +81,23 @@ def test_measurements_agree_with_the_library_meters():
     assert report["loudness_lufs"]["baseline"] is None and report["track_levels"] == []
 
 
-def test_a_full_scale_sine_reads_about_0_db_in_its_bark_band():
-    tone = sine(1000.0, 2.0, amplitude=1.0, channels=2)
-    spectrum_db = analyse(tone, tone, SAMPLE_RATE)["features"]["mix"]["bark_spectrum_db"]
-    assert max(spectrum_db) == pytest.approx(0.0, abs=1.5)
+def test_a_full_scale_sine_reads_0_to_7_db_in_its_bark_band_and_has_no_side():
+    # 0 dB when it sits on a bin; elsewhere the rectangular window's leakage adds up to about 7 dB.
+    for freq_hz in (SAMPLE_RATE / features.PAPER_BARK.n_fft * 743, 1000.0, 5000.0):
+        tone = sine(freq_hz, 20.0, amplitude=1.0, channels=2)
+        mix = analyse(tone, tone, SAMPLE_RATE)["features"]["mix"]
+        assert -1.0 < max(mix["bark_spectrum_db"]) < 7.5
+        assert max(mix["side_bark_spectrum_db"]) < -200.0
+
+
+def test_the_side_spectrum_reads_a_signal_in_one_channel_like_the_mid():
+    tone = sine(1000.0, 2.0, amplitude=1.0)
+    left_only = torch.cat([tone, torch.zeros_like(tone)])
+    both = analyse(tone.expand(2, -1), tone.expand(2, -1), SAMPLE_RATE)["features"]["mix"]["bark_spectrum_db"]
+    mix = analyse(left_only, left_only, SAMPLE_RATE)["features"]["mix"]
+    assert mix["side_bark_spectrum_db"] == pytest.approx(mix["bark_spectrum_db"], abs=1e-3)
+    # One channel makes half the mid of the same sine in both: 6.02 dB less in every band that holds it.
+    assert max(mix["bark_spectrum_db"]) == pytest.approx(max(both) - 20 * math.log10(2), abs=0.01)
 
 
 def test_the_mix_against_itself_has_zero_loss_and_matches_on_every_dimension():
@@ -152,7 +167,8 @@ def test_long_signals_are_spread_over_windows_and_short_ones_taken_whole():
 def test_the_windowed_bark_spectrum_of_a_steady_signal_is_close_to_the_whole_signal_one():
     steady = noise(40.0, rms=0.1, channels=2, seed=3) + sine(200.0, 40.0, amplitude=0.2, channels=2)
     windowed = analyse(steady, steady, SAMPLE_RATE)["features"]["mix"]["bark_spectrum_db"]
-    whole = 20 * torch.log10(features.bark_spectrum(steady[None], SAMPLE_RATE)[0].exp().mean(dim=0))
+    mid = features.bark_spectrum(steady[None], SAMPLE_RATE, convention=features.PAPER_BARK)[0, 0]
+    whole = 20 * torch.log10(mid.exp())
     offset = whole - torch.tensor(windowed)  # the display scale is a constant offset
     assert float(offset.max() - offset.min()) < 0.3
 

@@ -64,6 +64,8 @@ def test_every_method_runs_on_both_case_types_and_controller_reports_missing_che
         else:
             assert result.status == "ok"
             assert math.isfinite(result.af_loss) and result.af_loss >= 0
+            # Both bark conventions are reported, and they measure different things.
+            assert math.isfinite(result.af_loss_fit_bark) and result.af_loss_fit_bark != result.af_loss
 
 
 def test_same_song_case_reports_gain_and_level_errors_and_mrstft_other_song_case_does_not(results):
@@ -123,6 +125,8 @@ def test_summary_sets_equal_loudness_as_the_unit_ratio_and_is_printable_and_json
     assert summary["controller"] == {"status": NO_CHECKPOINT}
     assert summary["fit"]["ratio_to_equal_loudness"] == pytest.approx(
         summary["fit"]["af_loss_mean"] / summary["equal-loudness"]["af_loss_mean"])
+    assert summary["fit"]["ratio_to_equal_loudness_fit_bark"] == pytest.approx(
+        summary["fit"]["af_loss_mean_fit_bark"] / summary["equal-loudness"]["af_loss_mean_fit_bark"])
     config = {"cases": 1, "stems": 3, "duration_s": DURATION_S, "device": "cpu", "time_budget_s": None,
               "iterations": 2}
     report = format_report(summary, config)

@@ -199,3 +199,41 @@ def test_magnitude_spectrum_has_the_gradient_of_abs_and_zero_where_the_spectrum_
         grads.append(leaf.grad)
     assert not grads[1].isnan().any()
     assert torch.allclose(grads[1], grads[0], rtol=1e-10, atol=1e-12)
+
+
+def test_mid_side_is_sum_and_difference():
+    left, right = noise(1000, seed=3), noise(1000, seed=4)
+    np.testing.assert_allclose(features.mid_side(batch(left, right)).numpy()[0], [left + right, left - right],
+                               atol=1e-6)
+
+
+def test_in_diff_msts_convention_a_mono_signal_has_a_silent_side():
+    x = batch(*([noise(SR, seed=5)] * 2))
+    spectrum = features.bark_spectrum(x, SR, convention=features.PAPER_BARK)[0]
+    assert spectrum.shape == (2, features.N_BARK_BANDS)
+    np.testing.assert_allclose(spectrum[1].numpy(), math.log(features.LOG_EPS), rtol=1e-6)
+    assert spectrum[0].min() > math.log(features.LOG_EPS) + 10
+
+
+def test_in_diff_msts_convention_a_left_only_signal_has_equal_mid_and_side():
+    x = batch(noise(SR, seed=6), np.zeros(SR))
+    mid, side = features.bark_spectrum(x, SR, convention=features.PAPER_BARK)[0]
+    np.testing.assert_allclose(mid.numpy(), side.numpy(), atol=1e-5)
+    # Left and right, as fitting takes them, say nothing of that: the right channel is silent instead.
+    left, right = features.bark_spectrum(x, SR, convention=features.FIT_BARK)[0]
+    assert (left - right).min() > 10
+
+
+def test_the_rectangular_window_reads_a_bin_centred_sine_at_half_the_frame_length():
+    # A whole number of cycles per frame: every frame's bin holds exactly amplitude * n_fft / 2 with no window,
+    # a Hann window halves it. The edge frames (half zero-padded) hold half of it, hence the frames' mean.
+    n_fft, hop = 1024, 256
+    x = batch(sine(SR / n_fft * 16, 0.5, seconds=40 * n_fft / SR))
+    frames = 1 + x.shape[-1] // hop
+    rectangular = features.mean_magnitude_spectrum(x, n_fft=n_fft, hop_length=hop, window="rectangular")[0, 0, 16]
+    hann = features.mean_magnitude_spectrum(x, n_fft=n_fft, hop_length=hop)[0, 0, 16]
+    full = 0.5 * n_fft / 2
+    assert float(rectangular) == pytest.approx(full * (frames - 4) / frames, rel=0.02)
+    assert float(hann) == pytest.approx(float(rectangular) / 2, rel=0.02)
+    with pytest.raises(ValueError, match="window"):
+        features.mean_magnitude_spectrum(x, window="kaiser")
