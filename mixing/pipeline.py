@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from mixing.audio import Stems, extract_stems_zip, is_audio_filename, load_audio, load_stems
+from mixing.audio.validate import check_audible
 from mixing.controller import REFERENCE_INPUT_LUFS, load_checkpoint, norm_to_mix_params, predict_params
 from mixing.errors import CheckpointError, PresetError, StemError
 from mixing.excerpts import reference_excerpts, stem_excerpts
@@ -106,8 +107,11 @@ def as_stereo(audio: torch.Tensor, what: str = "reference") -> torch.Tensor:
 
 
 def load_reference(path: str | os.PathLike, *, name: str | None = None, isolate: bool = True) -> torch.Tensor:
-    """Decode a reference song: float32 (2, samples) at :data:`mixing.SAMPLE_RATE`. Raises StemError naming it."""
-    return as_stereo(load_audio(path, name=name, isolate=isolate))
+    """Decode a reference song: float32 (2, samples) at :data:`mixing.SAMPLE_RATE`. Raises StemError naming it,
+    also when it is silent."""
+    audio = load_audio(path, name=name, isolate=isolate)
+    check_audible(name or Path(path).name, audio.numpy())
+    return as_stereo(audio)
 
 
 def stem_files(inputs: Sequence[str | os.PathLike], scratch_dir: str | os.PathLike) -> tuple[list[Path], list[str]]:

@@ -36,6 +36,7 @@ covers the span of :data:`mixing.pipeline.STAGE_SPANS`.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -150,9 +151,19 @@ class MixSession:
         return reference_loudness_lufs(self.reference, self.sample_rate)
 
     @cached_property
+    def silent(self) -> list[bool]:
+        """Whether each stem is silent (:attr:`mixing.audio.Stems.silent`): such a track is kept, with the
+        schema's defaults, and left out of every mix, render and baseline."""
+        return self.stems.silent
+
+    @cached_property
     def baseline(self) -> torch.Tensor:
-        """The equal-loudness mix of the untrimmed stems at :attr:`target_loudness_lufs`: float32 (2, samples)."""
-        return equal_loudness_mix(self.stems.audio, self.sample_rate, self.target_loudness_lufs)
+        """The equal-loudness mix of the untrimmed stems that sound, at :attr:`target_loudness_lufs`: float32
+        (2, samples)."""
+        sounding = [audio for audio, silent in zip(self.stems.audio, self.silent, strict=True) if not silent]
+        if not sounding:
+            return torch.zeros(2, self.stems.audio[0].shape[-1])
+        return equal_loudness_mix(sounding, self.sample_rate, self.target_loudness_lufs)
 
     def mix(
         self,
@@ -199,6 +210,9 @@ class MixSession:
             raise PresetError(f"the parameters hold {len(params.tracks)} tracks; the session has "
                               f"{len(self.stems.audio)}")
         names = list(track_names) if track_names is not None else list(self.stems.names)
+        if params is None and method != "equal-loudness" and any(self.silent):
+            return self._mix_sounding(names, method=method, checkpoint=checkpoint, time_budget_s=time_budget_s,
+                                      iterations=iterations, seed=seed, progress=progress, auto_start=auto_start)
         reference, sample_rate = self.reference, self.sample_rate
         report = pipeline.StageProgress(progress)
         timings_s: dict[str, float] = {}
@@ -250,7 +264,7 @@ class MixSession:
             else:
                 report("rendering", 0.0, f"{len(tracks)} tracks")
                 with _timed(timings_s, "rendering"):
-                    audio = renderer.render(params).cpu()
+                    audio = self.render(params)
 
         report("measuring", 0.0, "loudness and true peak")
         with _timed(timings_s, "measuring"):
@@ -259,6 +273,25 @@ class MixSession:
         report("measuring", 1.0, f"{loudness_lufs:.1f} LUFS, {peak_dbtp:.1f} dBTP")
         return pipeline.MixResult(params, audio, ran, names, loudness_lufs, peak_dbtp, timings_s,
                                   fit=fit_result, match=match_result, warnings=warnings, trim_db=trim_db)
+
+    def _mix_sounding(self, names: list[str], **options) -> pipeline.MixResult:
+        """:meth:`mix` of the stems that sound, by a session of those alone, so that no step of the automatic
+        mix (start, balance, fit, matching) weighs a silent track; the silent tracks get the schema's defaults
+        and stay out of the mix."""
+        sounding = [index for index, silent in enumerate(self.silent) if not silent]
+        if not sounding:
+            raise MixingError("Every stem is silent: there is nothing to mix.")
+        stems = Stems([self.stems.names[i] for i in sounding], [self.stems.audio[i] for i in sounding],
+                      self.sample_rate, [])
+        session = MixSession(stems, self.reference, device=self.device, trim_db=[self.trim_db[i] for i in sounding])
+        session.match_stereo = self.match_stereo  # the reference as given, not as made stereo
+        result = session.mix(track_names=[names[i] for i in sounding], **options)
+        params = MixParams.default(len(names))
+        params.master = dict(result.params.master)
+        for position, index in enumerate(sounding):
+            params.tracks[index] = dict(result.params.tracks[position])
+        return dataclasses.replace(result, params=params, track_names=names, trim_db=self.trim_db,
+                                   warnings=[*self.stems.warnings, *result.warnings])
 
     def _start(self, names: list[str], method: str, checkpoint, report: pipeline.StageProgress,
                timings_s: dict[str, float], warnings: list[str], *, auto_start: str) -> tuple[MixParams, str]:
@@ -279,8 +312,10 @@ class MixSession:
 
     def playing(self, *, muted: Sequence[int] = (), solo: Sequence[int] = ()) -> list[bool]:
         """Whether each track plays with the tracks ``muted`` and ``solo`` (indices): as on a console, with any
-        track soloed only the soloed tracks play, and mute still silences a soloed track."""
-        return [(not solo or index in solo) and index not in muted for index in range(len(self.stems.audio))]
+        track soloed only the soloed tracks play, and mute still silences a soloed track; a silent stem never
+        plays."""
+        return [(not solo or index in solo) and index not in muted and not silent
+                for index, silent in enumerate(self.silent)]
 
     def render(self, params: MixParams, *, muted: Sequence[int] = (), solo: Sequence[int] = ()) -> torch.Tensor:
         """The mix under ``params`` of the tracks :meth:`playing` with ``muted`` and ``solo`` (track indices),

@@ -23,7 +23,14 @@ import torch
 from mixing import SAMPLE_RATE
 from mixing.audio.decode import DECODE_TIMEOUT_S, DecodedStem, StemInfo, decode_file, decode_isolated
 from mixing.audio.names import dedupe_names, track_name_from_filename
-from mixing.audio.validate import MAX_DURATION_S, MAX_TRACKS, check_track_count
+from mixing.audio.validate import (
+    MAX_DURATION_S,
+    MAX_TRACKS,
+    SILENCE_PEAK_DBFS,
+    check_track_count,
+    is_silent,
+    peak_dbfs,
+)
 from mixing.errors import StemError, StemsRejected
 
 logger = logging.getLogger(__name__)
@@ -39,13 +46,18 @@ class Stems:
 
     ``audio[i]``: float32 tensor ``(channels, samples)``, channels 1 or 2.
     ``names``: unique track names. ``warnings``: sentences for the user
-    (stems padded with silence to the longest).
+    (stems padded with silence to the longest, silent stems).
     """
 
     names: list[str]
     audio: list[torch.Tensor]
     sample_rate: int
     warnings: list[str]
+
+    @property
+    def silent(self) -> list[bool]:
+        """Whether each stem is silent (:func:`mixing.audio.validate.is_silent`): kept, and left out of every mix."""
+        return [is_silent(peak_dbfs(audio.numpy())) for audio in self.audio]
 
 
 def _decode(path, *, name, max_duration_s, isolate, timeout_s, keep_audio) -> DecodedStem:
@@ -110,6 +122,8 @@ def load_stems(paths: Sequence[str | os.PathLike], *, filenames: Sequence[str] |
         raise StemsRejected(errors)
     audio, warnings = pad_to_longest([torch.from_numpy(r.audio) for r in results], filenames,
                                      sample_rate=SAMPLE_RATE)
+    warnings += [f"{filename} is silent (peak below {SILENCE_PEAK_DBFS:g} dBFS): it is kept and left out of the mix."
+                 for filename, result in zip(filenames, results, strict=True) if is_silent(result.info.peak_dbfs)]
     for warning in warnings:
         logger.warning(warning)
     return Stems(names=dedupe_names(names), audio=audio, sample_rate=SAMPLE_RATE, warnings=warnings)

@@ -68,18 +68,28 @@ def peak_dbfs(audio: np.ndarray) -> float:
 
 
 def check_samples(name: str, audio: np.ndarray) -> float:
-    """Refuse decoded audio holding NaN/inf or nothing audible; returns its peak in dBFS.
+    """Refuse decoded audio holding no frames or NaN/inf; returns its peak in dBFS (``-inf`` for digital silence).
 
-    ``audio``: float array of any layout (``(channels, samples)`` or ``(samples, channels)``).
+    ``audio``: float array of any layout (``(channels, samples)`` or ``(samples, channels)``). A silent
+    stem passes (see :func:`is_silent`): it is kept and left out of the mix; a reference must be audible
+    (:func:`check_audible`).
     """
     if audio.size == 0:
         raise StemError(name, "it contains no audio (zero frames).")
     if not np.isfinite(audio).all():
         raise StemError(name, "it contains invalid samples (NaN or infinity).")
-    level_dbfs = peak_dbfs(audio)
-    if level_dbfs < SILENCE_PEAK_DBFS:
+    return peak_dbfs(audio)
+
+
+def is_silent(level_dbfs: float) -> bool:
+    """Whether a peak of ``level_dbfs`` is silence (below :data:`SILENCE_PEAK_DBFS`)."""
+    return level_dbfs < SILENCE_PEAK_DBFS
+
+
+def check_audible(name: str, audio: np.ndarray) -> None:
+    """Refuse ``audio`` (any shape) that :func:`is_silent`: a reference has to be heard to be matched."""
+    if is_silent(peak_dbfs(audio)):
         raise StemError(name, f"it is silent (peak below {SILENCE_PEAK_DBFS:g} dBFS).")
-    return level_dbfs
 
 
 def check_track_count(count: int, *, max_tracks: int = MAX_TRACKS) -> None:

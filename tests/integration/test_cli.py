@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from mixing import SAMPLE_RATE
 from mixing.__main__ import main
@@ -186,3 +187,21 @@ def test_generate_is_the_session_generator(capsys):
         main(["generate", "--help"])
     assert exit_info.value.code == 0
     assert "--duration-s" in capsys.readouterr().out
+
+
+def test_a_silent_stem_is_mixed_around_with_a_warning_naming_it(session_dir, tmp_path, capsys):
+    folder = tmp_path / "stems"
+    folder.mkdir()
+    for name in STEM_NAMES[:2]:
+        (folder / name).write_bytes((session_dir / "stems" / name).read_bytes())
+    write_audio(folder / "04_Empty.wav", torch.zeros(1, SAMPLES))
+    out, preset_path = tmp_path / "mix.wav", tmp_path / "mix.json"
+    status = main(["mix", str(folder), "--reference", str(session_dir / "reference.wav"), "--out", str(out),
+                   "--params-out", str(preset_path), "--method", "fit", "--iterations", "1", "--time-budget-s", "600",
+                   "-q"])
+    err = capsys.readouterr().err
+    assert status == 0, err
+    assert "warning: 04_Empty.wav is silent (peak below -90 dBFS): it is kept and left out of the mix." in err
+    preset = json.loads(preset_path.read_text())
+    assert [track["name"] for track in preset["tracks"]] == ["Kick", "Bass", "Empty"]
+    assert sf.info(out).frames == SAMPLES

@@ -72,17 +72,17 @@ def test_good_stems_are_kept_and_corrupt_one_rejected_by_name_and_reason(client,
         assert (media_root / stem.file.name).is_file()
 
 
-def test_silent_and_too_short_stems_are_rejected_with_reasons(client):
+def test_a_silent_stem_is_kept_and_marked_and_a_too_short_one_rejected_with_its_reason(client):
     project = project_create(client)
     silence = wav_bytes(torch.zeros(1, 88200))
     short = wav_bytes(torch.full((1, 4410), 0.1))
+    sound = wav_bytes(torch.full((1, 88200), 0.1))
 
-    body = stems_upload(client, project["id"], {"quiet.wav": silence, "blip.wav": short}).json()
+    body = stems_upload(client, project["id"], {"quiet.wav": silence, "blip.wav": short, "tone.wav": sound}).json()
 
-    assert body["stems"] == []
-    reasons = {item["filename"]: item["reason"] for item in body["rejected"]}
-    assert "silent" in reasons["quiet.wav"]
-    assert "only 0.10 s long" in reasons["blip.wav"]
+    assert [(stem["filename"], stem["silent"]) for stem in body["stems"]] == [("quiet.wav", True), ("tone.wav", False)]
+    assert [(item["filename"], item["reason"]) for item in body["rejected"]] == [
+        ("blip.wav", "it is only 0.10 s long; stems must be at least 1 s.")]
 
 
 def test_zip_of_stems_is_unpacked_and_its_non_audio_entries_rejected(client):

@@ -8,6 +8,7 @@ import torch
 from mixing import SAMPLE_RATE
 from mixing.audio import Stems, load_audio, load_stems, save_audio, validate_stem
 from mixing.errors import SessionError, StemError, StemsRejected
+from mixing.pipeline import load_reference
 from tests.signals import noise, sine, write_audio
 
 SINE_RMS = 0.5 / np.sqrt(2)
@@ -106,14 +107,33 @@ def test_load_stems_takes_file_and_track_names(tmp_path):
 
 def test_load_stems_reports_every_rejected_file_in_order(tmp_path):
     good = write_audio(tmp_path / "Good.wav", sine(440, 1.5))
-    silent = write_audio(tmp_path / "Silent.wav", torch.zeros(1, 2 * SAMPLE_RATE))
     corrupt = tmp_path / "Corrupt.wav"
     corrupt.write_bytes(b"RIFF" + bytes(range(256)) * 4)
+    empty = tmp_path / "Empty.wav"
+    empty.write_bytes(b"")
     with pytest.raises(StemsRejected) as caught:
-        load_stems([silent, good, corrupt], isolate=False)
-    assert [e.name for e in caught.value.errors] == ["Silent.wav", "Corrupt.wav"]
+        load_stems([empty, good, corrupt], isolate=False)
+    assert [e.name for e in caught.value.errors] == ["Empty.wav", "Corrupt.wav"]
     assert "2 stems were rejected" in str(caught.value)
-    assert "Silent.wav: it is silent" in str(caught.value)
+
+
+def test_a_silent_stem_is_kept_marked_and_named_in_a_warning(tmp_path):
+    good = write_audio(tmp_path / "Good.wav", sine(440, 1.5))
+    silent = write_audio(tmp_path / "Silent.wav", torch.zeros(1, round(1.5 * SAMPLE_RATE)))
+    # 16-bit dither-like noise at -100 dBFS is silence too.
+    hiss = write_audio(tmp_path / "Hiss.wav", noise(1.5, rms=2e-6, seed=1).clamp(-1e-5, 1e-5), subtype="FLOAT")
+    stems = load_stems([silent, good, hiss], isolate=False)
+    assert stems.names == ["Silent", "Good", "Hiss"] and stems.silent == [True, False, True]
+    assert [w for w in stems.warnings if "silent" in w] == [
+        "Silent.wav is silent (peak below -90 dBFS): it is kept and left out of the mix.",
+        "Hiss.wav is silent (peak below -90 dBFS): it is kept and left out of the mix.",
+    ]
+
+
+def test_a_silent_reference_is_refused_with_its_name(tmp_path):
+    path = write_audio(tmp_path / "Ref.wav", torch.zeros(2, 2 * SAMPLE_RATE))
+    with pytest.raises(StemError, match=r"Ref.wav: it is silent \(peak below -90 dBFS\)"):
+        load_reference(path, isolate=False)
 
 
 def test_load_stems_isolated_decodes_in_parallel_workers(tmp_path):

@@ -9,6 +9,7 @@ import torch
 
 from mixing import SAMPLE_RATE
 from mixing.audio import decode, load_audio, validate_stem
+from mixing.audio.validate import is_silent
 from mixing.errors import StemError
 from tests.signals import noise, sine, write_audio
 
@@ -44,9 +45,12 @@ def test_zero_frames_is_empty(tmp_path):
     assert "no audio (zero frames)" in rejection(path).reason
 
 
-def test_all_zeros_is_silent(tmp_path):
+def test_all_zeros_decodes_and_reads_as_silent(tmp_path):
+    # Kept as a stem (left out of the mix); a reference is refused by its loader.
     path = write_audio(tmp_path / "silent.flac", torch.zeros(2, 2 * SAMPLE_RATE))
-    assert "silent" in rejection(path).reason
+    info = validate_stem(path, isolate=False)
+    assert info.peak_dbfs == float("-inf") and is_silent(info.peak_dbfs)
+    assert not is_silent(-89.0)
 
 
 def test_a_quiet_but_audible_stem_is_kept(tmp_path):
@@ -116,8 +120,9 @@ def test_nan_or_inf_samples(tmp_path, bad_value):
 
 
 def test_the_isolated_worker_passes_rejections_back(tmp_path):
-    path = write_audio(tmp_path / "-silent.wav", torch.zeros(1, 2 * SAMPLE_RATE))
-    with pytest.raises(StemError, match=r"^-silent\.wav: it is silent"):
+    path = tmp_path / "-garbage.wav"
+    path.write_bytes(b"RIFF" + bytes(range(256)) * 8)
+    with pytest.raises(StemError, match=r"^-garbage\.wav: it is not a readable audio file"):
         validate_stem(path)
 
 

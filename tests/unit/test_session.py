@@ -145,3 +145,42 @@ def test_exports_write_each_format_within_one_step_of_its_resolution(tmp_path):
         assert float((torch.from_numpy(data.T) - audio).abs().max()) <= 4 * step
     with pytest.raises(ValueError, match="export format"):
         session.export([(audio, tmp_path / "mix.mp3", "mp3")])
+
+
+def with_silence() -> Stems:
+    """stems() with a digitally silent stem second and a hiss at -100 dBFS last."""
+    session = stems()
+    hiss = noise(DURATION_S, rms=2e-6, seed=9).clamp(-1e-5, 1e-5)
+    return Stems([session.names[0], "Empty", *session.names[1:], "Hiss"],
+                 [session.audio[0], torch.zeros(1, session.audio[0].shape[-1]), *session.audio[1:], hiss],
+                 SAMPLE_RATE, [])
+
+
+def test_silent_stems_are_kept_with_defaults_and_left_out_of_the_automatic_mix(reference):
+    options = dict(iterations=2, time_budget_s=None, checkpoint=None)
+    session = MixSession(with_silence(), reference, device="cpu")
+    assert session.silent == [False, True, False, False, True]
+    mixed = session.mix(**options)
+    sounding = MixSession(stems(), reference, device="cpu").mix(**options)
+    # Exactly the mix of the stems that sound: no step weighed the silent ones.
+    assert torch.equal(mixed.audio, sounding.audio)
+    assert mixed.track_names == ["Bass", "Empty", "Pad", "Lead", "Hiss"]
+    assert [mixed.params.tracks[i] for i in (0, 2, 3)] == sounding.params.tracks
+    assert mixed.params.tracks[1] == mixed.params.tracks[4] == MixParams.default(1).tracks[0]
+    assert mixed.params.master == sounding.params.master and len(mixed.trim_db) == 5
+
+
+def test_a_silent_stem_never_plays_and_stays_out_of_the_baseline(reference):
+    session = MixSession(with_silence(), reference, device="cpu")
+    params = MixParams.default(5)
+    params.tracks[4]["gain_db"] = 24.0  # the hiss, brought up: still not heard
+    sounding = MixSession(stems(), reference, device="cpu")
+    torch.testing.assert_close(session.render(params), sounding.render(MixParams.default(3)), atol=1e-6, rtol=0.0)
+    assert session.playing(solo=[4]) == [False] * 5
+    torch.testing.assert_close(session.baseline, sounding.baseline, atol=1e-6, rtol=0.0)
+
+
+def test_a_session_of_silent_stems_has_nothing_to_mix(reference):
+    silent = Stems(["A", "B"], [torch.zeros(1, SAMPLE_RATE), torch.zeros(2, SAMPLE_RATE)], SAMPLE_RATE, [])
+    with pytest.raises(MixingError, match="Every stem is silent"):
+        MixSession(silent, reference, device="cpu").mix(iterations=1, time_budget_s=None, checkpoint=None)

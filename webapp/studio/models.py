@@ -66,6 +66,7 @@ class Stem(BaseModel):
     channels = models.PositiveSmallIntegerField()
     duration_s = models.FloatField()
     sample_rate = models.PositiveIntegerField(help_text="The file's own sample rate in Hz, before resampling.")
+    silent = models.BooleanField(default=False, help_text="Peak below -90 dBFS: kept, and left out of every mix.")
 
     class Meta:
         ordering = ["position"]

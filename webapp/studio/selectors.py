@@ -93,6 +93,7 @@ def stem_as_dict(stem: Stem) -> dict:
         "duration_s": stem.duration_s,
         "sample_rate": stem.sample_rate,
         "position": stem.position,
+        "silent": stem.silent,
     }
 
 

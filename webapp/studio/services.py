@@ -21,6 +21,7 @@ from django.db.models import Max
 
 from mixing import SAMPLE_RATE
 from mixing.audio import MAX_TRACKS, StemInfo, dedupe_names, extract_stems_zip, track_name_from_filename, validate_stem
+from mixing.audio.validate import is_silent
 from mixing.errors import PresetError, StemError
 from mixing.params import MixParams
 from webapp.core.errors import ApplicationError
@@ -200,6 +201,7 @@ def _stem_file_store(candidate: _Candidate) -> Stem:
         channels=info.channels,
         duration_s=info.duration_s,
         sample_rate=info.source_sample_rate_hz,
+        silent=is_silent(info.peak_dbfs),
     )
     with candidate.path.open("rb") as local:
         stem.file.save(candidate.filename, File(local), save=False)

@@ -9,7 +9,8 @@ import { reportError } from './notify.js';
 const PARALLEL_UPLOADS = 1;
 
 function describeStem(stem) {
-  return `${stem.channels === 1 ? 'mono' : 'stereo'} · ${formatClock(stem.duration_s)}`;
+  const silent = stem.silent ? ' · silent: left out of the mix' : '';
+  return `${stem.channels === 1 ? 'mono' : 'stereo'} · ${formatClock(stem.duration_s)}${silent}`;
 }
 
 function uploadRow(name) {
