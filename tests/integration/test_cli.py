@@ -186,3 +186,19 @@ def test_generate_is_the_session_generator(capsys):
         main(["generate", "--help"])
     assert exit_info.value.code == 0
     assert "--duration-s" in capsys.readouterr().out
+
+
+def test_advise_prints_the_gain_move_back_to_the_target_as_json(session_dir, tmp_path, capsys):
+    names = [Path(name).stem for name in STEM_NAMES]
+    target = MixParams.default(len(names))
+    current = MixParams.default(len(names))
+    current.tracks[1]["gain_db"] = -5.0
+    (tmp_path / "target.json").write_text(json.dumps(target.to_preset(names)))
+    (tmp_path / "current.json").write_text(json.dumps(current.to_preset(names)))
+    assert main(["advise", str(session_dir / "stems"), "--params", str(tmp_path / "current.json"),
+                 "--target", str(tmp_path / "target.json")]) == 0
+    advice = json.loads(capsys.readouterr().out)
+    gains = [suggestion for suggestion in advice["suggestions"] if suggestion["kind"] == "gain"]
+    assert [(change["track"], change["param"]) for change in gains[0]["changes"]] == [(1, "gain_db")]
+    assert gains[0]["changes"][0]["value"] == pytest.approx(0.0, abs=0.1)
+    assert len(gains) == 1
