@@ -9,17 +9,19 @@ track was made worse (|after| - |before|, dB). Targets: median at least 70 % rem
 than 1 dB. With ``--model`` a learnt gain corrector (mixing/train/advice_gains.py) is scored the same way.
 
 The real song: ``--real`` folder of stems (e.g. ../shared/real/lithium, 38 M4A stems), a window of
-``--real-window-s`` from ``--real-offset-s``, its ``--real-stems`` loudest stems in that window. It has no
+``--real-window-s`` from ``--real-offset-s``, its ``--real-stems`` loudest stems in that window (stems silent
+there left out). It has no
 reference and no ground-truth mix, so its target is the expert start too (the automatic mix's first step).
 
     .venv/bin/python -m mixing.datagen /tmp/advice-bench --count 6 --duration-s 20 --seed 3
     .venv/bin/python bench/advice.py --sessions /tmp/advice-bench --detunings 3 \\
-        --real ../shared/real/lithium --real-offset-s 60 --real-window-s 30 --real-stems 16
+        --real ../shared/real/lithium --real-offset-s 240 --real-window-s 30 --real-stems 16
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import math
 import platform
 import statistics
 import sys
@@ -33,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mixing.advice import advise, apply
 from mixing.audio import Stems, load_stems
 from mixing.expert import starting_params
+from mixing.loudness import integrated_loudness_lufs
 from mixing.session import MixSession
 
 DETUNE_DB = 8.0
@@ -113,8 +116,10 @@ def real_session(folder: Path, offset_s: float, window_s: float, stems: int) -> 
     start = round(offset_s * loaded.sample_rate)
     stop = start + round(window_s * loaded.sample_rate)
     windows = [audio[:, start:stop] for audio in loaded.audio]
-    loudest = sorted(range(len(windows)), key=lambda i: -float(windows[i].pow(2).mean()))[:stems]
-    keep = sorted(loudest)
+    # Stems silent in the window have no level to balance.
+    sounding = [i for i, audio in enumerate(windows)
+                if math.isfinite(integrated_loudness_lufs(audio, loaded.sample_rate))]
+    keep = sorted(sorted(sounding, key=lambda i: -float(windows[i].pow(2).mean()))[:stems])
     return MixSession(Stems([loaded.names[i] for i in keep], [windows[i] for i in keep], loaded.sample_rate, []),
                       None, device="cpu")
 
@@ -134,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", help="a learnt gain corrector's checkpoint to compare")
     parser.add_argument("--real", type=Path, help="a folder of a real song's stems")
-    parser.add_argument("--real-offset-s", type=float, default=60.0)
+    parser.add_argument("--real-offset-s", type=float, default=240.0)
     parser.add_argument("--real-window-s", type=float, default=30.0)
     parser.add_argument("--real-stems", type=int, default=16)
     args = parser.parse_args(argv)
