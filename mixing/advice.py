@@ -23,8 +23,10 @@ Suggestions, in this order, each ranked by its effect computed, not guessed:
    that band, dB, from the EQ's response on its measured spectrum. At most :data:`MAX_MASKING` of them.
 3. ``tone``, ``width``, ``dynamics``, ``loudness``: master-bus changes (match EQ gains, width, the target's
    compressor and expander, loudness); effect: the AF loss against the target's mix removed, measured by
-   rendering the mix with the change (:func:`mixing.losses.feature_metrics` at matched loudness). Only changes
-   that lower it are kept.
+   rendering the mix with the change (:func:`mixing.losses.feature_metrics` at matched loudness). Width, then
+   dynamics, then tone are each read and measured after the changes kept before them (a wider mix also reads
+   brighter in each channel); only changes that lower the loss are kept. Tone moves each match EQ band by its
+   own gap; the bands overlap, so a run of them can overshoot, which its measured effect shows.
 
 Every suggestion carries :class:`Change` rows (track index or None for the master, a parameter of
 :mod:`mixing.params`, the new value in its unit, clamped to its range), so that "apply" can move sliders.
@@ -283,10 +285,41 @@ def region_widths_db(audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
     return widths
 
 
-def _mix_candidates(params: MixParams, target: MixParams, mine: dict, theirs: dict, widths: dict,
-                    target_widths: dict, sample_rate: int) -> list[tuple[str, str, str, tuple[Change, ...]]]:
-    """Master-bus changes for the mix-level gaps: (kind, text, why, changes), before their effect is measured."""
-    candidates = []
+Candidate = tuple[str, str, str, tuple[Change, ...]]  # kind, text, why, changes: before its effect is measured
+
+
+def _width_candidates(params: MixParams, widths: dict, target_widths: dict) -> list[Candidate]:
+    gaps_db = {region: widths[region] - target_widths[region] for region in widths}
+    region, gap_db = max(gaps_db.items(), key=lambda item: abs(item[1]))
+    if abs(gap_db) < WIDTH_MIN_DB:
+        return []
+    # Width scales the side signal: its power ratio to the mid moves by 20 log10 of the width's ratio.
+    mean_gap_db = sum(gaps_db.values()) / len(gaps_db)
+    width_pct = MASTER_SPECS["master_width_pct"].clamp(
+        round(params.master["master_width_pct"] * 10.0 ** (-mean_gap_db / 20.0)))
+    words = dict(_REGIONS)
+    return [("width", f"The mix is {'wider' if gap_db > 0 else 'narrower'} than the target {words[region]}: "
+             f"set the stereo width to {width_pct:.0f} %.",
+             "Side/mid in dB, mix vs target: " + ", ".join(
+                 f"{words[r]} {widths[r]:.1f} vs {target_widths[r]:.1f}" for r in widths) + ".",
+             (Change(None, "master_width_pct", width_pct),))]
+
+
+def _dynamics_candidates(params: MixParams, target: MixParams, mine: dict, theirs: dict) -> list[Candidate]:
+    crest_gap_db = (float(mine["features"]["crest_factor_db"].mean())
+                    - float(theirs["features"]["crest_factor_db"].mean()))
+    differs = [name for name in DYNAMICS_PARAMS if params.master[name] != target.master[name]]
+    if abs(crest_gap_db) < CREST_MIN_DB or not differs:
+        return []
+    return [("dynamics", f"The mix is {'more dynamic' if crest_gap_db > 0 else 'more compressed'} than the target: "
+             "set the master compressor and expander as the target has them.",
+             f"Crest factor {crest_gap_db:+.1f} dB against the target's.",
+             tuple(Change(None, name, target.master[name]) for name in differs))]
+
+
+def _tone_candidates(params: MixParams, mine: dict, theirs: dict, sample_rate: int) -> list[Candidate]:
+    """One match EQ move per run of neighbouring bark bands off the target the same way by TONE_MIN_DB or more;
+    each band moves by its own gap (the match EQ's bands are the AF loss's)."""
     centres_hz = features.bark_band_centres_hz(sample_rate)
     # Bark levels at matched loudness (both measured so): mean over channels, log magnitude -> dB.
     tone_db = [20.0 / math.log(10.0) * float(d) for d in
@@ -299,46 +332,18 @@ def _mix_candidates(params: MixParams, target: MixParams, mine: dict, theirs: di
             runs[-1].append(band)
         else:
             runs.append([band])
+    candidates = []
     for run in runs:
         mean_gap_db = sum(tone_db[b] for b in run) / len(run)
         low_hz, high_hz = float(centres_hz[run[0]]), float(centres_hz[run[-1]])
         where = f"around {_hz(low_hz)}" if len(run) == 1 else f"between {_hz(low_hz)} and {_hz(high_hz)}"
-        more = "more" if mean_gap_db > 0 else "less"
-        move = "cut" if mean_gap_db > 0 else "raise"
-        changes = tuple(Change(None, MATCH_EQ_GAIN_NAMES[b],
-                               MASTER_SPECS[MATCH_EQ_GAIN_NAMES[b]].clamp(round(params.master[MATCH_EQ_GAIN_NAMES[b]]
-                                                                                 - tone_db[b], 1)))
-                        for b in run)
+        changes = tuple(Change(None, MATCH_EQ_GAIN_NAMES[b], MASTER_SPECS[MATCH_EQ_GAIN_NAMES[b]].clamp(
+            round(params.master[MATCH_EQ_GAIN_NAMES[b]] - tone_db[b], 1))) for b in run)
         candidates.append((
-            "tone", f"The mix has {abs(mean_gap_db):.1f} dB {more} {where} than the target: {move} the match EQ "
-            f"there by {abs(mean_gap_db):.1f} dB.",
+            "tone", f"The mix has {abs(mean_gap_db):.1f} dB {'more' if mean_gap_db > 0 else 'less'} {where} than "
+            f"the target: {'cut' if mean_gap_db > 0 else 'raise'} the match EQ there by {abs(mean_gap_db):.1f} dB.",
             "Bark-band levels at matched loudness, mix minus target: "
             + ", ".join(f"{_hz(float(centres_hz[b]))} {tone_db[b]:+.1f} dB" for b in run) + ".", changes))
-
-    gaps_db = {region: widths[region] - target_widths[region] for region in widths}
-    region, gap_db = max(gaps_db.items(), key=lambda item: abs(item[1]))
-    if abs(gap_db) >= WIDTH_MIN_DB:
-        # Width scales the side signal: its power ratio to the mid moves by 20 log10 of the width's ratio.
-        mean_gap_db = sum(gaps_db.values()) / len(gaps_db)
-        width_pct = MASTER_SPECS["master_width_pct"].clamp(
-            round(params.master["master_width_pct"] * 10.0 ** (-mean_gap_db / 20.0)))
-        words = dict(_REGIONS)
-        candidates.append((
-            "width", f"The mix is {'wider' if gap_db > 0 else 'narrower'} than the target {words[region]}: "
-            f"set the stereo width to {width_pct:.0f} %.",
-            "Side/mid in dB, mix vs target: " + ", ".join(
-                f"{words[r]} {widths[r]:.1f} vs {target_widths[r]:.1f}" for r in widths) + ".",
-            (Change(None, "master_width_pct", width_pct),)))
-
-    crest_gap_db = (float(mine["features"]["crest_factor_db"].mean())
-                    - float(theirs["features"]["crest_factor_db"].mean()))
-    differs = [name for name in DYNAMICS_PARAMS if params.master[name] != target.master[name]]
-    if abs(crest_gap_db) >= CREST_MIN_DB and differs:
-        candidates.append((
-            "dynamics", f"The mix is {'more dynamic' if crest_gap_db > 0 else 'more compressed'} than the target: "
-            "set the master compressor and expander as the target has them.",
-            f"Crest factor {crest_gap_db:+.1f} dB against the target's.",
-            tuple(Change(None, name, target.master[name]) for name in differs)))
     return candidates
 
 
@@ -395,17 +400,34 @@ def advise(session, current: MixParams, target: MixParams, *, current_audio: tor
 
     moved_audio = session.render(moved) if off else current_audio
     target_lufs = integrated_loudness_lufs(target_audio, sample_rate)
-    mine, theirs = (analysis.measure(audio, sample_rate)
-                    for audio in (_matched(moved_audio, target_lufs, sample_rate), target_audio))
-    widths, target_widths = region_widths_db(moved_audio, sample_rate), region_widths_db(target_audio, sample_rate)
-    base_loss = _af_loss(moved_audio, target_audio, sample_rate)
+    theirs, target_widths = analysis.measure(target_audio, sample_rate), region_widths_db(target_audio, sample_rate)
+
+    def measured(audio: torch.Tensor) -> dict:
+        return analysis.measure(_matched(audio, target_lufs, sample_rate), sample_rate)
+
+    # Width, then dynamics, then tone, each read after the moves before it: a wider mix also reads brighter in
+    # each channel, and tone is what the others leave. Each stage's effect is measured from where the last left.
+    state, state_audio = moved, moved_audio
+    base_loss = loss_before = _af_loss(moved_audio, target_audio, sample_rate)
+    widths = region_widths_db(moved_audio, sample_rate)
+    mine = moved_read = measured(moved_audio)
+    # Lambdas: each stage reads ``state`` and ``mine`` as the stages before it left them.
+    stages = (lambda: _width_candidates(state, widths, target_widths),
+              lambda: _dynamics_candidates(state, target, mine, theirs),
+              lambda: _tone_candidates(state, mine, theirs, sample_rate))
     mix_suggestions = []
-    for kind, text, why, changes in _mix_candidates(moved, target, mine, theirs, widths, target_widths,
-                                                    sample_rate):
-        loss = _af_loss(session.render(apply(moved, changes)), target_audio, sample_rate)
-        if loss < base_loss:
-            mix_suggestions.append(Suggestion(kind, text, why + f" AF loss against the target {base_loss:.4f} -> "
-                                              f"{loss:.4f}.", changes, round(base_loss - loss, 5), "AF loss"))
+    for stage in stages:
+        tried = []
+        for kind, text, why, changes in stage():
+            audio = session.render(apply(state, changes))
+            tried.append((_af_loss(audio, target_audio, sample_rate), kind, text, why, changes, audio))
+        kept = [row for row in tried if row[0] < loss_before]
+        for loss, kind, text, why, changes, _ in kept:
+            mix_suggestions.append(Suggestion(kind, text, why + f" AF loss against the target {loss_before:.4f} -> "
+                                              f"{loss:.4f}.", changes, round(loss_before - loss, 5), "AF loss"))
+        if len(kept) == 1 and stage is not stages[-1]:
+            loss_before, state, state_audio = kept[0][0], apply(state, kept[0][4]), kept[0][5]
+            mine = measured(state_audio)
     current_lufs = integrated_loudness_lufs(current_audio, sample_rate)
     loudness_gap_lu = current_lufs - target_lufs
     if abs(loudness_gap_lu) >= LOUDNESS_MIN_LU:
@@ -422,9 +444,10 @@ def advise(session, current: MixParams, target: MixParams, *, current_audio: tor
                 f"{loss:.4f}.", changes, round(unmatched - loss, 5), "AF loss"))
     suggestions += sorted(mix_suggestions, key=lambda s: -s.effect)
     mix = {
-        "tone_db": {band: round(mine["tone_db"][band] - theirs["tone_db"][band], 2) for band in mine["tone_db"]},
+        "tone_db": {band: round(moved_read["tone_db"][band] - theirs["tone_db"][band], 2)
+                    for band in moved_read["tone_db"]},
         "width_db": {region: round(widths[region] - target_widths[region], 2) for region in widths},
-        "crest_factor_db": round(float(mine["features"]["crest_factor_db"].mean())
+        "crest_factor_db": round(float(moved_read["features"]["crest_factor_db"].mean())
                                  - float(theirs["features"]["crest_factor_db"].mean()), 2),
         "loudness_lu": round(loudness_gap_lu, 2),
         "af_loss": round(base_loss, 5),

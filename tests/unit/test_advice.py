@@ -8,7 +8,7 @@ import torch
 from mixing import SAMPLE_RATE
 from mixing.advice import GAIN_MIN_DB, GAIN_TOLERANCE_DB, advise, apply, band_levels_db, find_masking, track_spectra
 from mixing.audio import Stems
-from mixing.params import MixParams
+from mixing.params import MATCH_EQ_GAIN_NAMES, MixParams
 from mixing.session import MixSession
 from tests.signals import noise, sine
 
@@ -118,3 +118,28 @@ def test_a_masking_cut_sits_on_the_masker_where_the_lead_is():
     # 4 dB louder plus the 3 dB margin, in half-dB steps; the measured drop follows the cut.
     assert values[gain_name] == pytest.approx(-7.0, abs=0.75)
     assert 0.5 * abs(values[gain_name]) <= cut.effect <= abs(values[gain_name]) + 0.5
+
+
+def test_master_gaps_to_the_target_become_width_tone_and_loudness_suggestions():
+    target = MixParams.default(3)
+    current = copy.deepcopy(target)
+    band = 12
+    current.master.update({"master_width_pct": 180.0, "master_loudness_lufs": -20.0, MATCH_EQ_GAIN_NAMES[band]: 8.0})
+    advice = advise(session(), current, target)
+    mix = [suggestion for suggestion in advice.suggestions if suggestion.effect_unit == "AF loss"]
+    by_kind = {suggestion.kind: suggestion for suggestion in mix}
+    assert set(by_kind) == {"width", "tone", "loudness"}
+    assert all(suggestion.effect > 0 for suggestion in mix)
+    assert [suggestion.effect for suggestion in mix] == sorted((s.effect for s in mix), reverse=True)
+    # Width scales the side signal: 180 % puts side/mid 20 log10(1.8) = 5.1 dB up in every region.
+    (width,) = by_kind["width"].changes
+    assert (width.track, width.param) == (None, "master_width_pct")
+    assert width.value == pytest.approx(100.0, abs=5.0)
+    assert by_kind["width"].text.startswith("The mix is wider than the target")
+    (loudness,) = by_kind["loudness"].changes
+    assert loudness.value == pytest.approx(-14.0, abs=0.5)
+    tone = {change.param: change.value for change in by_kind["tone"].changes}
+    # The band's +8 dB reads about 5.5 dB in its bark band (neighbouring bands overlap; loudness is matched):
+    # the move takes most of it back, measured after the width move.
+    assert 0.0 <= tone[MATCH_EQ_GAIN_NAMES[band]] <= 4.0
+    assert "more" in by_kind["tone"].text
