@@ -184,8 +184,10 @@ def track_spectra(strips: Sequence[torch.Tensor], sample_rate: int) -> torch.Ten
 
 
 def band_levels_db(magnitude: torch.Tensor, sample_rate: int) -> torch.Tensor:
-    """(tracks, bins) mean magnitudes -> (tracks, bands) bark-band levels in dB (20 log10 of the band sum)."""
-    return 20.0 * torch.log10(magnitude @ features.bark_filterbank(sample_rate).T + 1e-12)
+    """(tracks, bins) mean magnitudes -> (tracks, bands) bark-band levels in dB: 20 log10 of the band's weighted
+    mean magnitude per bin, so that the wide upper bands, which sum more bins, do not read louder for it."""
+    filterbank = features.bark_filterbank(sample_rate)
+    return 20.0 * torch.log10(magnitude @ filterbank.T / filterbank.sum(dim=1) + 1e-12)
 
 
 def find_masking(band_db: torch.Tensor, leads: Sequence[int]) -> list[Masking]:
