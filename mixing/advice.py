@@ -395,10 +395,11 @@ def advise(session, current: MixParams, target: MixParams, *, current_audio: tor
     masking = find_masking(band_db, lead_tracks)
     cuts = [cut for cut in (_cut(found, moved, magnitude, band_db, sample_rate, names) for found in masking)
             if cut is not None]
-    # One cut per masker: the worst pair's.
-    seen: set[int] = set()
-    cuts = [cut for cut in sorted(cuts, key=lambda s: -s.effect) if not (cut.track in seen or seen.add(cut.track))]
-    suggestions += cuts[:MAX_MASKING]
+    # One cut per masker: the one with the largest effect.
+    best_cuts: dict[int, Suggestion] = {}
+    for cut in sorted(cuts, key=lambda s: -s.effect):
+        best_cuts.setdefault(cut.track, cut)
+    suggestions += list(best_cuts.values())[:MAX_MASKING]
 
     moved_audio = session.render(moved) if off else current_audio
     target_lufs = integrated_loudness_lufs(target_audio, sample_rate)
