@@ -2,6 +2,8 @@
 
 - ``mix STEMS... --reference REF --out MIX.wav``: mix stems (files, folders or a ZIP) toward a reference;
 - ``metrics MIX --reference REF [--json]``: AF features, AF loss and readings of a mix against a reference;
+- ``advise STEMS... --params P.json --target T.json``: what to change, track by track, to move the mix of
+  ``P.json`` toward that of ``T.json`` (JSON: :meth:`mixing.advice.Advice.to_dict`);
 - ``generate OUT ...``: write synthetic multitrack sessions (``python -m mixing.datagen``).
 
 Exit status: 0 on success, 2 on bad input (unreadable or rejected audio, a bad
@@ -202,6 +204,34 @@ def _metrics_table(report: dict, sample_rate: int) -> str:
     return "\n".join(lines)
 
 
+def advise_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"{program_name()} advise",
+        description="Advice toward a target mix: gain moves, masking cuts and master changes, each with its "
+                    "measured effect, as JSON on stdout.",
+    )
+    parser.add_argument("stems", nargs="+", metavar="STEMS",
+                        help="audio files, folders (their audio files, sorted by name) or one .zip")
+    parser.add_argument("--params", required=True, metavar="P.json", help="the current mix's preset")
+    parser.add_argument("--target", required=True, metavar="T.json",
+                        help="the preset to move toward (the automatic mix's, or a preferred version's)")
+    args = parser.parse_args(argv)
+
+    from mixing.advice import advise
+    from mixing.pipeline import load_inputs, read_preset, stem_files
+    from mixing.session import MixSession
+
+    with tempfile.TemporaryDirectory(prefix="mixref-") as scratch:
+        paths, notes = stem_files(args.stems, scratch)
+        for note in notes:
+            print(f"warning: {note}", file=sys.stderr)
+        stems, _ = load_inputs(paths)
+    current, target = (read_preset(path, stems.names) for path in (args.params, args.target))
+    advice = advise(MixSession(stems), current, target)
+    print(json.dumps(advice.to_dict(), indent=2, allow_nan=False))
+    return 0
+
+
 def _generate_main(argv: list[str]) -> int:
     from mixing.datagen.__main__ import main
 
@@ -218,6 +248,7 @@ def _train_main(argv: list[str]) -> int:
 COMMANDS: dict[str, Command] = {command.name: command for command in (
     Command("mix", "mix stems toward a reference song", mix_main),
     Command("metrics", "compare a mix with a reference", metrics_main),
+    Command("advise", "what to change, track by track, to move a mix toward a target", advise_main),
     Command("generate", "write synthetic multitrack sessions (python -m mixing.datagen)", _generate_main),
     Command("train", "train the controller (python -m mixing.train)", _train_main),
 )}

@@ -252,6 +252,13 @@ class IncrementalRenderer:
         self._strips_and_levels(params)
         return list(self.track_levels_db)
 
+    @torch.no_grad()
+    def strip_outputs(self, params: MixParams) -> list[torch.Tensor]:
+        """Each track's strip output before pan under ``params``, (channels, samples) float32 on :attr:`device`,
+        made as :meth:`track_levels` makes them: the renderer's kept audio, to read, not to change."""
+        self._strips_and_levels(params)
+        return list(self._processed)
+
     def _strips_and_levels(self, params: MixParams) -> list[tuple[float, float]]:
         """Re-process the tracks whose strip settings changed, set ``track_levels_db``; returns each track's
         pan gains (left, right)."""

@@ -2,6 +2,7 @@
 // page state (project, schema, open version) and wires the section modules together.
 import * as api from './api.js';
 import { $, bindDropZone, h } from './dom.js';
+import { createAdvice } from './studio/advice.js';
 import { createAnalysis } from './studio/analysis.js';
 import { createCharts } from './studio/charts.js';
 import { createJobs } from './studio/jobs.js';
@@ -64,6 +65,10 @@ const jobs = createJobs({
 const mixer = createMixer($('#mixer'), { onChange: refreshRenderButton });
 const charts = createCharts($('#charts'));
 const analysis = createAnalysis({ table: $('#features-table'), readings: $('#readings') });
+const advice = createAdvice({
+  list: $('#advice'), empty: $('#advice-empty'),
+  onApply: (changes) => changes.map((change) => mixer.setValue(change.track, change.param, change.value)).every(Boolean),
+});
 const player = createPlayer($('#player'));
 const versions = createVersions($('#versions'), {
   onOpen: (number) => openVersion(number),
@@ -179,6 +184,7 @@ async function openVersion(number) {
   showVersionSections(true);
   mixer.load(version, state.project.stems);
   analysis.show(version.analysis);
+  advice.show((version.analysis || {}).advice);
   showDownloads(version);
   refreshVersions();
   refreshPlayer();

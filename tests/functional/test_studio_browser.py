@@ -1,6 +1,7 @@
 """The studio as a visitor uses it, in Chromium against the real web server and Celery worker:
 upload four stems (and one broken file) and a reference, make the instant mix, move two sliders,
-re-render, hear that the new version differs, and download it. A screenshot of the finished page
+re-render, hear that the new version differs, apply the advice to move the fader back and re-render
+again, and download version 2. A screenshot of the finished page
 is kept in test-output/studio.png for people to review."""
 import io
 import re
@@ -57,8 +58,9 @@ def upload_stems_with_one_broken(page) -> None:
     assert names == {"Bass", "Keys", "Pad", "Drums"}
 
 
-def move_gain_and_an_eq_frequency(page) -> None:
-    """Track 1's fader by 12 dB and, in track 2's EQ (collapsed until opened), band 2's frequency."""
+def move_gain_and_an_eq_frequency(page) -> float:
+    """Track 1's fader by 12 dB and, in track 2's EQ (collapsed until opened), band 2's frequency; returns the
+    fader's automatic value in dB."""
     gain = page.get_by_test_id("slider-0-gain_db")
     auto_gain_db = float(gain.input_value())
     new_gain_db = round(auto_gain_db + 12.0 if auto_gain_db <= 12.0 else auto_gain_db - 12.0, 1)
@@ -73,6 +75,19 @@ def move_gain_and_an_eq_frequency(page) -> None:
     min_hz, max_hz = 100.0, 4000.0  # band 2 in mixing/params.py EQ_BANDS
     expect(frequency).to_have_attribute("aria-valuetext", format_hz(min_hz * (max_hz / min_hz) ** (position / 1000)))
     expect(page.locator("#changes-text")).to_have_text("2 changes not rendered yet.")
+    return auto_gain_db
+
+
+def apply_the_advice_on_the_moved_fader(page, auto_gain_db: float) -> None:
+    """The first suggestion moves track 1's fader back to the automatic balance; applying it moves the slider."""
+    first = page.get_by_test_id("advice-item").first
+    expect(first).to_be_visible(timeout=30_000)
+    expect(first).to_contain_text(page.locator("#strip-title-0").inner_text() + " is ")
+    expect(first).to_contain_text("Why: Level in the mix")
+    page.get_by_test_id("advice-apply-0").click()
+    expect(page.get_by_test_id("advice-apply-0")).to_have_text("Applied")
+    assert float(page.get_by_test_id("slider-0-gain_db").input_value()) == pytest.approx(auto_gain_db, abs=0.5)
+    expect(page.locator("#changes-text")).to_have_text("1 change not rendered yet.")
 
 
 def test_studio_mixes_uploads_rerenders_a_moved_slider_and_downloads_the_wav(
@@ -93,7 +108,7 @@ def test_studio_mixes_uploads_rerenders_a_moved_slider_and_downloads_the_wav(
     expect(page.get_by_test_id("current-version")).to_have_text("Version 1 · automatic mix", timeout=JOB_TIMEOUT_MS)
     expect(page.get_by_test_id("job-progress")).to_have_attribute("aria-valuenow", "100")
 
-    move_gain_and_an_eq_frequency(page)
+    auto_gain_db = move_gain_and_an_eq_frequency(page)
     page.get_by_test_id("render-button").click()
     expect(page.get_by_test_id("current-version")).to_have_text("Version 2 · your changes", timeout=JOB_TIMEOUT_MS)
     expect(page.get_by_test_id("job-progress")).to_have_attribute("aria-valuenow", "100")
@@ -105,6 +120,12 @@ def test_studio_mixes_uploads_rerenders_a_moved_slider_and_downloads_the_wav(
     assert first.shape == second.shape
     difference_rms = float(np.sqrt(np.mean((second - first) ** 2)))
     assert difference_rms > MIN_DIFFERENCE_RMS, f"version 2 sounds like version 1 (RMS difference {difference_rms:.5f})"
+
+    apply_the_advice_on_the_moved_fader(page, auto_gain_db)
+    page.get_by_test_id("render-button").click()
+    expect(page.get_by_test_id("current-version")).to_have_text("Version 3 · your changes", timeout=JOB_TIMEOUT_MS)
+    page.get_by_test_id("open-version-2").click()
+    expect(page.get_by_test_id("current-version")).to_have_text("Version 2 · your changes")
 
     with page.expect_download() as download_info:
         page.get_by_test_id("download-wav24").click()

@@ -205,3 +205,19 @@ def test_a_silent_stem_is_mixed_around_with_a_warning_naming_it(session_dir, tmp
     preset = json.loads(preset_path.read_text())
     assert [track["name"] for track in preset["tracks"]] == ["Kick", "Bass", "Empty"]
     assert sf.info(out).frames == SAMPLES
+
+
+def test_advise_prints_the_gain_move_back_to_the_target_as_json(session_dir, tmp_path, capsys):
+    names = [Path(name).stem for name in STEM_NAMES]
+    target = MixParams.default(len(names))
+    current = MixParams.default(len(names))
+    current.tracks[1]["gain_db"] = -5.0
+    (tmp_path / "target.json").write_text(json.dumps(target.to_preset(names)))
+    (tmp_path / "current.json").write_text(json.dumps(current.to_preset(names)))
+    assert main(["advise", str(session_dir / "stems"), "--params", str(tmp_path / "current.json"),
+                 "--target", str(tmp_path / "target.json")]) == 0
+    advice = json.loads(capsys.readouterr().out)
+    gains = [suggestion for suggestion in advice["suggestions"] if suggestion["kind"] == "gain"]
+    assert [(change["track"], change["param"]) for change in gains[0]["changes"]] == [(1, "gain_db")]
+    assert gains[0]["changes"][0]["value"] == pytest.approx(0.0, abs=0.1)
+    assert len(gains) == 1

@@ -209,8 +209,9 @@ def test_a_rerender_measures_only_its_mix_against_the_kept_reference_and_baselin
     tasks.project_render(enqueued[-1][1])
 
     # The worker kept the baseline, the reference's and baseline's measurements and the tracks' level
-    # bases from version 1: only the new mix was measured.
-    assert baselines == [] and len(measured) == 1 and track_passes == []
+    # bases from version 1: the analysis measured only the new mix (the advice measured two more: the mix
+    # after its suggested track moves and the automatic mix it advises toward).
+    assert baselines == [] and len(measured) == 1 + 2 and track_passes == []
     versions = [client.get(f"/api/projects/{project_id}/versions/{n}/").json() for n in (1, 2)]
     first, second = (version["analysis"] for version in versions)
     # Each track's level moved by exactly its fader's move.
@@ -228,3 +229,21 @@ def test_a_rerender_measures_only_its_mix_against_the_kept_reference_and_baselin
     for figure in ("spectrograms", "spectra"):
         kept = [[trace for trace in chart[figure]["data"] if trace.get("name") != "Your mix"] for chart in charts]
         assert kept[0] and kept[1] == kept[0], figure
+
+
+def test_a_rerender_advises_moving_the_fader_back_toward_the_automatic_mix(
+        client, rendered_project, enqueued, django_capture_on_commit_callbacks):
+    project_id = rendered_project["id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/projects/{project_id}/render/", render_request(rendered_project, gain_db=-6.0),
+                               content_type="application/json")
+    assert response.status_code == 202, response.content
+    tasks.project_render(enqueued[-1][1])
+
+    advice = client.get(f"/api/projects/{project_id}/versions/2/advice/").json()
+    assert advice == client.get(f"/api/projects/{project_id}/versions/2/").json()["analysis"]["advice"]
+    gains = [suggestion for suggestion in advice["suggestions"] if suggestion["kind"] == "gain"]
+    # Version 1 rendered the defaults, so its automatic-mix preset, the target, has the fader at 0 dB.
+    assert [suggestion["changes"] for suggestion in gains] == [[{"track": 0, "param": "gain_db",
+                                                                 "value": pytest.approx(0.0, abs=0.1)}]]
+    assert gains[0]["text"].startswith("Bass is 6.0 dB quieter")

@@ -158,6 +158,11 @@ def version_url(version: MixVersion) -> str:
     return f"/api/projects/{version.project_id}/versions/{version.number}/"
 
 
+def version_advice(version: MixVersion) -> dict:
+    """The advice toward the automatic mix stored with the version's analysis ({} for versions made before it)."""
+    return (version.analysis or {}).get("advice", {})
+
+
 def version_as_dict(version: MixVersion) -> dict:
     url = version_url(version)
     return {

@@ -214,6 +214,12 @@ def version_detail(request: HttpRequest, project_id, number: int) -> JsonRespons
 
 
 @require_GET
+def version_advice(request: HttpRequest, project_id, number: int) -> JsonResponse:
+    _, version = _version(request, project_id, number)
+    return JsonResponse(selectors.version_advice(version))
+
+
+@require_GET
 def version_charts(request: HttpRequest, project_id, number: int) -> JsonResponse:
     _, version = _version(request, project_id, number)
     return JsonResponse(charts.figures(version.chart_data, version.analysis))

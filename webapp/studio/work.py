@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.db.models.fields.files import FieldFile
 
+from mixing.advice import advise
 from mixing.params import MixParams
 from mixing.session import MixSession
 from webapp.core.errors import ApplicationError
@@ -215,7 +216,8 @@ def _version_finish(
     auto_params: dict, muted: list[str], solo: list[str], audio: torch.Tensor, report: ProgressReport,
     notes: Sequence[str] = (),
 ) -> dict:
-    """Measures the mix against the reference and the baseline, stores its files and its version.
+    """Measures the mix against the reference and the baseline, advises toward the automatic mix
+    (``analysis["advice"]``, :func:`mixing.advice.advise`), stores its files and its version.
 
     ``notes``: what the mixing wants the user to know (a mono reference, padded stems), kept in the analysis.
     """
@@ -225,6 +227,9 @@ def _version_finish(
     report(0.82, "measuring the mix against the reference and the equal-loudness baseline")
     analysis = engine.analyse(audio, params, track_names=names, track_ids=[str(stem.id) for stem in stems])
     analysis["notes"] = list(notes)
+    report(0.86, "advice toward the automatic mix")
+    analysis["advice"] = advise(engine, params, MixParams.from_preset(auto_params, track_names=names),
+                                current_audio=audio, track_names=names).to_dict()
     if session.comparison_charts is None:
         session.comparison_charts = comparison_chart_data(engine.reference, engine.baseline, engine.sample_rate)
     charts = chart_data(audio, engine.reference, engine.baseline, engine.sample_rate,

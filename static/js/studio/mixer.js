@@ -235,6 +235,14 @@ export function createMixer(root, ctx) {
     build();
   }
 
+  /** Move one slider: ``track`` a stem index (null: the master bus). False when there is no such slider. */
+  function setValue(track, name, value) {
+    const control = controls.get(`${track === null ? 'master' : String(track)}:${name}`);
+    if (!control || !Number.isFinite(value)) return false;
+    set(control, value);
+    return true;
+  }
+
   /** The render request body for POST /render/: the full preset, mute and solo lists. */
   function renderBody(schemaVersion, baseVersion) {
     return {
@@ -249,5 +257,5 @@ export function createMixer(root, ctx) {
     };
   }
 
-  return { setSchema, load, setStems, changes, revert, renderBody };
+  return { setSchema, load, setStems, changes, revert, renderBody, setValue };
 }
