@@ -127,8 +127,23 @@ def _write_upload(upload: UploadedFile, path: Path) -> Path:
     return path
 
 
-def _upload_candidates(upload: UploadedFile, folder: Path, rejected: list[dict]) -> list[_Candidate]:
-    """The audio files of one upload: itself, or the files inside it when it is a ZIP."""
+@dataclass
+class _UploadBudget:
+    """What the rest of one request may still add: audio files (MIXREF_UPLOAD_MAX_FILES, ZIP entries
+    included) and bytes unpacked from ZIPs into the request's temporary folder
+    (MIXREF_UPLOAD_MAX_UNPACKED_BYTES)."""
+
+    files: int
+    unpacked_bytes: int
+
+
+def _upload_candidates(upload: UploadedFile, folder: Path, rejected: list[dict], budget: _UploadBudget,
+                       uploads_after: int) -> list[_Candidate]:
+    """The audio files of one upload: itself, or the files inside it when it is a ZIP.
+
+    A ZIP's limits are checked from its central directory before anything is unpacked;
+    ``uploads_after`` files of the request still need their share of the file cap.
+    """
     filename = PurePath(upload.name or "upload").name
     if upload.size == 0:
         rejected.append({"filename": filename, "reason": "the file is empty."})
@@ -136,14 +151,22 @@ def _upload_candidates(upload: UploadedFile, folder: Path, rejected: list[dict])
     if filename.lower().endswith(".zip"):
         archive = _write_upload(upload, folder / "upload.zip")
         try:
-            extracted = extract_stems_zip(archive, folder / "unzipped", name=filename)
+            extracted = extract_stems_zip(
+                archive, folder / "unzipped", name=filename, max_files=max(0, budget.files - uploads_after),
+                max_total_bytes=budget.unpacked_bytes,
+            )
         except StemError as error:
             rejected.append({"filename": filename, "reason": error.reason})
             return []
+        finally:
+            archive.unlink()
+        budget.unpacked_bytes -= sum(path.stat().st_size for path in extracted.paths)
+        budget.files -= len(extracted.paths)
         rejected += [{"filename": entry.name, "reason": entry.reason} for entry in extracted.skipped]
         if not extracted.paths and not extracted.skipped:
             rejected.append({"filename": filename, "reason": "the archive holds no audio files."})
         return [_Candidate(path.name, path) for path in extracted.paths]
+    budget.files -= 1
     # The decoder picks its reader by the user's extension, so the local copy keeps it.
     return [_Candidate(filename, _write_upload(upload, folder / f"upload{PurePath(filename).suffix.lower()}"))]
 
@@ -166,14 +189,19 @@ def stems_add(*, project: Project, uploads: list[UploadedFile]) -> tuple[list[St
     """
     rejected: list[dict] = []
     stored: list[Stem] = []
+    budget = _UploadBudget(files=settings.MIXREF_UPLOAD_MAX_FILES,
+                           unpacked_bytes=settings.MIXREF_UPLOAD_MAX_UNPACKED_BYTES)
     try:
         with tempfile.TemporaryDirectory(prefix="mixref-stems-") as folder:
             candidates = []
             for index, upload in enumerate(uploads):
-                candidates += _upload_candidates(upload, Path(folder) / str(index), rejected)
-            if Stem.objects.filter(project=project).count() >= MAX_TRACKS:
-                # Not worth decoding; _stems_create makes the same check again under the project's lock.
-                return [], rejected + [_track_limit_reject(candidate.filename) for candidate in candidates]
+                candidates += _upload_candidates(upload, Path(folder) / str(index), rejected, budget,
+                                                 uploads_after=len(uploads) - index - 1)
+            # Files past the project's room are not worth decoding; _stems_create checks the room
+            # again under the project's lock.
+            room = max(0, MAX_TRACKS - Stem.objects.filter(project=project).count())
+            rejected += [_track_limit_reject(candidate.filename) for candidate in candidates[room:]]
+            candidates = candidates[:room]
             with ThreadPoolExecutor(max_workers=VALIDATE_WORKERS) as pool:
                 checked = list(pool.map(_validate, candidates))
             for candidate in checked:

@@ -174,6 +174,9 @@ if AWS_STORAGE_BUCKET_NAME:
 # our own handler (webapp.core.uploads) stops a request past these limits before storing more.
 MIXREF_UPLOAD_MAX_BYTES = env_int("MIXREF_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
 MIXREF_UPLOAD_MAX_FILES = env_int("MIXREF_UPLOAD_MAX_FILES", 64)
+# Bytes one request may unpack from ZIPs into its temporary folder; checked from each ZIP's directory
+# before unpacking, and counted again as the bytes come out (a small ZIP can unpack to gigabytes).
+MIXREF_UPLOAD_MAX_UNPACKED_BYTES = env_int("MIXREF_UPLOAD_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = MIXREF_UPLOAD_MAX_FILES + 1
 FILE_UPLOAD_HANDLERS = [
     "webapp.core.uploads.QuotaUploadHandler",
