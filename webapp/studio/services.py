@@ -64,6 +64,25 @@ def files_delete_on_commit(names: Iterable[str]) -> None:
     transaction.on_commit(delete)
 
 
+def _project_locked(project: Project) -> Project:
+    """The project's row, locked until the transaction ends, with its last job.
+
+    Only the project row: PostgreSQL cannot lock the nullable side of the outer join to last_job.
+    """
+    return Project.objects.select_for_update(of=("self",)).select_related("last_job").get(pk=project.pk)
+
+
+def _inputs_check_unlocked(project: Project) -> None:
+    """Refuses (409) a change to a project's stems or reference while one of its jobs is queued or running:
+    the version that job makes must describe the inputs it was started from. Callers hold the project's
+    lock (``_project_locked``), which ``_job_start`` takes too, so a job cannot start in between."""
+    if project.last_job is not None and not project.last_job.is_finished:
+        raise ApplicationError(
+            "A mix of this project is queued or running; change its stems or reference once it has finished.",
+            code="job_running", status=409,
+        )
+
+
 # Projects
 
 
@@ -187,6 +206,8 @@ def stems_add(*, project: Project, uploads: list[UploadedFile]) -> tuple[list[St
     Returns the new stems and ``{"filename", "reason"}`` for each file rejected; one bad file never
     holds up the others. Track names come from the file names, made unique within the project.
     """
+    # Before decoding anything; _stems_create checks again under the project's lock.
+    _inputs_check_unlocked(Project.objects.select_related("last_job").get(pk=project.pk))
     rejected: list[dict] = []
     stored: list[Stem] = []
     budget = _UploadBudget(files=settings.MIXREF_UPLOAD_MAX_FILES,
@@ -237,7 +258,7 @@ def _stem_file_store(candidate: _Candidate) -> Stem:
 @transaction.atomic
 def _stems_create(project: Project, stems: list[Stem], rejected: list[dict]) -> list[Stem]:
     # Locking the project row serializes parallel uploads to one project (positions, names, the cap).
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    _inputs_check_unlocked(_project_locked(project))
     existing = list(Stem.objects.filter(project=project).values_list("name", flat=True))
     room = max(0, MAX_TRACKS - len(existing))
     kept, refused = stems[:room], stems[room:]
@@ -254,8 +275,11 @@ def _stems_create(project: Project, stems: list[Stem], rejected: list[dict]) -> 
     return kept
 
 
+@transaction.atomic
 def stem_rename(*, stem: Stem, name) -> Stem:
     name = _clean_name(name, what="track", max_chars=STEM_NAME_MAX_CHARS)
+    # A running job's version names its tracks; presets match tracks by these names.
+    _inputs_check_unlocked(_project_locked(stem.project))
     # Presets match tracks by name, so two tracks of a project never share one.
     taken = Stem.objects.filter(project_id=stem.project_id, name__iexact=name).exclude(pk=stem.pk).exists()
     if taken:
@@ -267,6 +291,7 @@ def stem_rename(*, stem: Stem, name) -> Stem:
 
 @transaction.atomic
 def stem_delete(*, stem: Stem) -> None:
+    _inputs_check_unlocked(_project_locked(stem.project))
     files_delete_on_commit([stem.file.name])
     stem.delete()
 
@@ -288,6 +313,8 @@ def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
     filename = PurePath(upload.name or "reference").name
     if upload.size == 0:
         raise StemError(filename, "the file is empty.")
+    # Before decoding; checked again below under the project's lock.
+    _inputs_check_unlocked(Project.objects.select_related("last_job").get(pk=project.pk))
     with tempfile.TemporaryDirectory(prefix="mixref-reference-") as folder:
         local = _write_upload(upload, Path(folder) / f"reference{PurePath(filename).suffix.lower()}")
         decoded = decode_isolated(
@@ -309,6 +336,7 @@ def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
             reference.file.save(filename, File(stored), save=False)
     try:
         with transaction.atomic():
+            _inputs_check_unlocked(_project_locked(project))
             old = Reference.objects.filter(project=project).first()
             if old is not None:
                 files_delete_on_commit([old.file.name])
@@ -327,8 +355,7 @@ def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
 def _job_start(project: Project, kind: str, request: dict) -> Job:
     """Creates the job row and its link, and enqueues its task once the rows are committed."""
     with transaction.atomic():
-        # Only the project row: PostgreSQL cannot lock the nullable side of the outer join to last_job.
-        locked = Project.objects.select_for_update(of=("self",)).select_related("last_job").get(pk=project.pk)
+        locked = _project_locked(project)
         if locked.last_job is not None and not locked.last_job.is_finished:
             raise ApplicationError(
                 "Another mix of this project is still running; wait for it to finish.", code="job_running", status=409
