@@ -38,6 +38,7 @@ def _json(body: dict) -> dict:
 OWNED = {
     "studio-page": [("get", lambda project: {})],
     "job-detail": [("get", lambda project: {})],
+    "job-cancel": [("post", lambda project: {})],
     "project-detail": [("get", lambda project: {}), ("patch", lambda project: _json({"name": "Renamed"}))],
     "stems": [("post", lambda project: _multipart("files", "Extra.wav", session_stems(1.5)["01_Bass.wav"]))],
     "stem-detail": [("patch", lambda project: _json({"name": "Low end"}))],

@@ -35,9 +35,21 @@ def job_enqueue_on_commit(*, job: Job) -> None:
         except Exception:
             # The job row would otherwise wait for a message that never comes, and block its project.
             logger.exception("could not enqueue job %s", job_id)
-            job_fail(job_id=job_id, error="The job queue cannot be reached right now; try again in a minute.")
+            job_fail(job_id=job_id, error=QUEUE_UNREACHABLE)
 
     transaction.on_commit(send)
+
+
+QUEUE_UNREACHABLE = "The job queue cannot be reached right now; try again in a minute."
+CANCELLED = "Cancelled."
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Ends an unfinished job as failed ("Cancelled."), for a user whose job is stuck; a finished job stays
+    as it is. A worker still running it finds the row finished and saves nothing (webapp.studio.work)."""
+    job_fail(job_id=str(job.id), error=CANCELLED)
+    job.refresh_from_db()
+    return job
 
 
 def job_claim(*, job_id: str, max_attempts: int) -> Job | None:

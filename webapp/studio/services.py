@@ -25,7 +25,7 @@ from mixing.errors import PresetError, StemError
 from mixing.params import MixParams
 from webapp.core.errors import ApplicationError
 from webapp.core.models import Job
-from webapp.core.services import job_create, job_enqueue_on_commit
+from webapp.core.services import QUEUE_UNREACHABLE, job_cancel, job_create, job_enqueue_on_commit
 
 from .models import MixVersion, Project, ProjectJob, Reference, Stem
 from .owners import Owner
@@ -368,7 +368,21 @@ def _job_start(project: Project, kind: str, request: dict) -> Job:
         ProjectJob.objects.create(job=job, project=project, request=request)
         Project.objects.filter(pk=project.pk).update(last_job=job)
         job_enqueue_on_commit(job=job)
+    # Outside any other transaction the message has been sent (or refused) by now: a job that could not
+    # be queued answers 503 instead of 202 "queued".
+    job.refresh_from_db(fields=["status", "error"])
+    if job.status == Job.Status.FAILED and job.error == QUEUE_UNREACHABLE:
+        raise ApplicationError(QUEUE_UNREACHABLE, code="queue_unavailable", status=503)
     return job
+
+
+def project_job_cancel(*, job: Job) -> Job:
+    """Cancels a queued or running job of a project (one whose worker is gone, say); its inputs may change
+    again at once."""
+    with transaction.atomic():
+        # The lock that edits and _version_save take: the worker either saved its version before or will not.
+        _project_locked(ProjectJob.objects.get(job=job).project)
+        return job_cancel(job=job)
 
 
 def mix_start(*, project: Project, method="auto") -> Job:

@@ -30,6 +30,7 @@ from django.db.models.fields.files import FieldFile
 from mixing.params import MixParams
 from mixing.session import MixSession
 from webapp.core.errors import ApplicationError
+from webapp.core.models import Job
 from webapp.core.services import ProgressReport
 
 from .charts import chart_data, comparison_chart_data
@@ -86,6 +87,7 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
         return cached
     # Dropped before loading, so that two versions of a project's audio are never held at once.
     _sessions.pop(str(project.id), None)
+    _stored_files_check(stems, reference)
     report(0.02, f"loading {len(stems)} stems and the reference")
     with _local_paths([stem.file for stem in stems] + [reference.file]) as paths:
         engine = MixSession.from_files(
@@ -97,6 +99,18 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
     while len(_sessions) > max(settings.MIXREF_RENDER_CACHE_PROJECTS, 1):
         _sessions.popitem(last=False)
     return session
+
+
+def _stored_files_check(stems: Sequence[Stem], reference: Reference) -> None:
+    """Says which stored copy is gone, so the user is not told that the file they uploaded was bad."""
+    stored = [(stem.file, f"the track {stem.name!r} ({stem.filename})", "delete the track and add it again")
+              for stem in stems]
+    stored.append((reference.file, f"the reference ({reference.filename})", "upload the reference again"))
+    for field, what, remedy in stored:
+        if not field.storage.exists(field.name):
+            logger.error("stored file %s of %s is missing", field.name, what)
+            raise ApplicationError(f"The server's stored copy of {what} is missing; the file you uploaded was "
+                                   f"fine. To mix again, {remedy}.", code="stored_file_missing")
 
 
 @contextmanager
@@ -297,6 +311,9 @@ def _version_save(project: Project, version: MixVersion, baseline_name: str | No
     made = MixVersion.objects.filter(job_id=version.job_id).first()
     if made is not None:
         raise _AlreadyMade(made.number)
+    # Under the project's lock, which edits take too: a cancelled job's inputs may change from now on.
+    if not Job.objects.filter(pk=version.job_id, status=Job.Status.RUNNING).exists():
+        raise ApplicationError("The job was cancelled before its version was saved.", code="job_cancelled")
     version.project = locked
     version.number = (MixVersion.objects.filter(project=locked).aggregate(last=Max("number"))["last"] or 0) + 1
     version.save()
