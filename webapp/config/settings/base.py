@@ -208,6 +208,14 @@ MIXREF_AUDIO_MAX_DURATION_S = env_int("MIXREF_AUDIO_MAX_DURATION_S", 12 * 60)
 
 # Jobs: a job that killed its worker this many times fails with a reason instead of looping.
 MIXREF_JOB_MAX_ATTEMPTS = env_int("MIXREF_JOB_MAX_ATTEMPTS", 3)
+# A running job touches its row this often; one silent for MIXREF_JOB_STALE_S has lost its worker, and
+# the sweeper (webapp.core.services.jobs_sweep, every 30 s under celery beat, and once soon after a
+# worker starts) requeues it. A job queued for MIXREF_JOB_RESEND_S is sent again (its message may be
+# lost), and fails once queued for MIXREF_JOB_QUEUED_MAX_S.
+MIXREF_JOB_HEARTBEAT_S = env_int("MIXREF_JOB_HEARTBEAT_S", 10)
+MIXREF_JOB_STALE_S = env_int("MIXREF_JOB_STALE_S", 60)
+MIXREF_JOB_RESEND_S = env_int("MIXREF_JOB_RESEND_S", 15 * 60)
+MIXREF_JOB_QUEUED_MAX_S = env_int("MIXREF_JOB_QUEUED_MAX_S", 6 * 60 * 60)
 
 # Studio: how long the automatic mix may fit its parameters (whichever limit comes first), and how
 # many projects' decoded stems each worker process keeps for fast re-renders.
