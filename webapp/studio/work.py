@@ -5,7 +5,7 @@ Each takes a job id and a ``report(progress, stage)`` callback (workers.tasks.jo
 
 The mixing is :class:`mixing.session.MixSession`'s; this module fetches the rows, hands the stored
 files to the session and stores what it makes. Each worker process keeps the sessions of the projects
-it worked on last (MIXREF_RENDER_CACHE_PROJECTS of them; a miss decodes the stems again), so that a
+it worked on last (as many as fit in MIXREF_RENDER_CACHE_MAX_BYTES; a miss decodes the stems again), so that a
 re-render only re-processes the tracks whose settings changed and its analysis measures only its own
 mix against the kept reference and baseline.
 """
@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 
+import numpy as np
 import torch
 from django.conf import settings
 from django.core.files import File
@@ -96,9 +97,48 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
         )
     session = _Session(key, engine)
     _sessions[str(project.id)] = session
-    while len(_sessions) > max(settings.MIXREF_RENDER_CACHE_PROJECTS, 1):
-        _sessions.popitem(last=False)
     return session
+
+
+def held_bytes(root) -> int:
+    """Bytes of the tensors and arrays reachable from ``root`` through attributes, lists, tuples and dicts,
+    each tensor storage counted once (views share their base's)."""
+    storages, visited, total = set(), set(), 0
+    pending = [root]
+    while pending:
+        item = pending.pop()
+        if id(item) in visited or isinstance(item, (str, bytes, int, float, bool, type(None), type)):
+            continue
+        visited.add(id(item))
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            if (storage.device, storage.data_ptr()) not in storages:
+                storages.add((storage.device, storage.data_ptr()))
+                total += storage.nbytes()
+        elif isinstance(item, np.ndarray):
+            total += item.nbytes
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            pending.extend(item)
+        elif isinstance(item, torch.nn.Module):
+            pending.extend([*item.parameters(), *item.buffers()])
+        elif hasattr(item, "__dict__") and not callable(item):
+            pending.extend(vars(item).values())
+    return total
+
+
+def _cache_trim() -> None:
+    """Forgets the least recently used sessions until the rest fit in MIXREF_RENDER_CACHE_MAX_BYTES; a
+    session bigger than that on its own is not kept either. Run after a job, when its session (renderer
+    caches included) is at its largest."""
+    sizes = {project_id: held_bytes(session.engine) for project_id, session in _sessions.items()}
+    total_bytes = sum(sizes.values())
+    for project_id in list(_sessions):  # oldest first
+        if total_bytes <= settings.MIXREF_RENDER_CACHE_MAX_BYTES:
+            break
+        del _sessions[project_id]
+        total_bytes -= sizes[project_id]
 
 
 def _stored_files_check(stems: Sequence[Stem], reference: Reference) -> None:
@@ -282,6 +322,7 @@ def _version_finish(
     except BaseException:
         _delete(written)
         raise
+    _cache_trim()
     return {"version": number}
 
 

@@ -218,11 +218,11 @@ MIXREF_JOB_RESEND_S = env_int("MIXREF_JOB_RESEND_S", 15 * 60)
 MIXREF_JOB_QUEUED_MAX_S = env_int("MIXREF_JOB_QUEUED_MAX_S", 6 * 60 * 60)
 
 # Studio: how long the automatic mix may fit its parameters (whichever limit comes first), and how
-# many projects' decoded stems each worker process keeps for fast re-renders.
+# many bytes of projects' decoded stems and renderers each worker process keeps for fast re-renders.
 # mixing.fit.DEFAULT_TIME_BUDGET_S (not imported: settings stay free of torch).
 MIXREF_FIT_TIME_BUDGET_S = float(env_str("MIXREF_FIT_TIME_BUDGET_S") or 20.0)
 MIXREF_FIT_ITERATIONS = env_int("MIXREF_FIT_ITERATIONS", 150)
-MIXREF_RENDER_CACHE_PROJECTS = env_int("MIXREF_RENDER_CACHE_PROJECTS", 2)
+MIXREF_RENDER_CACHE_MAX_BYTES = env_int("MIXREF_RENDER_CACHE_MAX_BYTES", 4 * 1024**3)
 
 # Celery. Job state lives in the database, so results are ignored and no result backend is needed.
 REDIS_URL = env_str("REDIS_URL")
