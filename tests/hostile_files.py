@@ -5,6 +5,7 @@ extensions, empty files, silence, absurd rates and channel counts, NaN/inf, head
 their length, decompression bombs as FLAC). ``hostile_zips()`` are archives with the name of each file
 the answer must refuse (the archive itself, or the entries inside it).
 """
+import functools
 import io
 import struct
 import zipfile
@@ -197,9 +198,10 @@ def _flac_bombs() -> list[Hostile]:
     ]
 
 
-def single_files() -> list[Hostile]:
-    return [*_truncated(), *_wrong_extensions(), *_empty(), *_silent(), *_absurd_rates(), *_channel_counts(),
-            *_invalid_samples(), *_lying_headers(), *_flac_bombs()]
+@functools.cache  # made once per test session: the bombs take seconds to encode
+def single_files() -> tuple[Hostile, ...]:
+    return (*_truncated(), *_wrong_extensions(), *_empty(), *_silent(), *_absurd_rates(), *_channel_counts(),
+            *_invalid_samples(), *_lying_headers(), *_flac_bombs())
 
 
 CORRUPT_WAV = b"RIFF\x00\x00\x00\x00WAVEfmt this is not audio"
@@ -229,10 +231,11 @@ def _lying_sizes(data: bytes) -> bytes:
     return bytes(archive)
 
 
-def hostile_zips(*, max_unpacked_bytes: int) -> list[Hostile]:
+@functools.cache
+def hostile_zips(*, max_unpacked_bytes: int) -> tuple[Hostile, ...]:
     """Archives; ``max_unpacked_bytes`` is the cap the test sets, so the bombs declare just past it."""
     bomb = bytes(max_unpacked_bytes + 1)
-    return [
+    return (
         Hostile("traversal.zip", zip_of([("../../evil.wav", CORRUPT_WAV), ("/etc/abs.wav", CORRUPT_WAV),
                                          ("..\\..\\back.wav", CORRUPT_WAV)]), ("evil.wav", "abs.wav", "back.wav")),
         Hostile("symlink.zip", zip_of([(_symlink("link.wav"), b"/etc/passwd")]), ("link.wav",)),
@@ -251,4 +254,4 @@ def hostile_zips(*, max_unpacked_bytes: int) -> list[Hostile]:
         Hostile("wav_named_zip.zip", encoded(_noise(1.5), "WAV", "PCM_16")),
         Hostile("corrupt_entries.zip", zip_of([("kick.wav", CORRUPT_WAV), ("snare.flac", b"fLaC" + bytes(40)),
                                                ("hat.mp3", bytes(500))]), ("kick.wav", "snare.flac", "hat.mp3")),
-    ]
+    )

@@ -54,11 +54,11 @@ def upload_temp_dir(tmp_path, monkeypatch) -> Path:
     return folder
 
 
-def _batches(files: list[Hostile], size: int) -> list[list[Hostile]]:
+def _batches(files: tuple[Hostile, ...], size: int) -> list[tuple[Hostile, ...]]:
     return [files[start:start + size] for start in range(0, len(files), size)]
 
 
-def _send(client, project_id: str, batch: list[Hostile]):
+def _send(client, project_id: str, batch: tuple[Hostile, ...]):
     uploads = [SimpleUploadedFile(item.name, item.content) for item in batch]
     return client.post(f"/api/projects/{project_id}/stems/", {"files": uploads})
 
@@ -79,7 +79,7 @@ def test_every_malformed_file_is_refused_by_name_and_reason_and_nothing_else_cha
     outside_before = {path for path in tmp_path.rglob("*") if "media" not in path.parts and "tmp" not in path.parts}
     # Files in batches, as a user dropping many at once; ZIPs one per request, as each has its own limits.
     batches = [*_batches(single_files(), FILES_PER_REQUEST),
-               *([item] for item in hostile_zips(max_unpacked_bytes=UNPACKED_CAP_BYTES))]
+               *((item,) for item in hostile_zips(max_unpacked_bytes=UNPACKED_CAP_BYTES))]
     peak_before = _peak_rss_bytes()
 
     for batch in batches:
@@ -138,7 +138,7 @@ def test_zip_limits_are_read_from_the_directory_before_anything_is_unpacked(
     bombs = [item for item in hostile_zips(max_unpacked_bytes=UNPACKED_CAP_BYTES)
              if item.name in {"bomb.zip", "bomb_split.zip", "bogus_999.zip", "thousands.zip", "too_many_stems.zip"}]
     for item in bombs:
-        reason = _send(client, ready_project["id"], [item]).json()["rejected"][0]["reason"]
+        reason = _send(client, ready_project["id"], (item,)).json()["rejected"][0]["reason"]
         assert any(words in reason for words in ("unpacks to more than 4 MB", "at most 64 can be added at once",
                                                   "the maximum is 1000")), reason
     assert written == []
