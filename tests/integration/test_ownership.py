@@ -166,3 +166,15 @@ def test_a_version_number_past_the_databases_integers_answers_404(client, ready_
     response = client.get(f"/api/projects/{ready_project['id']}/versions/99999999999999999999/")
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("path", CRAFTED)
+def test_in_debug_crafted_urls_still_answer_4xx_without_a_traceback_or_settings(client, settings, path):
+    settings.DEBUG = True  # the local default: Django's 404 page lists routes, but no crafted URL may reach a 500
+
+    response = client.get(path)
+
+    assert 400 <= response.status_code < 500, (path, response.status_code)
+    body = response.content.decode(errors="replace")
+    for leak in ("Traceback", "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "/work/"):
+        assert leak not in body, (path, leak)
