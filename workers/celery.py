@@ -9,9 +9,9 @@ import importlib
 import os
 import threading
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
-from webapp.config.celery import app
+from webapp.config.celery import JOBS_SWEEP_TASK, app
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.config.settings.local")
 # Celery's Django fixup runs the system checks at start-up, and the URL checks import every view,
@@ -33,3 +33,12 @@ def _import_the_mixing_stack(**_):
     """
     threading.Thread(target=importlib.import_module, args=("webapp.studio.work",), name="import-mixing",
                      daemon=True).start()
+
+
+@worker_ready.connect
+def _sweep_soon(**_):
+    """A new worker looks for jobs its dead predecessor left running, once their heartbeat is stale,
+    even where no celery beat runs the periodic sweep."""
+    from django.conf import settings
+
+    app.send_task(JOBS_SWEEP_TASK, countdown=settings.MIXREF_JOB_STALE_S + 5)

@@ -7,11 +7,12 @@ Django and the mixing code are imported inside the tasks: this module is loaded 
 parent, which must stay free of torch and CUDA (see workers.celery).
 """
 import logging
+import threading
 from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from webapp.config.celery import JOB_TASKS
+from webapp.config.celery import JOB_TASKS, JOBS_SWEEP_TASK
 
 from .celery import app
 
@@ -38,7 +39,8 @@ def job_run(job_id: str, work: Callable[[Callable[[float, str], None]], dict]) -
         job_progress_set(job_id=job_id, progress=progress, stage=stage)
 
     try:
-        result = work(report)
+        with _heartbeat(job_id, interval_s=settings.MIXREF_JOB_HEARTBEAT_S):
+            result = work(report)
     except SoftTimeLimitExceeded:
         job_fail(job_id=job_id, error=f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s.")
         return
@@ -51,6 +53,45 @@ def job_run(job_id: str, work: Callable[[Callable[[float, str], None]], dict]) -
             job_fail(job_id=job_id, error=error.message)
         return
     job_succeed(job_id=job_id, result=result)
+
+
+class _heartbeat:
+    """While the work runs, a thread touches the job's row every ``interval_s``, so that the sweeper can
+    tell a long step (one render stage can be silent for minutes) from a worker that is gone."""
+
+    def __init__(self, job_id: str, *, interval_s: float):
+        self.job_id, self.interval_s = job_id, interval_s
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def _beat(self) -> None:
+        from django.db import connection
+
+        from webapp.core.services import job_heartbeat
+
+        try:
+            while not self.stopped.wait(self.interval_s):
+                try:
+                    job_heartbeat(job_id=self.job_id)
+                except Exception:  # a busy database: the next beat tries again
+                    logger.exception("heartbeat of job %s failed", self.job_id)
+        finally:
+            connection.close()  # this thread's own connection
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+@app.task(name=JOBS_SWEEP_TASK)
+def jobs_sweep() -> dict[str, int]:
+    from webapp.core.services import jobs_sweep as sweep
+
+    return sweep()
 
 
 @app.task(name=JOB_TASKS["mix"])

@@ -1,9 +1,11 @@
 """Unpacking an uploaded ZIP of stems into one flat folder, with caps against ZIP bombs.
 
 ``zipfile`` already refuses ``../`` and absolute paths but trusts the sizes in
-the headers; here the entry count is capped from the central directory and the
-uncompressed bytes are counted as they are written. The compression ratio is
-not judged: a silent stem compresses about 1000:1.
+the headers. Here the entry count, the number of audio files and the
+uncompressed bytes the central directory declares are all checked before a
+single byte is unpacked, and the bytes that actually come out are counted
+against the same cap as they are written. The compression ratio is not
+judged: a silent stem compresses about 1000:1.
 """
 from __future__ import annotations
 
@@ -42,15 +44,17 @@ class ExtractedStems:
 
 
 def extract_stems_zip(zip_path: str | os.PathLike, dest_dir: str | os.PathLike, *, name: str | None = None,
-                      max_entries: int = MAX_ZIP_ENTRIES, max_total_bytes: int = MAX_ZIP_TOTAL_BYTES) -> ExtractedStems:
+                      max_entries: int = MAX_ZIP_ENTRIES, max_total_bytes: int = MAX_ZIP_TOTAL_BYTES,
+                      max_files: int | None = None) -> ExtractedStems:
     """Extract the audio files of a ZIP into ``dest_dir`` (created if needed), flattening folders.
 
     Directories, ``__MACOSX`` and hidden files are passed over silently; other
     non-audio, encrypted, linked or corrupt entries are listed in ``skipped``.
     Files with the same name get " (2)", " (3)"... Raises StemError naming the
     archive (``name``, default its file name) when it is not a ZIP, has more
-    than ``max_entries`` entries or unpacks to more than ``max_total_bytes``;
-    files already written by this call are then removed.
+    than ``max_entries`` entries, more than ``max_files`` audio files (None: no
+    cap) or unpacks to more than ``max_total_bytes``; files already written by
+    this call are then removed.
     """
     name = name or Path(zip_path).name
     dest = Path(dest_dir)
@@ -62,7 +66,7 @@ def extract_stems_zip(zip_path: str | os.PathLike, dest_dir: str | os.PathLike, 
     extracted = ExtractedStems(paths=[], skipped=[])
     try:
         with archive:
-            _extract(archive, dest, name, max_entries, max_total_bytes, extracted)
+            _extract(archive, dest, name, max_entries, max_total_bytes, max_files, extracted)
     except BaseException:
         for path in extracted.paths:
             path.unlink(missing_ok=True)
@@ -71,7 +75,7 @@ def extract_stems_zip(zip_path: str | os.PathLike, dest_dir: str | os.PathLike, 
 
 
 def _extract(archive: zipfile.ZipFile, dest: Path, name: str, max_entries: int, max_total_bytes: int,
-             extracted: ExtractedStems) -> None:
+             max_files: int | None, extracted: ExtractedStems) -> None:
     entries = archive.infolist()
     if len(entries) > max_entries:
         raise StemError(name, f"it holds {len(entries)} entries; the maximum is {max_entries}.")
@@ -85,7 +89,11 @@ def _extract(archive: zipfile.ZipFile, dest: Path, name: str, max_entries: int, 
             extracted.skipped.append(SkippedEntry(entry.filename, reason))
         else:
             wanted.append((entry, filename))
-    too_big = f"it unpacks to more than {max_total_bytes / 1024**2:.0f} MB."
+    # Every audio file is decoded in a child process: refuse the archive rather than unpack and decode
+    # files that the per-request cap would drop anyway.
+    if max_files is not None and len(wanted) > max_files:
+        raise StemError(name, f"it holds {len(wanted)} audio files; at most {max_files} can be added at once.")
+    too_big = f"it unpacks to more than {_format_megabytes(max_total_bytes)}."
     if sum(entry.file_size for entry, _ in wanted) > max_total_bytes:
         raise StemError(name, too_big)
 
@@ -114,6 +122,10 @@ def _extract(archive: zipfile.ZipFile, dest: Path, name: str, max_entries: int, 
             extracted.skipped.append(SkippedEntry(entry.filename, reason))
 
 
+def _format_megabytes(size_bytes: int) -> str:
+    return f"{size_bytes / 1024**2:.0f} MB" if size_bytes >= 1024**2 else f"{size_bytes / 1024:.0f} kB"
+
+
 def _flat_name(entry_name: str) -> str | None:
     """The entry's file name without folders or control characters; None for macOS metadata and hidden files."""
     parts = re.split(r"[/\\]", entry_name)
@@ -127,6 +139,8 @@ def _flat_name(entry_name: str) -> str | None:
 
 
 def _skip_reason(entry: zipfile.ZipInfo, filename: str) -> str | None:
+    if filename.lower().endswith(".zip"):
+        return "ZIPs inside a ZIP are not unpacked; add its files to the outer ZIP."
     if not is_audio_filename(filename):
         suffix = PurePath(filename).suffix
         return f"it is not an audio file ({suffix or 'no extension'})."

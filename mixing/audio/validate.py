@@ -40,7 +40,8 @@ def check_header(name: str, *, sample_rate_hz: float, channels: int, frames: int
     decoder then caps what it reads and the length is checked afterwards.
     """
     if not MIN_SAMPLE_RATE_HZ <= sample_rate_hz <= MAX_SAMPLE_RATE_HZ:
-        raise StemError(name, f"its sample rate of {sample_rate_hz:g} Hz is outside the supported range "
+        # ".0f", not "g": a 10 MHz rate reads "10000000 Hz", not "1e+07 Hz".
+        raise StemError(name, f"its sample rate of {sample_rate_hz:.0f} Hz is outside the supported range "
                               f"({MIN_SAMPLE_RATE_HZ} to {MAX_SAMPLE_RATE_HZ} Hz).")
     if channels < 1 or channels > MAX_CHANNELS:
         raise StemError(name, f"it has {channels} channels; only mono and stereo stems are supported.")
@@ -58,7 +59,7 @@ def check_duration(name: str, duration_s: float, *, max_duration_s: float = MAX_
                               f"the maximum is {_format_duration(max_duration_s)}.")
     if duration_s < MIN_DURATION_S:
         raise StemError(name, f"it is only {_format_duration(duration_s)} long; "
-                              f"stems must be at least {MIN_DURATION_S:g} s.")
+                              f"the minimum is {MIN_DURATION_S:g} s.")
 
 
 def peak_dbfs(audio: np.ndarray) -> float:

@@ -143,6 +143,7 @@ export const startMix = (id) => request('POST', `${project(id)}mix/`, { method: 
 export const startRender = (id, body) => request('POST', `${project(id)}render/`, body);
 export const uploadPreset = (id, file) => upload('POST', `${project(id)}preset/`, formWith('file', file));
 export const getJob = (jobId) => request('GET', `/api/jobs/${encodeURIComponent(jobId)}/`);
+export const cancelJob = (jobId) => request('POST', `/api/jobs/${encodeURIComponent(jobId)}/cancel/`);
 
 export const getVersion = (id, number) => request('GET', version(id, number));
 export const getCharts = (id, number) => request('GET', `${version(id, number)}charts/`);

@@ -13,6 +13,7 @@ from mixing import SAMPLE_RATE
 from mixing.params import MixParams
 from tests.signals import noise, sine
 from webapp.config.celery import app as celery_app
+from workers import tasks
 
 
 def wav_bytes(audio: torch.Tensor, sample_rate: int = SAMPLE_RATE) -> bytes:
@@ -101,3 +102,16 @@ def render_request(project: dict, **changes) -> dict:
     params = MixParams.default(len(project["stems"])).to_preset([stem["name"] for stem in project["stems"]])
     params["tracks"][0]["params"].update(changes)
     return {"params": params, "muted": [], "solo": [], "base_version": None}
+
+
+@pytest.fixture
+def rendered_project(client, ready_project, enqueued, django_capture_on_commit_callbacks) -> dict:
+    """``ready_project`` with version 1, rendered by the render task in this process."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/projects/{ready_project['id']}/render/", render_request(ready_project),
+                               content_type="application/json")
+    assert response.status_code == 202, response.content
+    tasks.project_render(enqueued[-1][1])
+    job = client.get(f"/api/jobs/{enqueued[-1][1]}/").json()
+    assert (job["status"], job["error"], job["version"]) == ("succeeded", "", 1)
+    return client.get(f"/api/projects/{ready_project['id']}/").json()

@@ -20,22 +20,10 @@ from .studio_helpers import (  # noqa: F401 (fixtures)
     reference_upload,
     reference_wav,
     render_request,
+    rendered_project,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def rendered_project(client, ready_project, enqueued, django_capture_on_commit_callbacks) -> dict:
-    """``ready_project`` with version 1, rendered by the render task in this process."""
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/api/projects/{ready_project['id']}/render/", render_request(ready_project),
-                               content_type="application/json")
-    assert response.status_code == 202, response.content
-    tasks.project_render(enqueued[-1][1])
-    job = client.get(f"/api/jobs/{enqueued[-1][1]}/").json()
-    assert (job["status"], job["error"], job["version"]) == ("succeeded", "", 1)
-    return client.get(f"/api/projects/{ready_project['id']}/").json()
 
 
 def test_render_task_makes_a_version_with_audio_analysis_and_charts(client, rendered_project):

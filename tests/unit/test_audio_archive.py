@@ -111,3 +111,29 @@ def test_a_file_that_is_not_a_zip_is_refused(tmp_path):
     path.write_bytes(b"not a zip at all")
     with pytest.raises(StemError, match=r"^stems\.zip: it is not a valid ZIP archive\."):
         extract_stems_zip(path, tmp_path / "stems")
+
+
+def test_too_many_audio_files_are_refused_from_the_directory_before_unpacking(tmp_path):
+    zip_path = make_zip(tmp_path / "many.zip", [(f"{index}.wav", WAV_BYTES) for index in range(5)]
+                        + [("notes.txt", b"not counted")])
+    dest = tmp_path / "stems"
+    with pytest.raises(StemError, match=r"many.zip: it holds 5 audio files; at most 4 can be added at once\."):
+        extract_stems_zip(zip_path, dest, max_files=4)
+    assert list(dest.iterdir()) == []
+    assert [p.name for p in extract_stems_zip(zip_path, dest, max_files=5).paths] == [f"{i}.wav" for i in range(5)]
+
+
+def test_declared_sizes_over_the_cap_are_refused_before_unpacking(tmp_path):
+    zip_path = make_zip(tmp_path / "bomb.zip", [("a.wav", bytes(600 * 1024)), ("b.wav", bytes(600 * 1024))])
+    dest = tmp_path / "stems"
+    with pytest.raises(StemError, match=r"it unpacks to more than 1 MB\."):
+        extract_stems_zip(zip_path, dest, max_total_bytes=1024**2)
+    assert list(dest.iterdir()) == []
+
+
+def test_a_zip_inside_the_zip_is_skipped_with_a_reason(tmp_path):
+    inner = make_zip(tmp_path / "inner.zip", [("a.wav", WAV_BYTES)]).read_bytes()
+    result = extract_stems_zip(make_zip(tmp_path / "outer.zip", [("Stems/inner.zip", inner)]), tmp_path / "stems")
+    assert result.paths == []
+    assert result.skipped == [SkippedEntry("Stems/inner.zip",
+                                           "ZIPs inside a ZIP are not unpacked; add its files to the outer ZIP.")]

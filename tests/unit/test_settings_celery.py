@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO_DIR
-from webapp.config.celery import JOB_TASKS
+from webapp.config.celery import JOB_TASKS, JOBS_SWEEP_TASK
 from webapp.core.models import Job
 
 READ_WORKER_CONFIG = """
@@ -77,7 +77,7 @@ def test_time_limits_follow_environment(clean_env, tmp_path):
 def test_worker_parent_registers_tasks_without_loading_torch(clean_env, tmp_path):
     config = worker_config(clean_env, MIXREF_VAR_DIR=str(tmp_path))
 
-    assert config["tasks"] == sorted(JOB_TASKS.values())
+    assert config["tasks"] == sorted([*JOB_TASKS.values(), JOBS_SWEEP_TASK])
     # Forked pool children cannot use a CUDA context inherited from the parent.
     assert config["torch_loaded"] is False
 

@@ -1,5 +1,3 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, re_path
 
@@ -12,5 +10,4 @@ urlpatterns = [
     # Last: API clients get a JSON 404 for any path no view matched, in DEBUG too.
     re_path(r"^api/", api_not_found),
 ]
-# Local media only; in production media come from S3.
-urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# No media route, in DEBUG either: every stored file is served by a view that checks its owner.

@@ -2,7 +2,9 @@
 that has finished stays finished however many copies of its message a broker delivers."""
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -35,9 +37,21 @@ def job_enqueue_on_commit(*, job: Job) -> None:
         except Exception:
             # The job row would otherwise wait for a message that never comes, and block its project.
             logger.exception("could not enqueue job %s", job_id)
-            job_fail(job_id=job_id, error="The job queue cannot be reached right now; try again in a minute.")
+            job_fail(job_id=job_id, error=QUEUE_UNREACHABLE)
 
     transaction.on_commit(send)
+
+
+QUEUE_UNREACHABLE = "The job queue cannot be reached right now; try again in a minute."
+CANCELLED = "Cancelled."
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Ends an unfinished job as failed ("Cancelled."), for a user whose job is stuck; a finished job stays
+    as it is. A worker still running it finds the row finished and saves nothing (webapp.studio.work)."""
+    job_fail(job_id=str(job.id), error=CANCELLED)
+    job.refresh_from_db()
+    return job
 
 
 def job_claim(*, job_id: str, max_attempts: int) -> Job | None:
@@ -80,3 +94,56 @@ def job_fail(*, job_id: str, error: str) -> None:
     Job.objects.filter(pk=job_id, status__in=_UNFINISHED).update(
         status=Job.Status.FAILED, stage="failed", error=error, updated_at=timezone.now()
     )
+
+
+def job_heartbeat(*, job_id: str) -> None:
+    """Marks a running job alive: its worker calls this every MIXREF_JOB_HEARTBEAT_S (workers.tasks)."""
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(updated_at=timezone.now())
+
+
+def _job_resend(job_id: str, task_name: str) -> None:
+    try:
+        app.send_task(task_name, args=[job_id])
+    except Exception:
+        logger.exception("could not re-send job %s; the next sweep tries again", job_id)
+
+
+def jobs_sweep() -> dict[str, int]:
+    """Finds jobs nobody is working on and requeues them, or fails them with a reason; returns counts.
+
+    - running, but no heartbeat for MIXREF_JOB_STALE_S: its worker is gone (killed whole, so the broker
+      will not hand the message back before its visibility timeout). Queued again and re-sent, or failed
+      once it has used MIXREF_JOB_MAX_ATTEMPTS.
+    - queued for MIXREF_JOB_RESEND_S without starting: its message may be lost; re-sent (a finished job
+      skips a repeated message). Failed once queued for MIXREF_JOB_QUEUED_MAX_S.
+    Each change is a conditional UPDATE, so two sweepers at once requeue a job once.
+    """
+    from webapp.config.celery import JOB_TASKS
+
+    now = timezone.now()
+    counts = {"requeued": 0, "resent": 0, "failed": 0}
+    stale = Job.objects.filter(status=Job.Status.RUNNING,
+                               updated_at__lt=now - timedelta(seconds=settings.MIXREF_JOB_STALE_S))
+    for job in stale:
+        still_stale = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, updated_at=job.updated_at)
+        if job.attempts >= settings.MIXREF_JOB_MAX_ATTEMPTS:
+            counts["failed"] += still_stale.update(
+                status=Job.Status.FAILED, stage="failed", updated_at=now,
+                error=f"Gave up after {job.attempts} attempts: the worker stopped each time.")
+        elif still_stale.update(status=Job.Status.QUEUED, stage="requeued: its worker stopped", updated_at=now):
+            counts["requeued"] += 1
+            _job_resend(str(job.pk), JOB_TASKS[job.kind])
+    too_old = Job.objects.filter(status=Job.Status.QUEUED,
+                                 created_at__lt=now - timedelta(seconds=settings.MIXREF_JOB_QUEUED_MAX_S))
+    counts["failed"] += too_old.update(
+        status=Job.Status.FAILED, stage="failed", updated_at=now,
+        error="No worker took this job for a long time; start it again (and tell the operator if it recurs).")
+    waiting = Job.objects.filter(status=Job.Status.QUEUED,
+                                 updated_at__lt=now - timedelta(seconds=settings.MIXREF_JOB_RESEND_S))
+    for job in waiting:
+        if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, updated_at=job.updated_at).update(updated_at=now):
+            counts["resent"] += 1
+            _job_resend(str(job.pk), JOB_TASKS[job.kind])
+    if any(counts.values()):
+        logger.warning("job sweep: %s", counts)
+    return counts

@@ -7,6 +7,10 @@ from django.http import HttpRequest
 
 from .errors import ApplicationError
 
+# A multipart body is longer than the files it carries: boundaries and part headers, a few hundred
+# bytes a file.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
 
 class QuotaUploadHandler(FileUploadHandler):
     """Stops reading a multipart body past MIXREF_UPLOAD_MAX_BYTES of files or MIXREF_UPLOAD_MAX_FILES
@@ -17,7 +21,7 @@ class QuotaUploadHandler(FileUploadHandler):
         self.file_bytes = 0
         self.file_count = 0
         # Refuse at the first file rather than after storing a body that is already too long.
-        self.body_too_long = content_length > settings.MIXREF_UPLOAD_MAX_BYTES + 64 * 1024
+        self.body_too_long = content_length > settings.MIXREF_UPLOAD_MAX_BYTES + MULTIPART_OVERHEAD_BYTES
         return None
 
     def new_file(self, *args, **kwargs):
@@ -62,14 +66,17 @@ def uploaded_files(request: HttpRequest, field_name: str) -> list[UploadedFile]:
     return uploads
 
 
+def upload_too_large() -> ApplicationError:
+    limit_mb = settings.MIXREF_UPLOAD_MAX_BYTES / 1024**2
+    return ApplicationError(f"The upload is larger than the limit of {limit_mb:g} MB.", code="upload_too_large",
+                            status=413)
+
+
 def _files_within_limits(request: HttpRequest):
     files = request.FILES  # parses the body, running QuotaUploadHandler
     refused = getattr(request, "upload_refused", None)
     if refused == "too_large":
-        limit_mb = settings.MIXREF_UPLOAD_MAX_BYTES / 1024**2
-        raise ApplicationError(
-            f"The upload is larger than the limit of {limit_mb:g} MB.", code="upload_too_large", status=413
-        )
+        raise upload_too_large()
     if refused == "too_many_files":
         raise ApplicationError(
             f"More than {settings.MIXREF_UPLOAD_MAX_FILES} files were sent at once.",

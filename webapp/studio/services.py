@@ -26,7 +26,7 @@ from mixing.errors import PresetError, StemError
 from mixing.params import MixParams
 from webapp.core.errors import ApplicationError
 from webapp.core.models import Job
-from webapp.core.services import job_create, job_enqueue_on_commit
+from webapp.core.services import QUEUE_UNREACHABLE, job_cancel, job_create, job_enqueue_on_commit
 
 from .models import MixVersion, Project, ProjectJob, Reference, Stem
 from .owners import Owner
@@ -63,6 +63,25 @@ def files_delete_on_commit(names: Iterable[str]) -> None:
                 logger.exception("could not delete %s from storage", name)
 
     transaction.on_commit(delete)
+
+
+def _project_locked(project: Project) -> Project:
+    """The project's row, locked until the transaction ends, with its last job.
+
+    Only the project row: PostgreSQL cannot lock the nullable side of the outer join to last_job.
+    """
+    return Project.objects.select_for_update(of=("self",)).select_related("last_job").get(pk=project.pk)
+
+
+def _inputs_check_unlocked(project: Project) -> None:
+    """Refuses (409) a change to a project's stems or reference while one of its jobs is queued or running:
+    the version that job makes must describe the inputs it was started from. Callers hold the project's
+    lock (``_project_locked``), which ``_job_start`` takes too, so a job cannot start in between."""
+    if project.last_job is not None and not project.last_job.is_finished:
+        raise ApplicationError(
+            "A mix of this project is queued or running; change its stems or reference once it has finished.",
+            code="job_running", status=409,
+        )
 
 
 # Projects
@@ -128,8 +147,23 @@ def _write_upload(upload: UploadedFile, path: Path) -> Path:
     return path
 
 
-def _upload_candidates(upload: UploadedFile, folder: Path, rejected: list[dict]) -> list[_Candidate]:
-    """The audio files of one upload: itself, or the files inside it when it is a ZIP."""
+@dataclass
+class _UploadBudget:
+    """What the rest of one request may still add: audio files (MIXREF_UPLOAD_MAX_FILES, ZIP entries
+    included) and bytes unpacked from ZIPs into the request's temporary folder
+    (MIXREF_UPLOAD_MAX_UNPACKED_BYTES)."""
+
+    files: int
+    unpacked_bytes: int
+
+
+def _upload_candidates(upload: UploadedFile, folder: Path, rejected: list[dict], budget: _UploadBudget,
+                       uploads_after: int) -> list[_Candidate]:
+    """The audio files of one upload: itself, or the files inside it when it is a ZIP.
+
+    A ZIP's limits are checked from its central directory before anything is unpacked;
+    ``uploads_after`` files of the request still need their share of the file cap.
+    """
     filename = PurePath(upload.name or "upload").name
     if upload.size == 0:
         rejected.append({"filename": filename, "reason": "the file is empty."})
@@ -137,14 +171,22 @@ def _upload_candidates(upload: UploadedFile, folder: Path, rejected: list[dict])
     if filename.lower().endswith(".zip"):
         archive = _write_upload(upload, folder / "upload.zip")
         try:
-            extracted = extract_stems_zip(archive, folder / "unzipped", name=filename)
+            extracted = extract_stems_zip(
+                archive, folder / "unzipped", name=filename, max_files=max(0, budget.files - uploads_after),
+                max_total_bytes=budget.unpacked_bytes,
+            )
         except StemError as error:
             rejected.append({"filename": filename, "reason": error.reason})
             return []
+        finally:
+            archive.unlink()
+        budget.unpacked_bytes -= sum(path.stat().st_size for path in extracted.paths)
+        budget.files -= len(extracted.paths)
         rejected += [{"filename": entry.name, "reason": entry.reason} for entry in extracted.skipped]
         if not extracted.paths and not extracted.skipped:
             rejected.append({"filename": filename, "reason": "the archive holds no audio files."})
         return [_Candidate(path.name, path) for path in extracted.paths]
+    budget.files -= 1
     # The decoder picks its reader by the user's extension, so the local copy keeps it.
     return [_Candidate(filename, _write_upload(upload, folder / f"upload{PurePath(filename).suffix.lower()}"))]
 
@@ -165,16 +207,23 @@ def stems_add(*, project: Project, uploads: list[UploadedFile]) -> tuple[list[St
     Returns the new stems and ``{"filename", "reason"}`` for each file rejected; one bad file never
     holds up the others. Track names come from the file names, made unique within the project.
     """
+    # Before decoding anything; _stems_create checks again under the project's lock.
+    _inputs_check_unlocked(Project.objects.select_related("last_job").get(pk=project.pk))
     rejected: list[dict] = []
     stored: list[Stem] = []
+    budget = _UploadBudget(files=settings.MIXREF_UPLOAD_MAX_FILES,
+                           unpacked_bytes=settings.MIXREF_UPLOAD_MAX_UNPACKED_BYTES)
     try:
         with tempfile.TemporaryDirectory(prefix="mixref-stems-") as folder:
             candidates = []
             for index, upload in enumerate(uploads):
-                candidates += _upload_candidates(upload, Path(folder) / str(index), rejected)
-            if Stem.objects.filter(project=project).count() >= MAX_TRACKS:
-                # Not worth decoding; _stems_create makes the same check again under the project's lock.
-                return [], rejected + [_track_limit_reject(candidate.filename) for candidate in candidates]
+                candidates += _upload_candidates(upload, Path(folder) / str(index), rejected, budget,
+                                                 uploads_after=len(uploads) - index - 1)
+            # Files past the project's room are not worth decoding; _stems_create checks the room
+            # again under the project's lock.
+            room = max(0, MAX_TRACKS - Stem.objects.filter(project=project).count())
+            rejected += [_track_limit_reject(candidate.filename) for candidate in candidates[room:]]
+            candidates = candidates[:room]
             with ThreadPoolExecutor(max_workers=VALIDATE_WORKERS) as pool:
                 checked = list(pool.map(_validate, candidates))
             for candidate in checked:
@@ -211,7 +260,7 @@ def _stem_file_store(candidate: _Candidate) -> Stem:
 @transaction.atomic
 def _stems_create(project: Project, stems: list[Stem], rejected: list[dict]) -> list[Stem]:
     # Locking the project row serializes parallel uploads to one project (positions, names, the cap).
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    _inputs_check_unlocked(_project_locked(project))
     existing = list(Stem.objects.filter(project=project).values_list("name", flat=True))
     room = max(0, MAX_TRACKS - len(existing))
     kept, refused = stems[:room], stems[room:]
@@ -228,8 +277,11 @@ def _stems_create(project: Project, stems: list[Stem], rejected: list[dict]) -> 
     return kept
 
 
+@transaction.atomic
 def stem_rename(*, stem: Stem, name) -> Stem:
     name = _clean_name(name, what="track", max_chars=STEM_NAME_MAX_CHARS)
+    # A running job's version names its tracks; presets match tracks by these names.
+    _inputs_check_unlocked(_project_locked(stem.project))
     # Presets match tracks by name, so two tracks of a project never share one.
     taken = Stem.objects.filter(project_id=stem.project_id, name__iexact=name).exclude(pk=stem.pk).exists()
     if taken:
@@ -241,6 +293,7 @@ def stem_rename(*, stem: Stem, name) -> Stem:
 
 @transaction.atomic
 def stem_delete(*, stem: Stem) -> None:
+    _inputs_check_unlocked(_project_locked(stem.project))
     files_delete_on_commit([stem.file.name])
     stem.delete()
 
@@ -262,6 +315,8 @@ def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
     filename = PurePath(upload.name or "reference").name
     if upload.size == 0:
         raise StemError(filename, "the file is empty.")
+    # Before decoding; checked again below under the project's lock.
+    _inputs_check_unlocked(Project.objects.select_related("last_job").get(pk=project.pk))
     with tempfile.TemporaryDirectory(prefix="mixref-reference-") as folder:
         local = _write_upload(upload, Path(folder) / f"reference{PurePath(filename).suffix.lower()}")
         decoded = decode_isolated(
@@ -283,6 +338,7 @@ def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
             reference.file.save(filename, File(stored), save=False)
     try:
         with transaction.atomic():
+            _inputs_check_unlocked(_project_locked(project))
             old = Reference.objects.filter(project=project).first()
             if old is not None:
                 files_delete_on_commit([old.file.name])
@@ -301,8 +357,7 @@ def reference_set(*, project: Project, upload: UploadedFile) -> Reference:
 def _job_start(project: Project, kind: str, request: dict) -> Job:
     """Creates the job row and its link, and enqueues its task once the rows are committed."""
     with transaction.atomic():
-        # Only the project row: PostgreSQL cannot lock the nullable side of the outer join to last_job.
-        locked = Project.objects.select_for_update(of=("self",)).select_related("last_job").get(pk=project.pk)
+        locked = _project_locked(project)
         if locked.last_job is not None and not locked.last_job.is_finished:
             raise ApplicationError(
                 "Another mix of this project is still running; wait for it to finish.", code="job_running", status=409
@@ -315,7 +370,21 @@ def _job_start(project: Project, kind: str, request: dict) -> Job:
         ProjectJob.objects.create(job=job, project=project, request=request)
         Project.objects.filter(pk=project.pk).update(last_job=job)
         job_enqueue_on_commit(job=job)
+    # Outside any other transaction the message has been sent (or refused) by now: a job that could not
+    # be queued answers 503 instead of 202 "queued".
+    job.refresh_from_db(fields=["status", "error"])
+    if job.status == Job.Status.FAILED and job.error == QUEUE_UNREACHABLE:
+        raise ApplicationError(QUEUE_UNREACHABLE, code="queue_unavailable", status=503)
     return job
+
+
+def project_job_cancel(*, job: Job) -> Job:
+    """Cancels a queued or running job of a project (one whose worker is gone, say); its inputs may change
+    again at once."""
+    with transaction.atomic():
+        # The lock that edits and _version_save take: the worker either saved its version before or will not.
+        _project_locked(ProjectJob.objects.get(job=job).project)
+        return job_cancel(job=job)
 
 
 def mix_start(*, project: Project, method="auto") -> Job:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("projects/<uuid:project_id>/", views.studio_page, name="studio-page"),
     path("api/schema/", views.schema, name="schema"),
     path("api/jobs/<uuid:job_id>/", views.job_detail, name="job-detail"),
+    path("api/jobs/<uuid:job_id>/cancel/", views.job_cancel, name="job-cancel"),
     path("api/projects/", views.projects, name="projects"),
     path(project, views.project_detail, name="project-detail"),
     path(project + "stems/", views.stems, name="stems"),

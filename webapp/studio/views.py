@@ -206,6 +206,15 @@ def job_detail(request: HttpRequest, job_id) -> JsonResponse:
     return JsonResponse(selectors.job_as_dict(selectors.job_get(owner=owner_from_request(request), job_id=job_id)))
 
 
+@never_cache
+def job_cancel(request: HttpRequest, job_id) -> JsonResponse:
+    def cancelled():
+        job = selectors.job_get(owner=owner_from_request(request), job_id=job_id)
+        return JsonResponse(selectors.job_as_dict(services.project_job_cancel(job=job)))
+
+    return _by_method(request, {"POST": cancelled})
+
+
 @require_GET
 @never_cache
 def version_detail(request: HttpRequest, project_id, number: int) -> JsonResponse:

@@ -5,7 +5,7 @@ Each takes a job id and a ``report(progress, stage)`` callback (workers.tasks.jo
 
 The mixing is :class:`mixing.session.MixSession`'s; this module fetches the rows, hands the stored
 files to the session and stores what it makes. Each worker process keeps the sessions of the projects
-it worked on last (MIXREF_RENDER_CACHE_PROJECTS of them; a miss decodes the stems again), so that a
+it worked on last (as many as fit in MIXREF_RENDER_CACHE_MAX_BYTES; a miss decodes the stems again), so that a
 re-render only re-processes the tracks whose settings changed and its analysis measures only its own
 mix against the kept reference and baseline.
 """
@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePath
 
+import numpy as np
 import torch
 from django.conf import settings
 from django.core.files import File
@@ -31,6 +32,7 @@ from mixing.advice import advise
 from mixing.params import MixParams
 from mixing.session import MixSession
 from webapp.core.errors import ApplicationError
+from webapp.core.models import Job
 from webapp.core.services import ProgressReport
 
 from .charts import chart_data, comparison_chart_data
@@ -87,6 +89,7 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
         return cached
     # Dropped before loading, so that two versions of a project's audio are never held at once.
     _sessions.pop(str(project.id), None)
+    _stored_files_check(stems, reference)
     report(0.02, f"loading {len(stems)} stems and the reference")
     with _local_paths([stem.file for stem in stems] + [reference.file]) as paths:
         engine = MixSession.from_files(
@@ -95,9 +98,60 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
         )
     session = _Session(key, engine)
     _sessions[str(project.id)] = session
-    while len(_sessions) > max(settings.MIXREF_RENDER_CACHE_PROJECTS, 1):
-        _sessions.popitem(last=False)
     return session
+
+
+def held_bytes(root) -> int:
+    """Bytes of the tensors and arrays reachable from ``root`` through attributes, lists, tuples and dicts,
+    each tensor storage counted once (views share their base's)."""
+    storages, visited, total = set(), set(), 0
+    pending = [root]
+    while pending:
+        item = pending.pop()
+        if id(item) in visited or isinstance(item, (str, bytes, int, float, bool, type(None), type)):
+            continue
+        visited.add(id(item))
+        if isinstance(item, torch.Tensor):
+            storage = item.untyped_storage()
+            if (storage.device, storage.data_ptr()) not in storages:
+                storages.add((storage.device, storage.data_ptr()))
+                total += storage.nbytes()
+        elif isinstance(item, np.ndarray):
+            total += item.nbytes
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            pending.extend(item)
+        elif isinstance(item, torch.nn.Module):
+            pending.extend([*item.parameters(), *item.buffers()])
+        elif hasattr(item, "__dict__") and not callable(item):
+            pending.extend(vars(item).values())
+    return total
+
+
+def _cache_trim() -> None:
+    """Forgets the least recently used sessions until the rest fit in MIXREF_RENDER_CACHE_MAX_BYTES; a
+    session bigger than that on its own is not kept either. Run after a job, when its session (renderer
+    caches included) is at its largest."""
+    sizes = {project_id: held_bytes(session.engine) for project_id, session in _sessions.items()}
+    total_bytes = sum(sizes.values())
+    for project_id in list(_sessions):  # oldest first
+        if total_bytes <= settings.MIXREF_RENDER_CACHE_MAX_BYTES:
+            break
+        del _sessions[project_id]
+        total_bytes -= sizes[project_id]
+
+
+def _stored_files_check(stems: Sequence[Stem], reference: Reference) -> None:
+    """Says which stored copy is gone, so the user is not told that the file they uploaded was bad."""
+    stored = [(stem.file, f"the track {stem.name!r} ({stem.filename})", "delete the track and add it again")
+              for stem in stems]
+    stored.append((reference.file, f"the reference ({reference.filename})", "upload the reference again"))
+    for field, what, remedy in stored:
+        if not field.storage.exists(field.name):
+            logger.error("stored file %s of %s is missing", field.name, what)
+            raise ApplicationError(f"The server's stored copy of {what} is missing; the file you uploaded was "
+                                   f"fine. To mix again, {remedy}.", code="stored_file_missing")
 
 
 @contextmanager
@@ -273,6 +327,7 @@ def _version_finish(
     except BaseException:
         _delete(written)
         raise
+    _cache_trim()
     return {"version": number}
 
 
@@ -302,6 +357,9 @@ def _version_save(project: Project, version: MixVersion, baseline_name: str | No
     made = MixVersion.objects.filter(job_id=version.job_id).first()
     if made is not None:
         raise _AlreadyMade(made.number)
+    # Under the project's lock, which edits take too: a cancelled job's inputs may change from now on.
+    if not Job.objects.filter(pk=version.job_id, status=Job.Status.RUNNING).exists():
+        raise ApplicationError("The job was cancelled before its version was saved.", code="job_cancelled")
     version.project = locked
     version.number = (MixVersion.objects.filter(project=locked).aggregate(last=Max("number"))["last"] or 0) + 1
     version.save()

@@ -24,12 +24,24 @@ export function createJobs({ panel, anchors, onSucceeded, onBusyChange }) {
   const failure = panel.querySelector('#job-failure');
   const errorText = panel.querySelector('#job-error');
   const retryButton = panel.querySelector('#job-retry');
+  // A job stuck behind a lost worker would otherwise block the project until the sweeper finds it.
+  const cancelButton = panel.querySelector('#job-cancel');
 
   let token = 0;
   let busy = false;
   let retry = null;
 
   retryButton.addEventListener('click', () => retry && retry());
+  let following = null;
+  cancelButton.addEventListener('click', async () => {
+    if (!following) return;
+    cancelButton.disabled = true;
+    try {
+      await api.cancelJob(following);  // the next poll shows it failed, "Cancelled."
+    } catch (error) {
+      status.textContent = `Could not cancel: ${error.message}`;
+    }
+  });
 
   function setBusy(value) {
     if (busy === value) return;
@@ -82,6 +94,10 @@ export function createJobs({ panel, anchors, onSucceeded, onBusyChange }) {
     let misses = 0;
     for (;;) {
       if (mine !== token) return;
+      const unfinished = job.status === 'queued' || job.status === 'running';
+      following = unfinished ? job.id : null;
+      cancelButton.hidden = !unfinished;
+      cancelButton.disabled = false;
       const progress = job.status === 'succeeded' ? 1 : Number(job.progress) || 0;
       showProgress(progress, describe(job, label));
       if (job.status === 'succeeded') {

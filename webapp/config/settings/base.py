@@ -65,6 +65,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that could read the body (sessions, CSRF, WhiteNoise never do; views do).
+    "webapp.core.middleware.RequestSizeMiddleware",
+    "webapp.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +77,23 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "webapp.core.middleware.ApplicationErrorMiddleware",
 ]
+
+# Scripts, styles, media and requests from this origin only. Plotly inserts <style> elements, hence
+# 'unsafe-inline' for styles (never for scripts); blob: for players that fetch a file whole
+# (static/js/studio/player.js) and for Plotly's image export.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "media-src": ["'self'", "blob:"],
+    "connect-src": ["'self'"],
+    "font-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 
 ROOT_URLCONF = "webapp.config.urls"
 WSGI_APPLICATION = "webapp.config.wsgi.application"
@@ -174,6 +194,9 @@ if AWS_STORAGE_BUCKET_NAME:
 # our own handler (webapp.core.uploads) stops a request past these limits before storing more.
 MIXREF_UPLOAD_MAX_BYTES = env_int("MIXREF_UPLOAD_MAX_BYTES", 512 * 1024 * 1024)
 MIXREF_UPLOAD_MAX_FILES = env_int("MIXREF_UPLOAD_MAX_FILES", 64)
+# Bytes one request may unpack from ZIPs into its temporary folder; checked from each ZIP's directory
+# before unpacking, and counted again as the bytes come out (a small ZIP can unpack to gigabytes).
+MIXREF_UPLOAD_MAX_UNPACKED_BYTES = env_int("MIXREF_UPLOAD_MAX_UNPACKED_BYTES", 1024 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FILES = MIXREF_UPLOAD_MAX_FILES + 1
 FILE_UPLOAD_HANDLERS = [
     "webapp.core.uploads.QuotaUploadHandler",
@@ -185,13 +208,21 @@ MIXREF_AUDIO_MAX_DURATION_S = env_int("MIXREF_AUDIO_MAX_DURATION_S", 12 * 60)
 
 # Jobs: a job that killed its worker this many times fails with a reason instead of looping.
 MIXREF_JOB_MAX_ATTEMPTS = env_int("MIXREF_JOB_MAX_ATTEMPTS", 3)
+# A running job touches its row this often; one silent for MIXREF_JOB_STALE_S has lost its worker, and
+# the sweeper (webapp.core.services.jobs_sweep, every 30 s under celery beat, and once soon after a
+# worker starts) requeues it. A job queued for MIXREF_JOB_RESEND_S is sent again (its message may be
+# lost), and fails once queued for MIXREF_JOB_QUEUED_MAX_S.
+MIXREF_JOB_HEARTBEAT_S = env_int("MIXREF_JOB_HEARTBEAT_S", 10)
+MIXREF_JOB_STALE_S = env_int("MIXREF_JOB_STALE_S", 60)
+MIXREF_JOB_RESEND_S = env_int("MIXREF_JOB_RESEND_S", 15 * 60)
+MIXREF_JOB_QUEUED_MAX_S = env_int("MIXREF_JOB_QUEUED_MAX_S", 6 * 60 * 60)
 
 # Studio: how long the automatic mix may fit its parameters (whichever limit comes first), and how
-# many projects' decoded stems each worker process keeps for fast re-renders.
+# many bytes of projects' decoded stems and renderers each worker process keeps for fast re-renders.
 # mixing.fit.DEFAULT_TIME_BUDGET_S (not imported: settings stay free of torch).
 MIXREF_FIT_TIME_BUDGET_S = float(env_str("MIXREF_FIT_TIME_BUDGET_S") or 20.0)
 MIXREF_FIT_ITERATIONS = env_int("MIXREF_FIT_ITERATIONS", 150)
-MIXREF_RENDER_CACHE_PROJECTS = env_int("MIXREF_RENDER_CACHE_PROJECTS", 2)
+MIXREF_RENDER_CACHE_MAX_BYTES = env_int("MIXREF_RENDER_CACHE_MAX_BYTES", 4 * 1024**3)
 
 # Celery. Job state lives in the database, so results are ignored and no result backend is needed.
 REDIS_URL = env_str("REDIS_URL")
