@@ -82,7 +82,7 @@ def test_a_silent_stem_is_kept_and_marked_and_a_too_short_one_rejected_with_its_
 
     assert [(stem["filename"], stem["silent"]) for stem in body["stems"]] == [("quiet.wav", True), ("tone.wav", False)]
     assert [(item["filename"], item["reason"]) for item in body["rejected"]] == [
-        ("blip.wav", "it is only 0.10 s long; stems must be at least 1 s.")]
+        ("blip.wav", "it is only 0.10 s long; the minimum is 1 s.")]
 
 
 def test_zip_of_stems_is_unpacked_and_its_non_audio_entries_rejected(client):
