@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tests.hostile_files import CORRUPT_WAV, Hostile, hostile_zips, single_files, zip_of
+from tests.hostile_files import CORRUPT_WAV, Hostile, hostile_zips, silent_files, single_files, zip_of
 from webapp.studio.models import MixVersion, Reference, Stem
 
 from .studio_helpers import (  # noqa: F401 (fixtures)
@@ -106,12 +106,21 @@ def test_every_malformed_file_is_refused_by_name_and_reason_and_nothing_else_cha
     assert not list(Path.cwd().glob("*.wav")) and not Path("/etc/abs.wav").exists()
 
 
+def test_silent_files_are_kept_as_silent_stems_and_the_others_untouched(client, rendered_project):
+    stems_before = list(Stem.objects.order_by("position").values_list("id", "name", "file"))
+    body = _send(client, rendered_project["id"], silent_files()).json()
+    assert body["rejected"] == []
+    assert [(stem["filename"], stem["silent"]) for stem in body["stems"]] == [
+        (item.name, True) for item in silent_files()]
+    assert list(Stem.objects.order_by("position").values_list("id", "name", "file"))[:len(stems_before)] == stems_before
+
+
 REFERENCE_SAMPLES = {"cut12_song.flac", "cut44_song.ogg", "rate_10000000hz.wav", "channels_1000.wav", "nan_middle.wav",
                      "frames_2e36.flac", "bomb_20min.flac", "bomb_11min_silent.flac", "notes.m4a"}
 
 
-@pytest.mark.parametrize("item", [item for item in single_files() if item.name in REFERENCE_SAMPLES],
-                         ids=lambda item: item.name)
+@pytest.mark.parametrize("item", [item for item in (*single_files(), *silent_files())
+                                  if item.name in REFERENCE_SAMPLES], ids=lambda item: item.name)
 def test_a_malformed_reference_file_answers_400_with_its_name_and_reason(client, ready_project, item):
     response = reference_upload(client, ready_project["id"], item.content, name=item.name)
 
