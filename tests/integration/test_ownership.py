@@ -51,6 +51,7 @@ OWNED = {
                                                    json.dumps(render_request(project)["params"]).encode()))],
     "version-detail": [("get", lambda project: {})],
     "version-charts": [("get", lambda project: {})],
+    "version-advice": [("get", lambda project: {})],
     "version-audio": [("get", lambda project: {})],
     "version-download": [("get", lambda project: {"data": {"format": "flac"}})],
     "version-preset": [("get", lambda project: {})],
