@@ -9,7 +9,7 @@ import importlib
 import os
 import threading
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 from webapp.config.celery import app
 
@@ -33,3 +33,14 @@ def _import_the_mixing_stack(**_):
     """
     threading.Thread(target=importlib.import_module, args=("webapp.studio.work",), name="import-mixing",
                      daemon=True).start()
+
+
+@worker_ready.connect
+def _temp_files_delete(**_):
+    """A worker killed outright leaves its jobs' temporary folders behind, on a machine of its own that the
+    hourly housekeeping (one worker of the ``default`` queue) never sees: each worker clears them as it starts."""
+    from django.conf import settings
+
+    from webapp.core.tempfiles import temp_files_delete
+
+    temp_files_delete(max_age_s=settings.CELERY_TASK_TIME_LIMIT)
