@@ -115,3 +115,64 @@ def _healthy(url: str) -> bool:
         return requests.get(url, timeout=5).status_code == 200
     except requests.RequestException:
         return False
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path):
+    """A redis-server on a free loopback port that stores nothing on disk; yields its URL."""
+    port = free_port()
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+                               "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip() \
+                != "PONG":
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+@contextlib.contextmanager
+def postgres_server():
+    """A throwaway PostgreSQL cluster (Debian's packages) on a free loopback port, durability off, with one
+    database, in a temporary folder of its own (which the cluster's owner can reach); yields its URL. As root
+    the cluster belongs to the ``postgres`` user."""
+    import pwd
+    import shutil
+    import tempfile
+    import uuid
+
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed (Debian package postgresql)")
+    bin_dir, port, password = found[-1].parent, free_port(), uuid.uuid4().hex
+    folder = Path(tempfile.mkdtemp(prefix="mixref-bench-pg-"))
+    (folder / "pw").write_text(password)
+    as_owner: list[str] = []
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+        for path in (folder, folder / "pw"):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+
+    def run(*argv: str) -> None:
+        subprocess.run([*as_owner, *argv], cwd=folder, check=True, capture_output=True, timeout=START_TIMEOUT_S)
+
+    data = folder / "data"
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "mixref", f"--pwfile={folder / 'pw'}", "--auth-local=trust",
+        "--auth-host=scram-sha-256", "-E", "UTF8", "--no-locale", "--no-sync")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o",
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {folder} -c fsync=off -c synchronous_commit=off "
+        "-c full_page_writes=off", "start")
+    try:
+        # Over the socket, which trusts local users; the app logs in over TCP with the password.
+        run(str(bin_dir / "createdb"), "-h", str(folder), "-p", str(port), "-U", "mixref", "mixref")
+        yield f"postgres://mixref:{password}@127.0.0.1:{port}/mixref"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
