@@ -218,7 +218,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("MIXREF_TASK_SOFT_TIME_LIMIT_S", 30 * 60)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = False
-# Where beat (start.sh's worker runs it with -B) remembers when it last sent each periodic task.
+# Where beat (start.sh and compose run one) remembers when it last sent each periodic task.
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than the hard limit, or Redis hands a running job to a second worker.
