@@ -156,7 +156,7 @@ class App:
         return self.seen_s["healthy"], self.seen_s["worker_ready"]
 
     def _child_pids(self) -> list[int]:
-        return [int(pid) for pid in re.findall(r"^==> (?:web|worker): pid (\d+)", "".join(self.lines), re.M)]
+        return [int(pid) for pid in re.findall(r"^==> (?:web|worker|beat): pid (\d+)", "".join(self.lines), re.M)]
 
     def stop(self) -> int | None:
         """Ctrl-C as a terminal sends it; a second one if the worker does not stop; SIGKILL as a last resort."""

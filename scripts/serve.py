@@ -1,8 +1,9 @@
-"""Runs Mixref's web server (gunicorn) and one Celery worker side by side; start.sh calls this.
+"""Runs Mixref's web server (gunicorn), one Celery worker (both queues) and Celery beat side by side;
+start.sh calls this.
 
-Both children get their own process group, so a Ctrl-C in the terminal reaches only this
+Each child gets its own process group, so a Ctrl-C in the terminal reaches only this
 supervisor, which stops them in order: the first Ctrl-C lets the worker finish its running job
-(warm shutdown), a second one kills both at once. If either child dies, the other is stopped and
+(warm shutdown), a second one kills all at once. If any child dies, the others are stopped and
 the exit status is 1. Settings come from the environment (README.md): MIXREF_HOST, PORT,
 MIXREF_WORKER_CONCURRENCY, DJANGO_SETTINGS_MODULE.
 """
@@ -69,9 +70,13 @@ def main() -> int:
         ),
         "worker": spawn(
             "worker",
-            [python, "-m", "celery", "-A", "workers", "worker", "--pool", "prefork",
+            # One machine: this worker serves both queues (webapp.config.celery).
+            [python, "-m", "celery", "-A", "workers", "worker", "--pool", "prefork", "--queues", "gpu,default",
              "--concurrency", concurrency, "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
         ),
+        # The periodic tasks. A process of its own rather than the worker's -B: with -B, one of the worker's
+        # processes outlived it as a zombie (seen where PID 1 reaps nothing), so Ctrl-C did not stop everything.
+        "beat": spawn("beat", [python, "-m", "celery", "-A", "workers", "beat", "--loglevel", "INFO"]),
     }
 
     stop_requests = 0

@@ -42,3 +42,14 @@ def _sweep_soon(**_):
     from django.conf import settings
 
     app.send_task(JOBS_SWEEP_TASK, countdown=settings.MIXREF_JOB_STALE_S + 5)
+
+
+@worker_ready.connect
+def _temp_files_delete(**_):
+    """A worker killed outright leaves its jobs' temporary folders behind, on a machine of its own that the
+    hourly housekeeping (one worker of the ``default`` queue) never sees: each worker clears them as it starts."""
+    from django.conf import settings
+
+    from webapp.core.tempfiles import temp_files_delete
+
+    temp_files_delete(max_age_s=settings.CELERY_TASK_TIME_LIMIT)

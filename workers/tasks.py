@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from webapp.config.celery import JOB_TASKS, JOBS_SWEEP_TASK
+from webapp.config.celery import HOUSEKEEPING_TASK, JOB_TASKS, JOBS_SWEEP_TASK
 
 from .celery import app
 
@@ -107,3 +107,11 @@ def project_render(job_id: str) -> None:
     from webapp.studio.work import project_render_run
 
     job_run(job_id, lambda report: project_render_run(job_id=job_id, report=report))
+
+
+@app.task(name=HOUSEKEEPING_TASK)
+def housekeeping() -> None:
+    """Hourly (the beat schedule in webapp.config.celery); deleting twice deletes nothing more."""
+    from webapp.studio.housekeeping import housekeeping_run
+
+    housekeeping_run()

@@ -1,5 +1,5 @@
-"""The quick start for real: ./scripts/start.sh runs gunicorn and a separate Celery worker
-(prefork, concurrency 1); stems and a reference go in over HTTP, the worker renders them, Ctrl-C
+"""The quick start for real: ./scripts/start.sh runs gunicorn, a separate Celery worker
+(prefork, concurrency 1, both queues) and beat; stems and a reference go in over HTTP, the worker renders them, Ctrl-C
 stops both.
 Once on the embedded filesystem broker, once on a redis-server of the test's own."""
 import contextlib
@@ -18,6 +18,7 @@ import redis
 import requests
 
 from tests.conftest import REPO_DIR
+from webapp.config.celery import GPU_QUEUE
 
 from .studio_helpers import reference_wav, render_request, session_stems
 
@@ -92,7 +93,7 @@ class RunningApp:
         return "".join(self.lines[-60:])
 
     def child_pids(self) -> list[int]:
-        return [int(pid) for pid in re.findall(r"^==> (?:web|worker): pid (\d+)", "".join(self.lines), re.M)]
+        return [int(pid) for pid in re.findall(r"^==> (?:web|worker|beat): pid (\d+)", "".join(self.lines), re.M)]
 
     def interrupt(self) -> int:
         """Ctrl-C as a terminal sends it: SIGINT to the foreground process group."""
@@ -152,7 +153,7 @@ def render_through_http(app: RunningApp) -> dict:
 
 def assert_stops_cleanly_on_ctrl_c(app: RunningApp) -> None:
     children = app.child_pids()
-    assert len(children) == 2, app.output
+    assert len(children) == 3, app.output
     assert app.interrupt() == 0, app.output
     for pid in children:
         with pytest.raises(ProcessLookupError):
@@ -169,9 +170,10 @@ def test_worker_process_renders_uploaded_stems_and_ctrl_c_stops_everything(broke
     job = render_through_http(app)
 
     assert (job["status"], job["kind"], job["version"]) == ("succeeded", "render", 1), f"{job}\n{app.output}"
-    # The message really went through the broker under test.
+    # The message really went through the broker under test, to the gpu queue that start.sh's worker serves
+    # beside the default one.
     if broker == "redis":
-        assert redis.Redis.from_url(env["CELERY_BROKER_URL"]).exists("_kombu.binding.celery")
+        assert redis.Redis.from_url(env["CELERY_BROKER_URL"]).exists(f"_kombu.binding.{GPU_QUEUE}")
     else:
-        assert Path(tmp_path / "var" / "broker" / "control" / "celery.exchange").is_file()
+        assert Path(tmp_path / "var" / "broker" / "control" / f"{GPU_QUEUE}.exchange").is_file()
     assert_stops_cleanly_on_ctrl_c(app)

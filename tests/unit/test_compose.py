@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO_DIR
+from webapp.config.celery import DEFAULT_QUEUE, GPU_QUEUE
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +24,10 @@ def depends_on(service: dict) -> dict:
 
 
 def test_all_services_of_the_deployment_are_defined(services):
-    assert {"web", "worker", "redis", "postgres", "minio", "createbuckets"} <= services.keys()
+    assert {"web", "worker", "worker-default", "beat", "redis", "postgres", "minio", "createbuckets"} <= services.keys()
 
 
-@pytest.mark.parametrize("name", ["web", "worker"])
+@pytest.mark.parametrize("name", ["web", "worker", "worker-default", "beat"])
 def test_web_and_worker_reach_postgres_redis_and_minio(services, name):
     env = services[name]["environment"]
 
@@ -82,3 +83,18 @@ def test_images_of_third_party_services_are_pinned(services):
         assert ":" in image and not image.endswith(":latest"), image
     assert services["minio"]["image"].split(":", 1)[1].startswith("RELEASE.")
 
+
+
+def queues_of(service: dict) -> list[str]:
+    command = service["command"].split()
+    return command[command.index("--queues") + 1].split(",")
+
+
+def test_one_worker_per_queue_and_one_beat_send_the_periodic_tasks(services):
+    assert queues_of(services["worker"]) == [GPU_QUEUE]
+    assert queues_of(services["worker-default"]) == [DEFAULT_QUEUE]
+    # Light work needs no GPU: the CPU image, no device reserved.
+    assert services["worker-default"]["image"] == services["web"]["image"]
+    assert "deploy" not in services["worker-default"]
+    assert services["beat"]["command"].split()[:4] == ["celery", "-A", "workers", "beat"]
+    assert not any(" -B" in str(service.get("command", "")) for service in services.values())

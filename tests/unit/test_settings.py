@@ -133,6 +133,8 @@ def test_s3_storage_built_from_settings_never_overwrites_a_file(clean_env, tmp_p
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
     )
     options = settings_of(LOCAL, env, "STORAGES")["STORAGES"]["default"]["OPTIONS"]
+    # An object, which JSON carried here as its repr; test_s3_storage_stores_each_file_with_one_put checks it.
+    del options["transfer_config"]
     from storages.backends.s3 import S3Storage
 
     with mock_aws():
@@ -152,3 +154,22 @@ def test_studio_fit_budget_defaults_to_the_librarys(clean_env, tmp_path):
 
     values = settings_of(LOCAL, clean_env(MIXREF_VAR_DIR=str(tmp_path / "var")), "MIXREF_FIT_TIME_BUDGET_S")
     assert values["MIXREF_FIT_TIME_BUDGET_S"] == DEFAULT_TIME_BUDGET_S
+
+
+READ_TRANSFER_CONFIG = """
+import json
+from django.core.files.storage import default_storage
+print(json.dumps({"multipart_threshold": default_storage.transfer_config.multipart_threshold}))
+"""
+
+
+def test_s3_storage_stores_each_file_with_one_put(clean_env, tmp_path):
+    env = clean_env(MIXREF_VAR_DIR=str(tmp_path), AWS_STORAGE_BUCKET_NAME="mixref-test",
+                    DJANGO_SETTINGS_MODULE=LOCAL)
+    result = subprocess.run([sys.executable, "-c", READ_TRANSFER_CONFIG], cwd=REPO_DIR, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+    # Above the largest file the app stores (12 min of 24-bit stereo WAV), so no upload is ever multipart.
+    largest_bytes = 12 * 60 * 44100 * 2 * 3
+    assert json.loads(result.stdout)["multipart_threshold"] > largest_bytes

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO_DIR
-from webapp.config.celery import JOB_TASKS, JOBS_SWEEP_TASK
+from webapp.config.celery import HOUSEKEEPING_TASK, JOB_TASKS, JOBS_SWEEP_TASK
 from webapp.core.models import Job
 
 READ_WORKER_CONFIG = """
@@ -77,7 +77,7 @@ def test_time_limits_follow_environment(clean_env, tmp_path):
 def test_worker_parent_registers_tasks_without_loading_torch(clean_env, tmp_path):
     config = worker_config(clean_env, MIXREF_VAR_DIR=str(tmp_path))
 
-    assert config["tasks"] == sorted([*JOB_TASKS.values(), JOBS_SWEEP_TASK])
+    assert config["tasks"] == sorted([*JOB_TASKS.values(), HOUSEKEEPING_TASK, JOBS_SWEEP_TASK])
     # Forked pool children cannot use a CUDA context inherited from the parent.
     assert config["torch_loaded"] is False
 
@@ -96,3 +96,25 @@ def test_web_services_send_tasks_by_name_without_importing_the_worker(clean_env,
     assert loaded["tasks"] == []
     # The same settings as the worker's, so both meet at the same broker.
     assert loaded["broker_url"] == "redis://redis:6379/0"
+
+
+READ_ROUTES = """
+import json
+from workers import app
+app.loader.import_default_modules()
+from webapp.config.celery import GPU_TASKS
+tasks = sorted(name for name in app.tasks if not name.startswith("celery."))
+print(json.dumps({
+    "queues": {name: app.amqp.router.route({}, name)["queue"].name for name in tasks},
+    "beat": {name: entry["task"] for name, entry in app.conf.beat_schedule.items()},
+    "gpu_tasks": GPU_TASKS,
+}))
+"""
+
+
+def test_mixes_and_renders_go_to_the_gpu_queue_and_the_rest_to_default(clean_env, tmp_path):
+    config = run_python(READ_ROUTES, clean_env, MIXREF_VAR_DIR=str(tmp_path))
+
+    assert config["queues"] == {"housekeeping": "default", "project_mix": "gpu", "project_render": "gpu"}
+    # Every periodic task is a registered one.
+    assert set(config["beat"].values()) <= config["queues"].keys()

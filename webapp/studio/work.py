@@ -63,17 +63,15 @@ _sessions: "OrderedDict[str, _Session]" = OrderedDict()
 
 @contextmanager
 def _local_paths(fields: Sequence[FieldFile]) -> Iterator[list[Path]]:
-    """Local paths of stored files: the storage's own when it has them, else copies in a temporary folder."""
+    """Copies of stored files in a private temporary folder, read through the storage even when it is a local
+    folder: a worker shares no disk with the web server or other workers (docs/DEPLOYING.md)."""
     with tempfile.TemporaryDirectory(prefix="mixref-job-") as folder:
         paths = []
         for index, field in enumerate(fields):
-            try:
-                paths.append(Path(field.storage.path(field.name)))
-            except NotImplementedError:  # S3 and other remote storages
-                local = Path(folder) / f"{index}{PurePath(field.name).suffix}"
-                with field.storage.open(field.name, "rb") as stored, local.open("wb") as copy:
-                    shutil.copyfileobj(stored, copy)
-                paths.append(local)
+            local = Path(folder) / f"{index}{PurePath(field.name).suffix}"
+            with field.storage.open(field.name, "rb") as stored, local.open("wb") as copy:
+                shutil.copyfileobj(stored, copy)
+            paths.append(local)
         yield paths
 
 

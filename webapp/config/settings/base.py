@@ -185,6 +185,12 @@ if AWS_STORAGE_BUCKET_NAME:
             "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE_S", 3600),
         },
     }
+    # Each stored file is one PUT (all or nothing, RELIABILITY.md), never a multipart upload whose
+    # parts a killed worker would leave behind: single PUTs take up to 5 GiB, and the largest file
+    # (12 min of 24-bit stereo WAV) is about 190 MB.
+    from boto3.s3.transfer import TransferConfig
+
+    STORAGES["default"]["OPTIONS"]["transfer_config"] = TransferConfig(multipart_threshold=5 * 1024**3)
     # Left out, boto3 falls back to its own chain (instance role, ~/.aws).
     if env_str("AWS_ACCESS_KEY_ID"):
         STORAGES["default"]["OPTIONS"]["access_key"] = env_str("AWS_ACCESS_KEY_ID")
@@ -224,6 +230,10 @@ MIXREF_FIT_TIME_BUDGET_S = float(env_str("MIXREF_FIT_TIME_BUDGET_S") or 20.0)
 MIXREF_FIT_ITERATIONS = env_int("MIXREF_FIT_ITERATIONS", 150)
 MIXREF_RENDER_CACHE_MAX_BYTES = env_int("MIXREF_RENDER_CACHE_MAX_BYTES", 4 * 1024**3)
 
+# Housekeeping (webapp.studio.housekeeping, hourly and `manage.py housekeeping`): visitors' projects
+# untouched for this many days are deleted with their files; 0 keeps them for ever.
+MIXREF_PROJECT_MAX_AGE_DAYS = env_int("MIXREF_PROJECT_MAX_AGE_DAYS", 30)
+
 # Celery. Job state lives in the database, so results are ignored and no result backend is needed.
 REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
@@ -239,6 +249,8 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("MIXREF_TASK_SOFT_TIME_LIMIT_S", 30 * 60)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_SEND_TASK_EVENTS = False
+# Where beat (start.sh and compose run one) remembers when it last sent each periodic task.
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Longer than the hard limit, or Redis hands a running job to a second worker.
     "visibility_timeout": CELERY_TASK_TIME_LIMIT + 5 * 60,
