@@ -131,23 +131,29 @@ def high_band_errors_db(mix: torch.Tensor, reference: torch.Tensor, sample_rate:
             "mid_high_rms_db": float(mid.pow(2).mean().sqrt())}
 
 
-def balance_errors_db(session: MixSession, params, stems: Stems) -> tuple[float | None, float | None]:
-    """The ``own`` case's balance error: RMS over sounding tracks, and the lead vocal's (None without one)."""
-    levels_db = session.renderer.track_levels(params) if params is not None else None
-    rows = []
-    for index, (name, audio) in enumerate(zip(stems.names, stems.audio, strict=True)):
-        stereo = as_stereo(audio)
-        if not math.isfinite(integrated_loudness_lufs(stereo, stems.sample_rate)):
-            continue
-        in_sum_db = 10.0 * math.log10(float(stereo.double().pow(2).mean()))
-        in_mix_db = levels_db[index] if levels_db is not None else in_sum_db  # equal-loudness: see run_cases
-        rows.append((name, in_mix_db - in_sum_db))
-    if len(rows) < 2:
+def _balance_summary(differences_db: dict[str, float]) -> tuple[float | None, float | None]:
+    """(RMS, lead vocal's) of per-track level differences in dB, each taken relative to their mean."""
+    if len(differences_db) < 2:
         return None, None
-    offset = statistics.fmean(difference for _, difference in rows)
-    errors = {name: difference - offset for name, difference in rows}
+    offset = statistics.fmean(differences_db.values())
+    errors = {name: difference - offset for name, difference in differences_db.items()}
     lead = next((error for name, error in errors.items() if "VOX LEAD" in name.upper()), None)
     return math.sqrt(statistics.fmean(e * e for e in errors.values())), lead
+
+
+def _sounding(stems: Stems) -> list[tuple[int, str, torch.Tensor]]:
+    """(index, name, stereo audio) of the stems whose loudness can be measured in the window."""
+    return [(index, name, as_stereo(audio)) for index, (name, audio) in enumerate(zip(stems.names, stems.audio,
+                                                                                       strict=True))
+            if math.isfinite(integrated_loudness_lufs(as_stereo(audio), stems.sample_rate))]
+
+
+def balance_errors_db(session: MixSession, params, stems: Stems) -> tuple[float | None, float | None]:
+    """The ``own`` case's balance error under ``params``: RMS over sounding tracks of each one's level in the mix
+    against its level in the plain sum, and the lead vocal's (None without one)."""
+    levels_db = session.renderer.track_levels(params)
+    return _balance_summary({name: levels_db[index] - 10.0 * math.log10(float(stereo.double().pow(2).mean()))
+                             for index, name, stereo in _sounding(stems)})
 
 
 def run_cases(songs: list[Song], methods=METHODS, case_types=CASE_TYPES, log=print, **mix_options) -> list[CaseResult]:
@@ -188,18 +194,9 @@ def run_cases(songs: list[Song], methods=METHODS, case_types=CASE_TYPES, log=pri
 
 def _equal_loudness_balance(stems: Stems) -> tuple[float | None, float | None]:
     """The ``own`` balance error of the equal-loudness anchor: each track's loudness set equal, against the sum."""
-    rows = []
-    for name, audio in zip(stems.names, stems.audio, strict=True):
-        loudness = integrated_loudness_lufs(as_stereo(audio), stems.sample_rate)
-        if math.isfinite(loudness):
-            # Raised to a common loudness L, a track's level moves by L - loudness: relative to the sum, -loudness.
-            rows.append((name, -loudness))
-    if len(rows) < 2:
-        return None, None
-    offset = statistics.fmean(value for _, value in rows)
-    errors = {name: value - offset for name, value in rows}
-    lead = next((error for name, error in errors.items() if "VOX LEAD" in name.upper()), None)
-    return math.sqrt(statistics.fmean(e * e for e in errors.values())), lead
+    # Raised to a common loudness L, a track's level moves by L - loudness: relative to the sum, -loudness.
+    return _balance_summary({name: -integrated_loudness_lufs(stereo, stems.sample_rate)
+                             for _, name, stereo in _sounding(stems)})
 
 
 def summarize(results: list[CaseResult]) -> dict:
