@@ -21,7 +21,10 @@ Figures, at -16 LUFS each: the AF loss of eq. 8 with the bark spectrum as Diff-M
 (:func:`mixing.losses.feature_metrics`, mid and side, 32768 points) and with the fitting's
 (:data:`mixing.features.FIT_BARK`), each weighted term, and the error of the side and of the mid bark spectrum
 over the bands centred at 4 kHz and above: mean and RMS of the band-wise difference in dB (positive: the mix
-is louder there). Methods: ``equal-loudness`` (the anchor) and ``auto``. Prints figures; asserts nothing.
+is louder there). Methods: ``equal-loudness`` (the anchor), ``auto``, and ``matchering``: the amateur's
+alternative, the stems summed at equal loudness (the anchor's mix) mastered toward the reference by
+Matchering 2.0 (PyPI ``matchering``, GPL-3.0: a benchmark dependency only, imported here when that method
+runs). Prints figures; asserts nothing.
 
     .venv/bin/python bench/real.py --json var/bench/real.json
     .venv/bin/python bench/real.py --songs ../shared/real/lithium var/real/6.Caesium --window-s 20
@@ -29,10 +32,12 @@ is louder there). Methods: ``equal-loudness`` (the anchor) and ``auto``. Prints 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +55,7 @@ from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs  # noqa:
 from mixing.pipeline import as_stereo  # noqa: E402
 from mixing.session import MixSession  # noqa: E402
 
-METHODS = ("equal-loudness", "auto")
+METHODS = ("equal-loudness", "auto", "matchering")
 CASE_TYPES = ("other", "own")
 COMPARE_LUFS = -16.0
 HIGH_MIN_HZ = 4000.0
@@ -115,6 +120,25 @@ def load_song(folder: Path, window_s: float) -> Song:
     return Song(folder.name, cut, mix.contiguous(), source, stem_sum, start / stems.sample_rate)
 
 
+def matchering_master(target: torch.Tensor, reference: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    """``target`` (2, samples) mastered toward ``reference`` (2, samples) by Matchering 2.0, as its own command line
+    does it (24-bit WAV files in, 24-bit out, its default limiter): (2, samples)."""
+    import matchering
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory(prefix="bench-matchering-") as folder:
+        paths = {name: Path(folder) / f"{name}.wav" for name in ("target", "reference", "result")}
+        for name, audio in (("target", target), ("reference", reference)):
+            sf.write(paths[name], audio.numpy().T, sample_rate, subtype="PCM_24")
+        matchering.log(default_handler=lambda line: None)
+        matchering.process(target=str(paths["target"]), reference=str(paths["reference"]),
+                           results=[matchering.pcm24(str(paths["result"]))])
+        data, rate = sf.read(paths["result"], dtype="float32", always_2d=True)
+    if rate != sample_rate:
+        raise ValueError(f"Matchering wrote {rate} Hz, expected {sample_rate} Hz")
+    return torch.from_numpy(data.T.copy())
+
+
 def _at_compare_level(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
     return normalize_to_lufs(audio.float(), sample_rate, COMPARE_LUFS)[0].unsqueeze(0)
 
@@ -167,7 +191,13 @@ def run_cases(songs: list[Song], methods=METHODS, case_types=CASE_TYPES, log=pri
                 result = CaseResult(case_type, song.name, reference.name, method, tracks=len(song.stems.audio))
                 session = MixSession(song.stems, reference_mix)
                 began = time.perf_counter()
-                mixed = session.mix(method=method, **mix_options)
+                if method == "matchering":
+                    mixed = session.mix(method="equal-loudness")
+                    mixed = dataclasses.replace(mixed, audio=matchering_master(mixed.audio, reference_mix,
+                                                                               song.stems.sample_rate),
+                                                method="equal-loudness+matchering")
+                else:
+                    mixed = session.mix(method=method, **mix_options)
                 result.wall_s, result.ran = time.perf_counter() - began, mixed.method
                 sample_rate = song.stems.sample_rate
                 mix, target = _at_compare_level(mixed.audio, sample_rate), _at_compare_level(reference_mix, sample_rate)

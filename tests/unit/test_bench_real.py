@@ -4,9 +4,10 @@ import math
 import pytest
 import torch
 
-from bench.real import _equal_loudness_balance, balance_errors_db, high_band_errors_db, load_song
+from bench.real import _equal_loudness_balance, balance_errors_db, high_band_errors_db, load_song, matchering_master
 from mixing import SAMPLE_RATE
 from mixing.audio import Stems
+from mixing.loudness import integrated_loudness_lufs
 from mixing.params import MixParams
 from mixing.session import MixSession
 from tests.signals import noise, write_audio
@@ -67,3 +68,12 @@ def test_a_song_is_cut_to_its_loudest_window_and_its_stem_sum_kept(tmp_path):
     assert song.mix_source == "stem sum" and song.window_start_s >= 3.0
     assert song.stem_sum.shape == (2, 2 * SAMPLE_RATE) and torch.equal(song.mix, song.stem_sum)
     assert len(song.stems.audio) == 2
+
+
+def test_matchering_masters_a_quiet_mix_up_to_the_references_loudness():
+    quiet = noise(20.0, rms=0.01, channels=2, seed=9)
+    reference = noise(20.0, rms=0.1, channels=2, seed=10)
+    mastered = matchering_master(quiet, reference, SAMPLE_RATE)
+    assert mastered.shape == quiet.shape
+    assert integrated_loudness_lufs(mastered, SAMPLE_RATE) == pytest.approx(
+        integrated_loudness_lufs(reference, SAMPLE_RATE), abs=1.5)
