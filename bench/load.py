@@ -8,8 +8,9 @@ polls every 2 s: its job (while it runs), the project API, and every fifth time 
 first warm the web workers up. Locust stops by itself after ``--duration-s``; then the jobs still running are
 waited for (``--drain-s`` at most).
 
-Printed: 5xx count and other failures, jobs completed, p50/p95/max of non-upload requests over the whole run, of
-uploads apart, and the longest stall (the slowest non-upload request). Figures only; nothing is asserted. Usage:
+Printed: 5xx count and other failures, jobs completed, p50/p95/max of non-upload requests over the whole run
+(and from the last upload's end on), of uploads apart, and the longest stall (the slowest non-upload request).
+Figures only; nothing is asserted. Usage:
 
     MIXREF_FIT_TIME_BUDGET_S=5 .venv/bin/python bench/load.py --json var/bench/load.json   # 50 users, 180 s
     .venv/bin/python bench/load.py --users 5 --duration-s 30 --stem-s 5                    # a smoke run
@@ -176,6 +177,7 @@ def main() -> int:
         load_2 = os.getloadavg()[0]
         drained_s = drain(url, Visitor.jobs, args.drain_s)
     non_upload = [s["ms"] for s in samples if s["name"] not in UPLOADS]
+    last_upload_s = max((s["at_s"] for s in samples if s["name"] in UPLOADS), default=started_s)
     slowest = max((s for s in samples if s["name"] not in UPLOADS), key=lambda s: s["ms"], default=None)
     by_name = {name: figures([s["ms"] for s in samples if s["name"] == name])
                for name in sorted({s["name"] for s in samples})}
@@ -194,6 +196,10 @@ def main() -> int:
         "drain_after_load_s": round(drained_s, 1),
         "non_upload": figures(non_upload),
         "uploads": figures([s["ms"] for s in samples if s["name"] in UPLOADS]),
+        # The same once the last upload has ended (mixes still running): what the uploads themselves cost.
+        "last_upload_done_at_s": round(last_upload_s - started_s, 1),
+        "non_upload_after_uploads": figures([s["ms"] for s in samples if s["name"] not in UPLOADS
+                                             and s["at_s"] - s["ms"] / 1000 > last_upload_s]),
         "longest_stall": slowest and {"name": slowest["name"], "ms": round(slowest["ms"]),
                                       "at_s": round(slowest["at_s"] - started_s, 1)},
         "by_name": by_name,
