@@ -63,12 +63,13 @@ class Cluster:
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO_DIR, env=self.env,
                        check=True, timeout=START_TIMEOUT_S)
 
-    def web(self, *, threads: int = 8, **env: str) -> str:
-        """gunicorn on a free loopback port; returns its URL once /healthz answers."""
+    def web(self, *, threads: int = 8, workers: int = 1, **env: str) -> str:
+        """gunicorn (``workers`` processes) on a free loopback port; returns its URL once /healthz answers."""
         port = free_port()
+        # Keep-alive 5 s, above a client's 2 s poll: at gunicorn's default 2 s, polls raced the server closing.
         child = self._spawn("web", [sys.executable, "-m", "gunicorn", "webapp.config.wsgi", "--bind",
-                                    f"127.0.0.1:{port}", "--workers", "1", "--threads", str(threads), "--timeout",
-                                    "120", "--no-control-socket"], env)
+                                    f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+                                    "--timeout", "120", "--keep-alive", "5", "--no-control-socket"], env)
         self.url = f"http://127.0.0.1:{port}"
         self._wait(child, lambda: _healthy(self.url + "/healthz"))
         return self.url

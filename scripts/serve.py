@@ -66,7 +66,9 @@ def main() -> int:
         "web": spawn(
             "web",
             [python, "-m", "gunicorn", "webapp.config.wsgi", "--bind", f"{host}:{port}",
-             "--workers", "1", "--threads", "8", "--timeout", "120", "--access-logfile", "-", "--no-control-socket"],
+             # Keep-alive 5 s, above a 2 s poll: at gunicorn's default 2 s, polls raced the server closing.
+             "--workers", "1", "--threads", "8", "--timeout", "120", "--keep-alive", "5", "--access-logfile", "-",
+             "--no-control-socket"],
         ),
         "worker": spawn(
             "worker",
