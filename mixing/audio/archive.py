@@ -106,7 +106,16 @@ def _extract(archive: zipfile.ZipFile, dest: Path, name: str, max_entries: int, 
             extracted.skipped.append(SkippedEntry(entry.filename, "its name is not allowed."))
             continue
         try:
-            with archive.open(entry) as source, open(target, "xb") as out:
+            # Opening reads the entry's local header: a bad offset fails its seek (OSError), a name flagged
+            # UTF-8 that is not fails to decode (UnicodeDecodeError).
+            source = archive.open(entry)
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError, UnicodeDecodeError) as error:
+            reason = ("it uses an unsupported compression method." if isinstance(error, NotImplementedError)
+                      else "it is corrupt.")
+            extracted.skipped.append(SkippedEntry(entry.filename, reason))
+            continue
+        try:
+            with source, open(target, "xb") as out:
                 extracted.paths.append(target)
                 # Headers can lie about sizes: count what actually comes out.
                 while chunk := source.read(_CHUNK_BYTES):
@@ -114,12 +123,10 @@ def _extract(archive: zipfile.ZipFile, dest: Path, name: str, max_entries: int, 
                     if total_bytes > max_total_bytes:
                         raise StemError(name, too_big)
                     out.write(chunk)
-        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+        except (zipfile.BadZipFile, zlib.error, EOFError):
             extracted.paths.remove(target)
             target.unlink(missing_ok=True)
-            reason = ("it uses an unsupported compression method." if isinstance(error, NotImplementedError)
-                      else "it is corrupt.")
-            extracted.skipped.append(SkippedEntry(entry.filename, reason))
+            extracted.skipped.append(SkippedEntry(entry.filename, "it is corrupt."))
 
 
 def _format_megabytes(size_bytes: int) -> str:

@@ -137,3 +137,34 @@ def test_a_zip_inside_the_zip_is_skipped_with_a_reason(tmp_path):
     assert result.paths == []
     assert result.skipped == [SkippedEntry("Stems/inner.zip",
                                            "ZIPs inside a ZIP are not unpacked; add its files to the outer ZIP.")]
+
+
+def test_an_entry_whose_local_header_is_broken_is_skipped_as_corrupt(tmp_path):
+    # Found by bench/fuzz.py: the local header fails when the entry is opened, before anything is written.
+    zip_path = make_zip(tmp_path / "a.zip", [("good.wav", WAV_BYTES), ("bad.wav", WAV_BYTES)])
+    data = bytearray(zip_path.read_bytes())
+    header = data.index(b"PK\x03\x04", data.index(b"PK\x03\x04") + 4)  # bad.wav's local header
+    data[header: header + 4] = b"XXXX"
+    zip_path.write_bytes(bytes(data))
+    result = extract_stems_zip(zip_path, tmp_path / "stems")
+    assert [p.name for p in result.paths] == ["good.wav"]
+    assert result.skipped == [SkippedEntry("bad.wav", "it is corrupt.")]
+
+
+@pytest.mark.parametrize("failure", [OSError(22, "Invalid argument"),
+                                     UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")])
+def test_an_entry_that_cannot_be_opened_is_skipped_as_corrupt(tmp_path, monkeypatch, failure):
+    # Found by bench/fuzz.py: a header offset before the file's start fails zipfile's seek, and a name flagged
+    # UTF-8 that is not fails to decode. Both are raised by ZipFile.open, stood in for here (a mock).
+    zip_path = make_zip(tmp_path / "a.zip", [("good.wav", WAV_BYTES), ("bad.wav", WAV_BYTES)])
+    real_open = zipfile.ZipFile.open
+
+    def failing_open(self, member, *args, **kwargs):
+        if getattr(member, "filename", member) == "bad.wav":
+            raise failure
+        return real_open(self, member, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", failing_open)
+    result = extract_stems_zip(zip_path, tmp_path / "stems")
+    assert [p.name for p in result.paths] == ["good.wav"]
+    assert result.skipped == [SkippedEntry("bad.wav", "it is corrupt.")]
