@@ -18,8 +18,8 @@ _EXPORTS = {
     "StemInfo": "decode", "DECODE_TIMEOUT_S": "decode",
     "extract_stems_zip": "archive", "ExtractedStems": "archive", "SkippedEntry": "archive",
     "MAX_ZIP_ENTRIES": "archive", "MAX_ZIP_TOTAL_BYTES": "archive",
-    "track_name_from_filename": "names", "dedupe_names": "names", "is_audio_filename": "names",
-    "AUDIO_EXTENSIONS": "names",
+    "track_name_from_filename": "names", "track_names_from_filenames": "names", "dedupe_names": "names",
+    "is_audio_filename": "names", "AUDIO_EXTENSIONS": "names",
     "check_track_count": "validate", "MAX_TRACKS": "validate", "MAX_DURATION_S": "validate",
 }
 __all__ = sorted(_EXPORTS)

@@ -2,7 +2,10 @@
 import * as api from './api.js';
 import { $, formatDateTime, h } from './dom.js';
 
-const STATUS_LABELS = { empty: 'Empty', ready: 'Ready to mix', mixing: 'Working…', mixed: 'Mixed', failed: 'Failed' };
+const STATUS_LABELS = {
+  empty: 'Empty', needs_stems: 'Needs stems', needs_reference: 'Needs a reference', ready: 'Ready to mix',
+  mixing: 'Working…', mixed: 'Mixed', changed: 'New inputs since the mix', failed: 'Failed',
+};
 
 const list = $('#project-list');
 const studioUrl = (id) => `/projects/${encodeURIComponent(id)}/`;

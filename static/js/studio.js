@@ -12,7 +12,10 @@ import { createPlayer } from './studio/player.js';
 import { createUpload } from './studio/upload.js';
 import { createVersions } from './studio/versions.js';
 
-const STATUS_LABELS = { empty: 'Empty', ready: 'Ready to mix', mixing: 'Working…', mixed: 'Mixed', failed: 'Failed' };
+const STATUS_LABELS = {
+  empty: 'Empty', needs_stems: 'Needs stems', needs_reference: 'Needs a reference', ready: 'Ready to mix',
+  mixing: 'Working…', mixed: 'Mixed', changed: 'New inputs since the mix', failed: 'Failed',
+};
 const METHOD_LABELS = { auto: 'automatic mix', manual: 'your changes', preset: 'from a preset' };
 const UNFINISHED = new Set(['queued', 'running']);
 
@@ -36,12 +39,15 @@ const upload = createUpload(root, {
   onStemRemoved(stemId) {
     state.project.stems = state.project.stems.filter((s) => s.id !== stemId);
     stemsChanged();
+    refreshProject();
   },
+  // The badge is the server's verdict on the inputs: fetched again after every change of them.
   onReference(reference) {
     state.project.reference = reference;
     upload.render(state.project);
     refreshMixButton();
     refreshPlayer();
+    refreshProject();
   },
   onUploadsSettled: () => refreshProject(),
 });

@@ -1,6 +1,6 @@
 import pytest
 
-from mixing.audio.names import dedupe_names, is_audio_filename, track_name_from_filename
+from mixing.audio.names import dedupe_names, is_audio_filename, track_name_from_filename, track_names_from_filenames
 
 
 @pytest.mark.parametrize("filename, expected", [
@@ -40,3 +40,23 @@ def test_dedupe_names_never_returns_a_name_twice():
 ])
 def test_is_audio_filename(filename, expected):
     assert is_audio_filename(filename) is expected
+
+
+@pytest.mark.parametrize("filenames, expected", [
+    (["6.Caesium_Stem_ALT HATS_mobile.m4a", "1.Caesium_Stem_KICK_mobile.m4a", "12.Caesium_Stem_BASS DI_mobile.m4a"],
+     ["ALT HATS", "KICK", "BASS DI"]),
+    # Case is ignored when comparing; a number the prefix hid comes off with it.
+    (["Song 01 - Kick.wav", "song 02 - Snare.wav"], ["Kick", "Snare"]),
+    # No name is emptied: the shared "Kick" is all of one name, so it stays on both.
+    (["Kick.wav", "Kick Sub.wav"], ["Kick", "Kick Sub"]),
+    (["Gtr.wav", "Gtr.wav"], ["Gtr", "Gtr"]),
+    # A shared word in the middle stays.
+    (["Lead Vox.wav", "Vox Double.wav"], ["Lead Vox", "Vox Double"]),
+    # A lone file keeps its whole name.
+    (["6.Caesium_Stem_ALT HATS_mobile.m4a"], ["Caesium Stem ALT HATS mobile"]),
+    # What is left would hold no letter or digit: the untrimmed name stays.
+    (["Stem A x.wav", "Stem - x.wav"], ["A", "Stem - x"]),
+    ([], []),
+])
+def test_track_names_from_filenames_drop_the_words_all_names_share_at_start_and_end(filenames, expected):
+    assert track_names_from_filenames(filenames) == expected

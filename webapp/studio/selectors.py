@@ -65,16 +65,26 @@ def job_get(*, owner: Owner, job_id) -> Job:
 
 
 def project_status(project: Project) -> str:
+    """The project badge: ``mixing`` while a job runs, ``failed`` after a failed one, ``mixed``, or
+    ``changed`` when a stem or the reference came in after the latest version; before any mix ``ready``
+    with stems and a reference, ``needs_reference`` or ``needs_stems`` with only one of them, else ``empty``."""
     job = project.last_job
     if job is not None and not job.is_finished:
         return "mixing"
     if job is not None and job.status == Job.Status.FAILED:
         return "failed"
-    if project.versions.all():
-        return "mixed"
-    if project.stems.all() and reference_or_none(project) is not None:
+    stems = project.stems.all()
+    reference = reference_or_none(project)
+    versions = project.versions.all()
+    if versions:
+        mixed_at = max(version.created_at for version in versions)
+        inputs = [stem.created_at for stem in stems] + ([reference.created_at] if reference is not None else [])
+        return "changed" if any(created_at > mixed_at for created_at in inputs) else "mixed"
+    if stems and reference is not None:
         return "ready"
-    return "empty"
+    if stems:
+        return "needs_reference"
+    return "needs_stems" if reference is not None else "empty"
 
 
 def reference_or_none(project: Project):

@@ -20,7 +20,14 @@ from django.db import transaction
 from django.db.models import Max
 
 from mixing import SAMPLE_RATE
-from mixing.audio import MAX_TRACKS, StemInfo, dedupe_names, extract_stems_zip, track_name_from_filename, validate_stem
+from mixing.audio import (
+    MAX_TRACKS,
+    StemInfo,
+    dedupe_names,
+    extract_stems_zip,
+    track_names_from_filenames,
+    validate_stem,
+)
 from mixing.audio.validate import is_silent
 from mixing.errors import PresetError, StemError
 from mixing.params import MixParams
@@ -261,12 +268,12 @@ def _stem_file_store(candidate: _Candidate) -> Stem:
 def _stems_create(project: Project, stems: list[Stem], rejected: list[dict]) -> list[Stem]:
     # Locking the project row serializes parallel uploads to one project (positions, names, the cap).
     _inputs_check_unlocked(_project_locked(project))
-    existing = list(Stem.objects.filter(project=project).values_list("name", flat=True))
+    existing = list(Stem.objects.filter(project=project).order_by("position"))
     room = max(0, MAX_TRACKS - len(existing))
     kept, refused = stems[:room], stems[room:]
     rejected += [_track_limit_reject(stem.filename) for stem in refused]
     files_delete_on_commit(stem.file.name for stem in refused)
-    names = dedupe_names(existing + [track_name_from_filename(stem.filename) for stem in kept])[len(existing):]
+    names = _session_names(project, existing, kept)
     position = (Stem.objects.filter(project=project).aggregate(last=Max("position"))["last"] or 0) + 1
     for offset, (stem, name) in enumerate(zip(kept, names, strict=True)):
         stem.project = project
@@ -275,6 +282,35 @@ def _stems_create(project: Project, stems: list[Stem], rejected: list[dict]) -> 
         stem.full_clean()
         stem.save()
     return kept
+
+
+def _auto_names(filenames: list[str]) -> list[str]:
+    return [name[:STEM_NAME_MAX_CHARS] for name in dedupe_names(track_names_from_filenames(filenames))]
+
+
+def _session_names(project: Project, existing: list[Stem], new: list[Stem]) -> list[str]:
+    """Names for the ``new`` stems, from the file names of the whole session less their shared words.
+
+    Files go up one per request, so the words all names share are known only as the session grows:
+    until the first mix, the earlier stems still named as their files suggested are renamed with them.
+    A name the user gave, and every name once a version exists (presets match tracks by name), stays.
+    """
+    if MixVersion.objects.filter(project=project).exists():
+        taken = [stem.name for stem in existing]
+        return dedupe_names(taken + track_names_from_filenames([stem.filename for stem in new]))[len(taken):]
+    before = _auto_names([stem.filename for stem in existing])
+    after = _auto_names([stem.filename for stem in existing + new])
+    automatic = [index for index, stem in enumerate(existing) if stem.name == before[index]]
+    given = [stem.name for index, stem in enumerate(existing) if index not in automatic]
+    # The new set's automatic names, made unique against the names the user gave.
+    order = automatic + list(range(len(existing), len(existing) + len(new)))
+    unique = dedupe_names(given + [after[index] for index in order])[len(given):]
+    for index, name in zip(automatic, unique, strict=False):
+        stem = existing[index]
+        if stem.name != name:
+            stem.name = name
+            stem.save(update_fields=["name", "updated_at"])
+    return unique[len(automatic):]
 
 
 @transaction.atomic
