@@ -5,7 +5,7 @@ import pytest
 
 from mixing import SAMPLE_RATE
 from tests.signals import noise, sine
-from webapp.studio.charts import chart_data, figures
+from webapp.studio.charts import LEVELS_MARGIN_PX, LEVELS_ROW_PX, chart_data, figures
 
 
 @pytest.fixture(scope="module")
@@ -61,11 +61,24 @@ def test_feature_bars_show_rms_in_dbfs_for_all_three():
     assert [bar["y"][0] for bar in rms_bars] == pytest.approx([-20.0, 20 * math.log10(0.2), 20 * math.log10(0.05)])
 
 
-def test_level_overview_has_one_line_per_track_named_with_its_loudness():
+def test_level_overview_is_a_heat_map_of_tracks_over_time_in_dbfs():
     figure = figures({}, analysis())["levels"]
 
-    assert [trace["name"] for trace in figure["data"]] == ["Bass (-20.0 LUFS)", "Pad"]
-    assert figure["data"][0]["x"] == [0.0, 50.0, 100.0]
+    (heatmap,) = figure["data"]
+    assert heatmap["type"] == "heatmap" and heatmap["y"] == ["Bass", "Pad"]
+    # Pad's two segments are stretched onto Bass's three columns, at the centre of each third of the song.
+    assert heatmap["z"] == [[-30.0, -20.0, -25.0], [-120.0, -120.0, -120.0]]
+    assert heatmap["x"] == pytest.approx([100 / 6, 50.0, 500 / 6])
+    assert (heatmap["zmin"], heatmap["zmax"]) == (-80.0, -20.0)
+    assert heatmap["customdata"][0][0] == "-20.0 LUFS" and heatmap["customdata"][1][0] == "—"
+    assert heatmap["colorbar"]["title"]["text"] == "dBFS"
+    assert figure["layout"]["yaxis"]["autorange"] == "reversed"
+
+
+def test_level_heat_map_grows_a_row_per_track():
+    many = {"track_levels": [{"stem": str(i), "name": f"T{i}", "loudness_lufs": -20.0, "envelope_db": [-20.0]}
+                             for i in range(40)]}
+    assert figures({}, many)["levels"]["layout"]["height"] == LEVELS_MARGIN_PX + 40 * LEVELS_ROW_PX
 
 
 def test_figures_have_transparent_paper_and_light_text(data):

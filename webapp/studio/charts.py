@@ -161,24 +161,43 @@ def features_figure(analysis: dict) -> dict:
     return _layout(figure, barmode="group", height=400, legend={"orientation": "h", "y": -0.05, "x": 0})
 
 
+# Rows of the track-level heat map, in px: one track per row, readable at 40 tracks.
+LEVELS_ROW_PX = 18
+LEVELS_MARGIN_PX = 90
+
+
+def _stretched(envelope: list[float], points: int) -> list[float]:
+    """An envelope on ``points`` columns (nearest segment), so tracks of other lengths share one grid."""
+    return [envelope[index * len(envelope) // points] for index in range(points)] if envelope else [None] * points
+
+
 def levels_figure(analysis: dict) -> dict:
-    """Each track's level envelope over the song, and its loudness in the legend."""
-    figure = go.Figure()
+    """A heat map of each track's level over the song: tracks down (first on top), time across, dB in colour.
+
+    Lines per track stop being readable past a handful of tracks; one row per track stays readable at 40.
+    The loudest 60 dB are coloured: silent passages sit at the envelope's -120 dB floor.
+    """
     tracks = analysis.get("track_levels") or []
-    for track in tracks:
-        envelope = track.get("envelope_db") or []
-        loudness = track.get("loudness_lufs")
-        label = track["name"] if loudness is None else f"{track['name']} ({loudness:.1f} LUFS)"
-        figure.add_trace(go.Scatter(
-            x=[index / max(len(envelope) - 1, 1) * 100.0 for index in range(len(envelope))], y=envelope,
-            mode="lines", name=label, hovertemplate="%{y:.1f} dB<extra>" + track["name"] + "</extra>",
-        ))
-    # The loudest 60 dB: silent passages sit at the envelope's -120 dB floor and would squash the rest.
+    figure = go.Figure()
+    if not tracks:
+        return _layout(figure, height=LEVELS_MARGIN_PX + LEVELS_ROW_PX)
+    points = max(len(track.get("envelope_db") or []) for track in tracks)
     top_db = max((level for track in tracks for level in track.get("envelope_db") or []), default=0.0)
+    names = [track["name"] for track in tracks]
+    loudness = [("—" if track.get("loudness_lufs") is None else f"{track['loudness_lufs']:.1f} LUFS")
+                for track in tracks]
+    figure.add_trace(go.Heatmap(
+        z=[_stretched(track.get("envelope_db") or [], points) for track in tracks],
+        x=[(index + 0.5) / max(points, 1) * 100.0 for index in range(points)], y=names,
+        customdata=[[text] * points for text in loudness],
+        zmin=top_db - LEVELS_RANGE_DB, zmax=top_db, colorscale="Viridis",
+        colorbar={"title": {"text": "dBFS"}},
+        hovertemplate="%{y} (%{customdata}) at %{x:.0f}%: %{z:.1f} dBFS<extra></extra>",
+    ))
     return _layout(figure, xaxis={"title": {"text": "position in the song (%)"}, "range": [0, 100]},
-                   yaxis={"title": {"text": "level (dBFS, after the fader)"},
-                          "range": [top_db - LEVELS_RANGE_DB, top_db + 3.0]},
-                   height=320)
+                   yaxis={"autorange": "reversed", "type": "category", "automargin": True,
+                          "title": {"text": "level after the fader"}},
+                   height=LEVELS_MARGIN_PX + LEVELS_ROW_PX * len(tracks))
 
 
 def figures(chart_data: dict, analysis: dict) -> dict:
