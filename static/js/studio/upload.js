@@ -60,8 +60,31 @@ export function createUpload(root, ctx) {
   const tracks = $('#tracks', root);
   const queue = [];
   let running = 0;
+  // Once every upload is done the log folds to one line; files that were not used stay in view.
+  const showLog = h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'data-testid': 'upload-log-toggle', 'aria-expanded': 'false' }, 'Show all');
+  const logText = h('span', {});
+  const logSummary = h('p', { class: 'upload-summary muted', 'data-testid': 'upload-summary', hidden: true }, logText, ' ', showLog);
+  stemRows.before(logSummary);
+  showLog.addEventListener('click', () => {
+    const folded = stemRows.classList.toggle('is-folded');
+    showLog.setAttribute('aria-expanded', String(!folded));
+    showLog.textContent = folded ? 'Show all' : 'Fold';
+  });
+
+  function foldLog() {
+    const rows = [...stemRows.querySelectorAll('.upload-row')];
+    const added = rows.filter((row) => row.dataset.state === 'accepted').length;
+    const refused = rows.length - added;
+    logText.textContent = `${rows.length} ${rows.length === 1 ? 'upload' : 'uploads'} done: ${added} added${refused ? `, ${refused} not used (below)` : ''}.`;
+    stemRows.classList.add('is-folded');
+    showLog.setAttribute('aria-expanded', 'false');
+    showLog.textContent = 'Show all';
+    logSummary.hidden = false;
+  }
 
   bindDropZone($('#stems-zone', root), $('#stems-input', root), (files) => {
+    stemRows.classList.remove('is-folded');
+    logSummary.hidden = true;
     const byName = [...files].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
     for (const file of byName) {
       const item = uploadRow(file.name);
@@ -83,7 +106,10 @@ export function createUpload(root, ctx) {
       uploadStem(file, item).finally(() => {
         running -= 1;
         pump();
-        if (running === 0 && !queue.length) ctx.onUploadsSettled();
+        if (running === 0 && !queue.length) {
+          foldLog();
+          ctx.onUploadsSettled();
+        }
       });
     }
   }
@@ -118,7 +144,8 @@ export function createUpload(root, ctx) {
     item.progress(0);
     try {
       const reference = await api.uploadReference(ctx.projectId, file, (fraction) => item.progress(fraction));
-      item.accepted('ready');
+      // The reference card below says it all.
+      refRows.replaceChildren();
       ctx.onReference(reference);
     } catch (error) {
       item.rejected(error.message);
