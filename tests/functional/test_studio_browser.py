@@ -6,13 +6,17 @@ is kept in test-output/studio.png for people to review."""
 import io
 import re
 
+import json
+
 import numpy as np
 import pytest
 import soundfile
 from playwright.sync_api import expect
 
 from mixing import SAMPLE_RATE
-from tests.integration.studio_helpers import CORRUPT, reference_wav, session_stems
+from mixing.params import MixParams
+from tests.integration.studio_helpers import CORRUPT, reference_wav, session_stems, wav_bytes
+from tests.signals import sine
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -67,6 +71,8 @@ def move_gain_and_an_eq_frequency(page) -> float:
     gain.fill(str(new_gain_db))
     expect(gain).to_have_attribute("aria-valuetext", f"{new_gain_db:+.1f} dB")
 
+    # Track 2's EQ is in its details strip, shown once its console row is selected.
+    page.locator("#strip-title-1").click()
     page.locator("[data-strip='1'] details[data-group='eq'] > summary").click()
     frequency = page.get_by_test_id("slider-1-eq_band2_freq_hz")
     expect(frequency).to_be_visible()
@@ -142,4 +148,79 @@ def test_studio_mixes_uploads_rerenders_a_moved_slider_and_downloads_the_wav(
     # The top bar is sticky: from the top of the page it is drawn there, not where the page was scrolled to.
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=output_dir / "studio.png", full_page=True)
+    assert script_errors == []
+
+
+# A 24-track export as a DAW names it: every file shares "Caesium_Stem_" and "_mobile".
+MANY_TRACKS = ["KICK", "SNARE", "HATS", "TOM 1", "TOM 2", "OH L", "OH R", "ROOM", "BASS DI", "BASS AMP", "GTR L",
+               "GTR R", "ACOUSTIC", "PIANO", "ORGAN", "SYNTH PAD", "LEAD VOX", "BV 1", "BV 2", "STRINGS", "BRASS",
+               "FX RISER", "PERC", "CLAP"]
+CONSOLE_VIEWPORT = {"width": 1400, "height": 1000}
+
+
+def test_compact_mixer_shows_24_tracks_at_once_and_moves_by_keyboard(page, script_errors, studio_app, output_dir):
+    page.set_viewport_size(CONSOLE_VIEWPORT)
+    page.goto(studio_app.url + "/")
+    page.get_by_test_id("project-name").fill("Many Tracks")
+    page.get_by_test_id("create-project").click()
+    page.wait_for_url(re.compile(r"/projects/[0-9a-f-]{36}/$"))
+
+    files = [wav_file(f"{number}.Caesium_Stem_{name}_mobile.wav",
+                      wav_bytes(sine(80.0 * 1.15 ** number, 1.5, amplitude=0.3)))
+             for number, name in enumerate(MANY_TRACKS, start=1)]
+    page.get_by_test_id("stems-input").set_input_files(files)
+    expect(page.get_by_test_id("upload-summary")).to_have_text(re.compile("24 uploads done: 24 added"),
+                                                                timeout=UPLOAD_TIMEOUT_MS * 3)
+    # The log folds away; the names lose the export's shared words once the page refetches the project.
+    expect(page.locator("#stem-uploads [data-testid=upload-row]").first).to_be_hidden()
+    expect(page.get_by_test_id("stem-name").last).to_have_value("CLAP")
+    assert [field.input_value() for field in page.get_by_test_id("stem-name").all()] == MANY_TRACKS
+    expect(page.get_by_test_id("project-status")).to_have_text("Needs a reference")
+    page.get_by_test_id("reference-input").set_input_files(wav_file("Reference.wav", reference_wav(duration_s=2.0)))
+    expect(page.get_by_test_id("project-status")).to_have_text("Ready to mix", timeout=UPLOAD_TIMEOUT_MS)
+
+    # A preset renders a version without the automatic mix's fit: the console is what is tested here.
+    preset = json.dumps(MixParams.default(len(MANY_TRACKS)).to_preset(MANY_TRACKS)).encode()
+    page.get_by_test_id("preset-input").set_input_files(
+        {"name": "flat.json", "mimeType": "application/json", "buffer": preset})
+    expect(page.get_by_test_id("current-version")).to_have_text("Version 1 · from a preset", timeout=JOB_TIMEOUT_MS)
+
+    rows = page.locator("[data-testid=console] .console-row")
+    expect(rows).to_have_count(len(MANY_TRACKS) + 1)  # and the master
+    page.get_by_test_id("mixer-hint").scroll_into_view_if_needed()
+    page.get_by_test_id("mixer-hint").evaluate("el => el.scrollIntoView({block: 'start'})")
+    for index, row in enumerate(rows.all()):
+        box = row.bounding_box()
+        assert box is not None and box["height"] > 0, f"row {index} is not drawn"
+        assert 0 <= box["y"] and box["y"] + box["height"] <= CONSOLE_VIEWPORT["height"], f"row {index} is out of view: {box}"
+        assert box["x"] + box["width"] <= CONSOLE_VIEWPORT["width"], f"row {index} overflows to the right: {box}"
+    first = page.get_by_test_id("console-row-0")
+    expect(first).to_contain_text(" dB")
+    expect(first.locator(".console-pan .param-value")).to_have_text("C")
+    expect(first.locator("[role=meter]")).to_have_attribute("aria-valuetext", re.compile(r"^-\d+\.\d LUFS$"))
+    expect(first).to_have_class(re.compile("family-drums"))
+
+    page.locator("#strip-title-0").click()
+    first.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    third = page.get_by_test_id("console-row-2")
+    expect(third).to_have_attribute("aria-current", "true")
+    expect(third).to_be_focused()
+    expect(first).to_have_attribute("aria-current", "false")
+    expect(page.locator("[data-strip='2']")).to_be_visible()
+    expect(page.locator("[data-strip='0']")).to_be_hidden()
+
+    page.keyboard.press("Enter")  # into the details of track 3
+    assert page.evaluate("document.activeElement.closest('[data-strip]').dataset.strip") == "2"
+    page.keyboard.press("Enter")  # the focused EQ summary opens
+    expect(page.get_by_test_id("slider-2-eq_band2_freq_hz")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(third).to_be_focused()
+    page.keyboard.press("m")
+    expect(page.get_by_test_id("mute-2")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#changes-text")).to_have_text("1 change not rendered yet.")
+
+    expect(page.locator("[data-testid=charts] [data-chart=levels] .main-svg").first).to_be_visible(timeout=30_000)
+    page.screenshot(path=output_dir / "studio-24-tracks.png", full_page=True)
     assert script_errors == []

@@ -1,8 +1,18 @@
-// Step 4: a channel strip per track and one for the master bus, built from the parameter schema.
+// Step 4: a compact console, one row per track (fader, pan, mute/solo and the level the open version
+// measured) and one for the master bus, all in view at 40 tracks; the rest of the parameter schema
+// (EQ, compressor, the master's stages) opens as a channel strip for the one selected row.
 // The model keeps exact values (the automatic mix's numbers are not on the slider grid); sliders
 // only show them, so an untouched parameter goes back to the server unchanged.
 import { h } from '../dom.js';
+import { familyOf } from './families.js';
 import { formatValue, fromSlider, sameValue, sliderRange, toSlider } from './params.js';
+
+// The parameter groups a console row shows itself; the details strip shows the others.
+const ROW_GROUPS = new Set(['gain', 'pan']);
+// The meter's span: a track's loudness in the mix after its fader.
+const METER_MIN_LUFS = -60;
+const METER_MAX_LUFS = 0;
+const KEYS_HINT = 'Keys on a track row: ↑ ↓ move between tracks (Home, End: first, last) · Enter opens its details · Esc goes back to the row · M mute · S solo.';
 
 const GROUP_TITLES = {
   gain: 'Gain', eq: 'EQ', compressor: 'Compressor', pan: 'Pan',
@@ -44,6 +54,11 @@ export function createMixer(root, ctx) {
   let baseMuted = new Set();
   let baseSolo = new Set();
   const controls = new Map(); // `${key}:${name}` -> {spec, model, input, output, row}
+  let levels = new Map(); // stem id (and 'master') -> loudness in LUFS measured in the open version
+  let selected = '0';
+  const list = h('div', { class: 'console', 'data-testid': 'console', 'aria-label': 'Tracks' });
+  const details = h('div', { class: 'console-details', 'data-testid': 'console-details' });
+  const hint = h('p', { class: 'muted small mixer-hint', 'data-testid': 'mixer-hint' }, KEYS_HINT);
 
   function setSchema(value) {
     schema = value;
@@ -61,6 +76,9 @@ export function createMixer(root, ctx) {
     });
     const master = valuesFrom(schema.master, version.params && version.params.master);
     models.set('master', { values: master, base: { ...master }, auto: valuesFrom(schema.master, version.auto_params && version.auto_params.master) });
+    const analysis = version.analysis || {};
+    levels = new Map((analysis.track_levels || []).map((track) => [String(track.stem), track.loudness_lufs]));
+    levels.set('master', (analysis.loudness_lufs || {}).mix);
     muted = new Set(version.muted || []);
     solo = new Set(version.solo || []);
     baseMuted = new Set(muted);
@@ -85,21 +103,111 @@ export function createMixer(root, ctx) {
 
   function build() {
     controls.clear();
-    const strips = stems.map((stem, index) => strip(String(index), stem, schema.track, models.get(stem.id)));
+    const rows = stems.map((stem, index) => consoleRow(String(index), stem));
+    rows.push(consoleRow('master', null));
+    const stripSpecs = schema.track.filter((spec) => !ROW_GROUPS.has(spec.group));
+    const strips = stems.map((stem, index) => strip(String(index), stem, stripSpecs, models.get(stem.id)));
     strips.push(strip('master', null, schema.master, models.get('master')));
-    root.replaceChildren(...strips);
+    list.replaceChildren(...rows);
+    details.replaceChildren(...strips);
+    root.replaceChildren(hint, list, details);
     for (const group of root.querySelectorAll('.group')) group.classList.toggle('has-changes', !!group.querySelector('.param.is-changed'));
+    for (const row of rows) markRowChanges(row.dataset.row);
+    select(rows.some((row) => row.dataset.row === selected) ? selected : '0');
     refreshSolo();
     ctx.onChange();
   }
 
+  const rowOf = (key) => list.querySelector(`[data-row="${key}"]`);
+
+  /** Select a row: its details strip is the one shown. */
+  function select(key, { focus = false } = {}) {
+    selected = key;
+    for (const row of list.children) {
+      const on = row.dataset.row === key;
+      row.setAttribute('aria-current', String(on));
+      row.tabIndex = on ? 0 : -1;
+      if (on && focus) row.focus();
+    }
+    for (const el of details.children) el.hidden = el.dataset.strip !== key;
+  }
+
+  function openDetails(key) {
+    select(key);
+    details.querySelector(`[data-strip="${key}"]`)?.querySelector('summary, input, button')?.focus();
+  }
+
+  function markRowChanges(key) {
+    const row = rowOf(key);
+    if (!row) return;
+    const detail = details.querySelector(`[data-strip="${key}"]`);
+    row.classList.toggle('has-changes', !!(row.querySelector('.param.is-changed') || detail?.querySelector('.param.is-changed')));
+  }
+
+  function meter(lufs, name) {
+    const known = Number.isFinite(lufs);
+    const fraction = known ? Math.min(1, Math.max(0, (lufs - METER_MIN_LUFS) / (METER_MAX_LUFS - METER_MIN_LUFS))) : 0;
+    const fill = h('span', { class: 'meter-fill' });
+    fill.style.width = `${(fraction * 100).toFixed(1)}%`;
+    return h('span', {
+      class: 'console-meter', role: 'meter', 'aria-label': `Level of ${name} in this version`,
+      'aria-valuemin': String(METER_MIN_LUFS), 'aria-valuemax': String(METER_MAX_LUFS),
+      'aria-valuenow': known ? lufs.toFixed(1) : null, 'aria-valuetext': known ? `${lufs.toFixed(1)} LUFS` : 'not measured',
+    }, h('span', { class: 'meter-bar', 'aria-hidden': 'true' }, fill), h('span', { class: 'meter-value' }, known ? `${lufs.toFixed(1)} LUFS` : '—'));
+  }
+
+  function consoleRow(key, stem) {
+    const title = stem ? stem.name : 'Master';
+    const model = models.get(stem ? stem.id : 'master');
+    const family = stem ? familyOf(stem.name) : 'master';
+    const cells = [
+      h('span', { class: 'strip-no', 'aria-hidden': 'true' }, stem ? String(Number(key) + 1) : 'M'),
+      h('span', { class: 'console-name', id: `strip-title-${key}`, title: stem ? `${title} · ${family}` : title }, title,
+        h('span', { class: 'group-dot', 'aria-hidden': 'true' })),
+    ];
+    if (stem) {
+      cells.push(toggle('M', 'Mute', stem, muted, 'mute'), toggle('S', 'Solo', stem, solo, 'solo'));
+      for (const spec of schema.track.filter((item) => ROW_GROUPS.has(item.group))) {
+        const param = paramRow(key, spec, model, null);
+        param.classList.add(`console-${spec.group}`);
+        param.querySelector('label').classList.add('visually-hidden');
+        cells.push(param);
+      }
+    }
+    cells.push(meter(levels.get(stem ? stem.id : 'master'), title));
+    const row = h('div', {
+      class: `console-row family-${family}`, role: 'group', 'aria-labelledby': `strip-title-${key}`, tabindex: '-1',
+      'data-row': key, 'data-testid': `console-row-${key}`,
+    }, ...cells);
+    if (stem) row.dataset.stemId = stem.id;
+    row.addEventListener('click', () => select(key));
+    row.addEventListener('keydown', (event) => rowKey(event, key, stem));
+    return row;
+  }
+
+  function rowKey(event, key, stem) {
+    if (event.target !== event.currentTarget) return; // a slider in the row keeps its own arrow keys
+    const keys = [...list.children].map((row) => row.dataset.row);
+    const at = keys.indexOf(key);
+    const to = { ArrowDown: at + 1, ArrowUp: at - 1, Home: 0, End: keys.length - 1 }[event.key];
+    if (to !== undefined) {
+      event.preventDefault();
+      select(keys[Math.min(keys.length - 1, Math.max(0, to))], { focus: true });
+    } else if (event.key === 'Enter') {
+      event.preventDefault();
+      openDetails(key);
+    } else if (stem && (event.key === 'm' || event.key === 's')) {
+      event.preventDefault();
+      event.currentTarget.querySelector(`.toggle-${event.key === 'm' ? 'mute' : 'solo'}`).click();
+    }
+  }
+
   function strip(key, stem, specs, model) {
     const title = stem ? stem.name : 'Master';
-    const titleId = `strip-title-${key}`;
+    const titleId = `detail-title-${key}`;
     const head = h('div', { class: 'strip-head' },
       h('span', { class: 'strip-no', 'aria-hidden': 'true' }, stem ? String(Number(key) + 1) : 'M'),
       h('span', { class: 'strip-name', id: titleId, title }, title));
-    if (stem) head.append(toggle('M', 'Mute', stem, muted, 'mute'), toggle('S', 'Solo', stem, solo, 'solo'));
 
     const body = [];
     let group = null;
@@ -128,6 +236,12 @@ export function createMixer(root, ctx) {
     }
     const el = h('div', { class: `strip${stem ? '' : ' strip-master'}`, role: 'group', 'aria-labelledby': titleId, 'data-strip': key }, head, ...body);
     if (stem) el.dataset.stemId = stem.id;
+    el.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        event.preventDefault();
+        select(key, { focus: true });
+      }
+    });
     return el;
   }
 
@@ -158,7 +272,7 @@ export function createMixer(root, ctx) {
   }
 
   function refreshSolo() {
-    for (const el of root.querySelectorAll('.strip[data-stem-id]')) {
+    for (const el of root.querySelectorAll('[data-stem-id]')) {
       const id = el.dataset.stemId;
       el.classList.toggle('is-muted', muted.has(id) || (solo.size > 0 && !solo.has(id)));
     }
@@ -177,7 +291,7 @@ export function createMixer(root, ctx) {
     const output = h('output', { for: id, class: 'param-value' });
     const reset = h('button', { type: 'button', class: 'param-reset', title: 'Back to the automatic value', 'aria-label': `Reset ${spec.label} to the automatic value` }, '↺');
     const row = h('div', { class: 'param' }, h('div', { class: 'param-head' }, label, output, reset), input);
-    const control = { spec, model, input, output, row, reset };
+    const control = { key, spec, model, input, output, row, reset };
     controls.set(`${key}:${spec.name}`, control);
 
     const resetToAuto = () => set(control, model.auto[spec.name]);
@@ -212,6 +326,7 @@ export function createMixer(root, ctx) {
     reset.disabled = atAuto;
     const group = row.closest('.group');
     if (group) group.classList.toggle('has-changes', !!group.querySelector('.param.is-changed'));
+    if (row.isConnected) markRowChanges(control.key);
   }
 
   function paramsDirty(specs, model) {
