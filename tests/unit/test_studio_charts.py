@@ -71,7 +71,7 @@ def test_level_overview_is_a_heat_map_of_tracks_over_time_in_dbfs():
     assert heatmap["x"] == pytest.approx([100 / 6, 50.0, 500 / 6])
     assert (heatmap["zmin"], heatmap["zmax"]) == (-80.0, -20.0)
     assert heatmap["customdata"][0][0] == "-20.0 LUFS" and heatmap["customdata"][1][0] == "—"
-    assert heatmap["colorbar"]["title"]["text"] == "dBFS"
+    assert heatmap["colorbar"]["title"]["text"] == "dBFS after the fader"
     assert figure["layout"]["yaxis"]["autorange"] == "reversed"
 
 

@@ -175,7 +175,8 @@ def levels_figure(analysis: dict) -> dict:
     """A heat map of each track's level over the song: tracks down (first on top), time across, dB in colour.
 
     Lines per track stop being readable past a handful of tracks; one row per track stays readable at 40.
-    The loudest 60 dB are coloured: silent passages sit at the envelope's -120 dB floor.
+    Levels are after each track's fader; the loudest 60 dB are coloured: silent passages sit at the
+    envelope's -120 dB floor.
     """
     tracks = analysis.get("track_levels") or []
     figure = go.Figure()
@@ -191,12 +192,12 @@ def levels_figure(analysis: dict) -> dict:
         x=[(index + 0.5) / max(points, 1) * 100.0 for index in range(points)], y=names,
         customdata=[[text] * points for text in loudness],
         zmin=top_db - LEVELS_RANGE_DB, zmax=top_db, colorscale="Viridis",
-        colorbar={"title": {"text": "dBFS"}},
+        colorbar={"title": {"text": "dBFS after the fader"}},
         hovertemplate="%{y} (%{customdata}) at %{x:.0f}%: %{z:.1f} dBFS<extra></extra>",
     ))
     return _layout(figure, xaxis={"title": {"text": "position in the song (%)"}, "range": [0, 100]},
-                   yaxis={"autorange": "reversed", "type": "category", "automargin": True,
-                          "title": {"text": "level after the fader"}},
+                   # No axis title: it would sit on the track names, which say what the rows are.
+                   yaxis={"autorange": "reversed", "type": "category", "automargin": True},
                    height=LEVELS_MARGIN_PX + LEVELS_ROW_PX * len(tracks))
 
 
