@@ -1,12 +1,12 @@
 """The studio as a visitor uses it, in Chromium against the real web server and Celery worker:
 upload four stems (and one broken file) and a reference, make the instant mix, move two sliders,
 re-render, hear that the new version differs, apply the advice to move the fader back and re-render
-again, and download version 2. A screenshot of the finished page
-is kept in test-output/studio.png for people to review."""
+again, and download version 2. And a 24-track session in the compact console: every row on one
+screen, keyboard navigation, one track's details. Screenshots of the finished pages are kept in
+test-output/ (studio.png, studio-24-tracks.png) for people to review."""
 import io
-import re
-
 import json
+import re
 
 import numpy as np
 import pytest
@@ -185,14 +185,15 @@ def test_compact_mixer_shows_24_tracks_at_once_and_moves_by_keyboard(page, scrip
         {"name": "flat.json", "mimeType": "application/json", "buffer": preset})
     expect(page.get_by_test_id("current-version")).to_have_text("Version 1 · from a preset", timeout=JOB_TIMEOUT_MS)
 
+    # Every row on one screen of 1400 x 1000 px, from the keys hint at its top.
     rows = page.locator("[data-testid=console] .console-row")
     expect(rows).to_have_count(len(MANY_TRACKS) + 1)  # and the master
-    page.get_by_test_id("mixer-hint").scroll_into_view_if_needed()
     page.get_by_test_id("mixer-hint").evaluate("el => el.scrollIntoView({block: 'start'})")
     for index, row in enumerate(rows.all()):
         box = row.bounding_box()
         assert box is not None and box["height"] > 0, f"row {index} is not drawn"
-        assert 0 <= box["y"] and box["y"] + box["height"] <= CONSOLE_VIEWPORT["height"], f"row {index} is out of view: {box}"
+        in_view = box["y"] >= 0 and box["y"] + box["height"] <= CONSOLE_VIEWPORT["height"]
+        assert in_view, f"row {index} is out of view: {box}"
         assert box["x"] + box["width"] <= CONSOLE_VIEWPORT["width"], f"row {index} overflows to the right: {box}"
     first = page.get_by_test_id("console-row-0")
     expect(first).to_contain_text(" dB")

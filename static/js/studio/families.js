@@ -3,9 +3,9 @@
 const FAMILIES = [
   ['drums', /kick|snare|\bhats?\b|hi-?hat|\btoms?\b|overhead|\boh\b|cymbal|\bride\b|crash|drum|perc|clap|shaker|tamb|conga|bongo|\broom\b/i],
   ['bass', /bass|\bsub\b|808/i],
-  ['vocals', /vox|vocal|\bvoc\b|\bbvs?\b|choir|sing|\blead\b|harmon|adlib/i],
+  ['vocals', /vox|vocal|\bvoc\b|\bbvs?\b|choir|\bsing|harmon|adlib/i],
   ['guitars', /gtr|guitar|acoustic|banjo|mandolin|ukulele/i],
-  ['keys', /piano|keys|organ|rhodes|wurli|synth|\bpad\b|\bpads\b|clav|\blead synth\b|arp/i],
+  ['keys', /piano|keys|organ|rhodes|wurli|synth|\bpads?\b|clav|\barp/i],
   ['strings', /string|violin|viola|cello|brass|horn|trumpet|trombone|\bsax|flute|clarinet|orch/i],
   ['fx', /\bfx\b|sfx|riser|noise|sweep|impact|ambien/i],
 ];
