@@ -244,6 +244,12 @@ def _train_main(argv: list[str]) -> int:
     return main(argv)
 
 
+def _train_tone_main(argv: list[str]) -> int:
+    from mixing.tone.__main__ import main
+
+    return main(argv)
+
+
 # Subcommands by name. A new one is one more Command here; its main may import lazily.
 COMMANDS: dict[str, Command] = {command.name: command for command in (
     Command("mix", "mix stems toward a reference song", mix_main),
@@ -251,6 +257,7 @@ COMMANDS: dict[str, Command] = {command.name: command for command in (
     Command("advise", "what to change, track by track, to move a mix toward a target", advise_main),
     Command("generate", "write synthetic multitrack sessions (python -m mixing.datagen)", _generate_main),
     Command("train", "train the controller (python -m mixing.train)", _train_main),
+    Command("train-tone", "train a family's neural tone model (python -m mixing.tone)", _train_tone_main),
 )}
 
 
