@@ -6,6 +6,7 @@ A fixed stem is stored as lossless FLAC (24-bit; a float WAV when it peaks at or
 is clipped) at the file's own sample rate, under the file name it had with the new extension; the old file is
 deleted once the new one is committed, and nothing changes if any step fails.
 """
+import hashlib
 import logging
 import tempfile
 import time
@@ -16,6 +17,7 @@ import numpy as np
 import soxr
 import torch
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.db import transaction
 
@@ -37,6 +39,8 @@ FIXES = (*AUDIO_FIXES, "delete_stem")
 FIX_LABELS = {"remove_dc": "Remove the DC offset", "fold_to_mono": "Fold to mono", "delete_stem": "Delete the track"}
 # Child decoders at once, as in services.VALIDATE_WORKERS; each stem's audio is dropped once scanned.
 DECODE_WORKERS = 4
+# A report is kept under the names of the stored files it read: any upload, fix or deletion makes new names.
+REPORT_CACHE_S = 3600
 
 
 def _local_copy(field, folder: Path) -> Path:
@@ -62,13 +66,24 @@ def _unreadable(what: str, error: Exception) -> ApplicationError:
 
 def project_preflight(*, project: Project) -> dict:
     """The preflight report of a project's stems (and its reference, when there is one): its findings in
-    JSON, each naming the stem ids it concerns and the fix it offers, with its button's label."""
-    started = time.monotonic()
+    JSON, each naming the stem ids it concerns and the fix it offers, with its button's label. The same
+    stored files give the same report, so a page load does not decode a session again."""
     stems = stems_ordered(project=project)
     reference = reference_or_none(project)
     files = [(stem.file, stem.filename) for stem in stems]
     if reference is not None:
         files.append((reference.file, reference.filename))
+    read = repr([(str(stem.id), stem.file.name) for stem in stems] + [field.name for field, _ in files])
+    key = f"mixref-preflight-{project.pk}-{hashlib.sha256(read.encode()).hexdigest()}"
+    report = cache.get(key)
+    if report is None:
+        report = _report(stems, files, with_reference=reference is not None)
+        cache.set(key, report, REPORT_CACHE_S)
+    return report
+
+
+def _report(stems: list[Stem], files: list, *, with_reference: bool) -> dict:
+    started = time.monotonic()
 
     def scan(item):
         field, filename = item
@@ -82,7 +97,7 @@ def project_preflight(*, project: Project) -> dict:
     findings = findings_from_scans(
         scans[:len(stems)], names=[stem.filename for stem in stems], sample_rate=SAMPLE_RATE,
         source_sample_rates_hz=[stem.sample_rate for stem in stems],
-        reference=scans[len(stems)] if reference is not None else None,
+        reference=scans[len(stems)] if with_reference else None,
     ) if stems else []
     ids = [str(stem.id) for stem in stems]
     return {
