@@ -6,12 +6,13 @@ import torch
 
 from mixing import SAMPLE_RATE
 from mixing.preflight import (
+    LAG_DECIMATION,
     apply_fix,
+    best_lag_correlation,
     clipped_runs,
     correlation_with_the_rest,
     dc_offset_dbfs,
     dual_mono_difference_db,
-    gram_matrix,
     leading_silence_s,
     preflight,
 )
@@ -103,7 +104,14 @@ def test_lengths_and_late_starts():
     assert found["length"][0].tracks == (1,)
     assert "Bass.wav (7.0 s)" in found["length"][0].message
     assert found["start_offset"][0].tracks == (2,)
-    assert "Vox.wav after 2.5 s" in found["start_offset"][0].message
+    assert "Vox.wav after 2.5 s. Normal" in found["start_offset"][0].message
+
+
+def test_only_the_first_five_late_stems_are_named():
+    stems = [torch.cat([torch.zeros(1, 2 * RATE), noise(2.0, seed=seed)], dim=1) for seed in range(7)]
+    finding = checks(preflight(stems, names=names(7), sample_rate=RATE))["start_offset"][0]
+    assert finding.tracks == tuple(range(7))
+    assert "stem4.wav after 2.0 s and 2 more." in finding.message
 
 
 def test_mixed_sample_rates_name_the_odd_ones_out():
@@ -133,26 +141,44 @@ def test_an_exact_copy_is_a_duplicate_and_a_half_inverted_one_only_a_note():
     assert opposed.values["correlation"] == pytest.approx(-1 / math.sqrt(2), abs=0.01)
 
 
-def test_the_full_mix_among_its_stems_correlates_one_with_the_rest():
-    parts = [noise(3.0, seed=seed) for seed in range(3)]
-    mix = parts[0] + parts[1] + parts[2]
+def test_the_full_mix_among_its_stems_is_found_even_when_it_starts_a_second_late():
+    parts = [noise(6.0, seed=seed) for seed in range(3)]
+    delay = torch.zeros(1, RATE)
+    mix = torch.cat([delay, parts[0] + parts[1] + parts[2]], dim=1)
     found = checks(preflight([*parts, mix], names=names(4), sample_rate=RATE))
-    assert [f.track for f in found["full_mix"]] == [3]
-    assert found["full_mix"][0].values["correlation"] == pytest.approx(1.0, abs=1e-6)
-    # Each part against the rest (the two other parts and the mix, 2a + 2b + c in power terms): 1/3.
-    rest = correlation_with_the_rest(gram_matrix([torch.tensor([1.0, 0, 0]), torch.tensor([0, 1.0, 0]),
-                                                  torch.tensor([0, 0, 1.0]), torch.tensor([1.0, 1, 1])]))
-    assert rest.tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0])
+    [finding] = found["full_mix"]
+    # Searched on block means of 32 samples, 44100 = 1378.125 blocks: white noise in blocks shifted by an
+    # eighth of a block keeps 7/8 of its correlation.
+    assert finding.track == 3 and finding.values["correlation"] == pytest.approx(0.875, abs=0.01)
+    # Lags are searched in steps of 32 samples.
+    assert finding.values["offset_s"] == pytest.approx(1.0, abs=32 / RATE)
+    assert "once shifted by 1.0 s" in finding.message
 
 
-def test_a_stem_that_is_the_reference_and_one_that_shares_only_its_left_channel():
+def test_best_lag_correlation_finds_the_delay_and_rest_correlations_add_up():
+    a = noise(1.0, seed=12)[0]
+    delayed = torch.cat([torch.zeros(100), a])
+    r, lag = best_lag_correlation(a, delayed)
+    assert (round(r, 6), lag) == (1.0, 100)
+    assert best_lag_correlation(delayed, a)[1] == -100
+    assert best_lag_correlation(a, torch.zeros(10)) == (0.0, 0)
+    # Three independent noises of equal power and their sum (held over blocks of LAG_DECIMATION, so that
+    # coarse() keeps them): each against the other two plus the sum, a + 2b + 2c, correlates
+    # 1 / sqrt(1 + 4 + 4) = 1/3; the sum against the parts, 1.
+    parts = [torch.repeat_interleave(noise(0.5, seed=seed)[0], LAG_DECIMATION) for seed in (13, 14, 15)]
+    rest = [r for r, _ in correlation_with_the_rest([*parts, sum(parts)])]
+    assert rest == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1.0], abs=0.03)
+
+
+def test_a_stem_that_is_the_reference_even_shifted_and_one_that_is_not():
     reference = noise(4.0, seed=9, channels=2)
-    stems = [noise(4.0, seed=10), reference[:1].clone(), reference.clone()]
-    found = checks(preflight(stems, names=["a.wav", "left.wav", "song.wav"], sample_rate=RATE, reference=reference))
-    # The reference's own copy correlates 1; its left channel alone, against the average of two independent
-    # channels, 1/sqrt(2): below the threshold (and the copy's "rest" is the left channel plus noise: 0.5).
-    assert [(f.track, round(f.values["correlation"], 6)) for f in found["is_reference"]] == [(2, 1.0)]
-    assert "full_mix" not in found
+    # Shifted by 16 coarse blocks (512 samples), so that the blocks line up again.
+    shifted = torch.cat([torch.zeros(2, 512), reference], dim=1)
+    found = checks(preflight([noise(4.0, seed=10), shifted], names=["a.wav", "song.wav"], sample_rate=RATE,
+                             reference=reference))
+    [finding] = found["is_reference"]
+    assert finding.track == 1 and finding.values["correlation"] == pytest.approx(1.0, abs=1e-6)
+    assert finding.values["offset_s"] == pytest.approx(512 / RATE)
 
 
 def test_findings_come_most_serious_first_and_bad_input_is_refused():
