@@ -9,8 +9,11 @@ Polarity is never flipped automatically: two tracks in opposite polarity (a snar
 microphones) may be meant that way.
 
 Every function takes audio as float tensors ``(channels, samples)`` (channels 1 or 2) with an explicit
-``sample_rate``. Correlations are measured at zero lag on the channel average, after averaging blocks of
-:data:`CORRELATION_DECIMATION` samples (a low-pass that keeps a copy a copy and cuts the cost fourfold).
+``sample_rate``. A stem is read once (:func:`scan_stem`) and kept only as its measurements and its channel
+average in blocks of :data:`CORRELATION_DECIMATION` samples (a low-pass that keeps a copy a copy), so a
+40-track session need not be held at once. Pairs of stems are compared at zero lag (copies come from one
+export); a full mix or the reference among the stems at any lag, by FFT on blocks of
+:data:`LAG_DECIMATION` of those (a master is often shifted against its stems).
 """
 from __future__ import annotations
 
@@ -40,8 +43,8 @@ LENGTH_DIFFERENCE_S = 1.0
 # Leading silence is what lies below this level; a stem that starts later than this says so (info).
 ONSET_LEVEL_DBFS = -60.0
 LATE_START_S = 1.0
-# A real song has a dozen parts entering late (Caesium: 16 of 16); the message names the first few.
-LATE_LISTED = 5
+# A real song has a dozen parts entering late (Caesium: 16 of 16); a message names the first few.
+LISTED = 5
 DUPLICATE_CORRELATION = 0.99
 INVERTED_CORRELATION = -0.95
 # Below this but above INVERTED_CORRELATION: largely opposite polarity, worth a listen, not a fix.
@@ -129,13 +132,16 @@ def decimated_mono(audio: torch.Tensor) -> torch.Tensor:
     return mono[:usable].reshape(-1, CORRELATION_DECIMATION).mean(dim=1).float()
 
 
-def gram_matrix(rows: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Inner products ``(n, n)`` float64 of 1-D signals, the shorter ones taken as zero past their end."""
-    gram = torch.empty(len(rows), len(rows), dtype=torch.float64)
-    for i, row in enumerate(rows):
-        for j in range(i, len(rows)):
-            common = min(len(row), len(rows[j]))
-            gram[i, j] = gram[j, i] = torch.dot(row[:common].double(), rows[j][:common].double())
+def gram_matrix(rows: Sequence[torch.Tensor], *, chunk: int = 1 << 16) -> torch.Tensor:
+    """Inner products ``(n, n)`` float64 of 1-D signals, the shorter ones taken as zero past their end;
+    summed over chunks of ``chunk`` samples, so that only ``(n, chunk)`` of them is ever stacked."""
+    length = max(len(row) for row in rows)
+    gram = torch.zeros(len(rows), len(rows), dtype=torch.float64)
+    for start in range(0, length, chunk):
+        width = min(chunk, length - start)
+        pieces = [row[start:start + width].double() for row in rows]
+        block = torch.stack([torch.nn.functional.pad(piece, (0, width - len(piece))) for piece in pieces])
+        gram += block @ block.T
     return gram
 
 
@@ -176,6 +182,12 @@ def correlation_with_the_rest(monos: Sequence[torch.Tensor]) -> list[tuple[float
     rows = [torch.nn.functional.pad(row, (0, length - len(row))) for row in rows]
     total = torch.stack(rows).sum(dim=0)
     return [best_lag_correlation(row, total - row) for row in rows]
+
+
+def _listed(items: Sequence[str]) -> str:
+    """The first :data:`LISTED` items, and how many more."""
+    shown = ", ".join(items[:LISTED])
+    return f"{shown} and {len(items) - LISTED} more" if len(items) > LISTED else shown
 
 
 def _format_s(seconds: float) -> str:
@@ -247,7 +259,7 @@ def _length_findings(names: Sequence[str], scans: Sequence[StemScan]) -> list[Fi
     short = [i for i, d in enumerate(durations_s) if durations_s[longest] - d > LENGTH_DIFFERENCE_S]
     findings = []
     if short:
-        listed = ", ".join(f"{names[i]} ({_format_s(durations_s[i])})" for i in short)
+        listed = _listed([f"{names[i]} ({_format_s(durations_s[i])})" for i in short])
         findings.append(Finding(
             "length", "warning", f"Stems differ in length: the longest, {names[longest]}, lasts "
             f"{_format_s(durations_s[longest])}; {listed}. Shorter stems get silence at their end, so check that "
@@ -255,9 +267,7 @@ def _length_findings(names: Sequence[str], scans: Sequence[StemScan]) -> list[Fi
             values={"longest_s": durations_s[longest]}))
     late = [i for i, scan in enumerate(scans) if LATE_START_S < scan.leading_silence_s < scan.duration_s]
     if late and len(scans) > 1:
-        listed = ", ".join(f"{names[i]} after {_format_s(scans[i].leading_silence_s)}" for i in late[:LATE_LISTED])
-        if len(late) > LATE_LISTED:
-            listed += f" and {len(late) - LATE_LISTED} more"
+        listed = _listed([f"{names[i]} after {_format_s(scans[i].leading_silence_s)}" for i in late])
         findings.append(Finding(
             "start_offset", "info", f"Some stems begin with silence: {listed}. Normal for parts that enter later; "
             "if one should play from the start, it was exported from a different start point.", tuple(late),
@@ -272,10 +282,13 @@ def _rate_findings(names: Sequence[str], rates_hz: Sequence[int], sample_rate: i
     counts = ", ".join(f"{rate / 1000:g} kHz ({rates_hz.count(rate)})" for rate in distinct)
     odd = min(distinct, key=rates_hz.count)
     odd_tracks = tuple(i for i, rate in enumerate(rates_hz) if rate == odd)
+    lowest = distinct[0]
+    bandwidth = (f" A file at {lowest / 1000:g} kHz holds nothing above {lowest / 2000:g} kHz: no resampling brings "
+                 "its top end back." if lowest < sample_rate else "")
     return [Finding(
         "sample_rate", "warning", f"The stems come at different sample rates: {counts}; they are all resampled to "
         f"{sample_rate / 1000:g} kHz. Stems of one song usually share one rate: check that "
-        f"{', '.join(names[i] for i in odd_tracks)} came from the same export.", odd_tracks,
+        f"{_listed([names[i] for i in odd_tracks])} came from the same export.{bandwidth}", odd_tracks,
         values={f"sample_rate_hz_{i}": float(rate) for i, rate in enumerate(rates_hz)})]
 
 
