@@ -137,6 +137,8 @@ export const deleteProject = (id) => request('DELETE', project(id));
 export const uploadStem = (id, file, onProgress) => upload('POST', `${project(id)}stems/`, formWith('files', file), onProgress);
 export const renameStem = (id, stemId, name) => request('PATCH', `${project(id)}stems/${encodeURIComponent(stemId)}/`, { name });
 export const deleteStem = (id, stemId) => request('DELETE', `${project(id)}stems/${encodeURIComponent(stemId)}/`);
+export const getPreflight = (id) => request('GET', `${project(id)}preflight/`);
+export const fixStem = (id, stemId, fix) => request('POST', `${project(id)}stems/${encodeURIComponent(stemId)}/fix/`, { fix });
 export const uploadReference = (id, file, onProgress) => upload('PUT', `${project(id)}reference/`, formWith('file', file), onProgress);
 
 export const startMix = (id) => request('POST', `${project(id)}mix/`, { method: 'auto' });

@@ -9,6 +9,7 @@ import { createJobs } from './studio/jobs.js';
 import { createMixer } from './studio/mixer.js';
 import { reportError } from './studio/notify.js';
 import { createPlayer } from './studio/player.js';
+import { createPreflight } from './studio/preflight.js';
 import { createUpload } from './studio/upload.js';
 import { createVersions } from './studio/versions.js';
 
@@ -40,6 +41,7 @@ const upload = createUpload(root, {
     state.project.stems = state.project.stems.filter((s) => s.id !== stemId);
     stemsChanged();
     refreshProject();
+    checkStems();
   },
   // The badge is the server's verdict on the inputs: fetched again after every change of them.
   onReference(reference) {
@@ -48,9 +50,29 @@ const upload = createUpload(root, {
     refreshMixButton();
     refreshPlayer();
     refreshProject();
+    checkStems();
   },
-  onUploadsSettled: () => refreshProject(),
+  onUploadsSettled() {
+    refreshProject();
+    checkStems();
+  },
 });
+
+const preflight = createPreflight($('#preflight'), {
+  projectId,
+  onFixed(result, finding) {
+    state.project.stems = result.stem
+      ? state.project.stems.map((s) => (s.id === result.stem.id ? result.stem : s))
+      : state.project.stems.filter((s) => s.id !== finding.track);
+    stemsChanged();
+  },
+});
+
+/** The preflight report follows the stems (and the reference, which a stem may turn out to be). */
+function checkStems() {
+  if (state.project && state.project.stems.length) preflight.run();
+  else preflight.clear();
+}
 
 const jobs = createJobs({
   panel: $('#job-panel'),
@@ -265,6 +287,7 @@ async function init() {
   }
   mixer.setSchema(state.schema);
   setProject(project);
+  checkStems();
   if (project.current_version) openVersion(project.current_version);
   const job = project.active_job;
   if (job && UNFINISHED.has(job.status)) jobs.follow(job, { relaunch: relaunchFor(job) });

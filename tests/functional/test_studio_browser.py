@@ -1,5 +1,6 @@
 """The studio as a visitor uses it, in Chromium against the real web server and Celery worker:
-upload four stems (and one broken file) and a reference, make the instant mix, move two sliders,
+upload four stems (and one broken file) and a reference, remove the DC offset the preflight finds in the
+bass, make the instant mix, listen in mono and at streaming loudness, move two sliders,
 re-render, hear that the new version differs, apply the advice to move the fader back and re-render
 again, and download version 2. And a 24-track session in the compact console: every row on one
 screen, keyboard navigation, one track's details. Screenshots of the finished pages are kept in
@@ -47,6 +48,8 @@ def decoded(response) -> np.ndarray:
 
 def upload_stems_with_one_broken(page) -> None:
     stems = session_stems(duration_s=STEM_DURATION_S)
+    # An offset of 0.1 (-20 dBFS) for the preflight to find and remove.
+    stems["01_Bass.wav"] = wav_bytes(sine(55.0, STEM_DURATION_S, amplitude=0.4) + 0.1)
     files = [wav_file(name, content) for name, content in stems.items()] + [wav_file("05_Broken.wav", CORRUPT)]
     page.get_by_test_id("stems-input").set_input_files(files)
 
@@ -60,6 +63,43 @@ def upload_stems_with_one_broken(page) -> None:
     expect(page.get_by_test_id("stem-name")).to_have_count(len(stems))
     names = {field.input_value() for field in page.get_by_test_id("stem-name").all()}
     assert names == {"Bass", "Keys", "Pad", "Drums"}
+
+
+def remove_the_dc_offset_the_preflight_found(page) -> None:
+    """The report lists the bass's offset; its fix rewrites the stem (as FLAC, same track) and the finding goes."""
+    panel = page.get_by_test_id("preflight")
+    offset = panel.locator("[data-testid=preflight-finding][data-check=dc_offset]")
+    expect(offset).to_have_count(1, timeout=UPLOAD_TIMEOUT_MS)
+    expect(panel).to_have_attribute("aria-busy", "false", timeout=UPLOAD_TIMEOUT_MS)
+    expect(offset).to_contain_text("01_Bass.wav has a DC offset of -20.0 dBFS")
+    offset.get_by_test_id("preflight-fix-dc_offset").click()
+    expect(page.get_by_test_id("preflight-done")).to_have_text(
+        "01_Bass.wav: its DC offset was removed; stored as 01_Bass.flac (24-bit FLAC, 44.1 kHz).")
+    expect(offset).to_have_count(0, timeout=UPLOAD_TIMEOUT_MS)
+    expect(panel).to_have_attribute("aria-busy", "false", timeout=UPLOAD_TIMEOUT_MS)
+    expect(page.get_by_test_id("preflight-status")).to_contain_text("4 stems checked")
+    expect(page.get_by_test_id("stem-name")).to_have_count(4)
+
+
+def listen_in_mono_and_at_streaming_loudness(page) -> None:
+    """The checks route every player through Web Audio: mono is a one-channel node, and streaming loudness
+    replaces the level matching with each file's gain to -14 LUFS."""
+    mono = page.get_by_test_id("check-mono")
+    mono.click()
+    expect(mono).to_have_attribute("aria-pressed", "true")
+    for source in ("mix", "reference"):
+        assert page.get_by_test_id(f"player-{source}").evaluate("audio => audio.mixrefChain.mono.channelCount") == 1
+    page.get_by_test_id("check-streaming").click()
+    expect(page.get_by_test_id("levels-text")).to_contain_text("At streaming loudness (-14 LUFS): Mix v1 ")
+    mix_gain = page.get_by_test_id("player-mix").evaluate("audio => audio.mixrefChain.level.gain.value")
+    mix_url = page.get_by_test_id("player-mix").evaluate("audio => new URL(audio.dataset.url, location.href).href")
+    mix_lufs = float(page.request.get(mix_url).headers["x-loudness-lufs"])
+    assert mix_gain == pytest.approx(10 ** ((-14 - mix_lufs) / 20), rel=1e-3)
+    page.get_by_test_id("check-streaming").click()
+    mono.click()
+    expect(mono).to_have_attribute("aria-pressed", "false")
+    assert page.get_by_test_id("player-mix").evaluate("audio => audio.mixrefChain.mono.channelCount") == 2
+    expect(page.get_by_test_id("levels-text")).to_contain_text("Levels matched")
 
 
 def move_gain_and_an_eq_frequency(page) -> float:
@@ -109,10 +149,12 @@ def test_studio_mixes_uploads_rerenders_a_moved_slider_and_downloads_the_wav(
     page.get_by_test_id("reference-input").set_input_files(wav_file("Reference.wav", reference_wav(duration_s=8.0)))
     expect(page.get_by_test_id("reference-info")).to_be_visible(timeout=UPLOAD_TIMEOUT_MS)
     expect(page.locator("#reference-name")).to_have_text("Reference.wav")
+    remove_the_dc_offset_the_preflight_found(page)
 
     page.get_by_test_id("mix-button").click()
     expect(page.get_by_test_id("current-version")).to_have_text("Version 1 · automatic mix", timeout=JOB_TIMEOUT_MS)
     expect(page.get_by_test_id("job-progress")).to_have_attribute("aria-valuenow", "100")
+    listen_in_mono_and_at_streaming_loudness(page)
 
     auto_gain_db = move_gain_and_an_eq_frequency(page)
     page.get_by_test_id("render-button").click()

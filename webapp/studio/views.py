@@ -17,7 +17,7 @@ from mixing.params import schema_dict
 from webapp.core.errors import ApplicationError
 from webapp.core.uploads import uploaded_file, uploaded_files
 
-from . import charts, selectors, services
+from . import charts, preflight, selectors, services
 from .models import MixVersion, Project
 from .owners import owner_from_request
 from .responses import stored_file_response
@@ -146,6 +146,21 @@ def stem_detail(request: HttpRequest, project_id, stem_id) -> HttpResponse:
         return HttpResponse(status=204)
 
     return _by_method(request, {"PATCH": renamed, "DELETE": deleted})
+
+
+@require_GET
+@never_cache
+def stems_preflight(request: HttpRequest, project_id) -> JsonResponse:
+    return JsonResponse(preflight.project_preflight(project=_project(request, project_id)))
+
+
+@never_cache
+def stem_fix(request: HttpRequest, project_id, stem_id) -> HttpResponse:
+    def fixed():
+        stem = selectors.stem_get(project=_project(request, project_id), stem_id=stem_id)
+        return JsonResponse(preflight.stem_fix(stem=stem, fix=_json_body(request).get("fix")))
+
+    return _by_method(request, {"POST": fixed})
 
 
 def _parse_put_multipart(request: HttpRequest) -> None:
