@@ -114,8 +114,8 @@ class MixSession:
         """
         limits = {"max_duration_s": max_duration_s} if max_duration_s is not None else {}
         stems = load_stems(stem_paths, filenames=filenames, names=names, **limits)
-        reference = (pipeline.load_reference(reference_path, name=reference_name) if reference_path is not None
-                     else None)
+        reference = (pipeline.load_reference(reference_path, name=reference_name, sample_rate_hz=stems.sample_rate)
+                     if reference_path is not None else None)
         return cls(stems, reference, device=device)
 
     @cached_property
