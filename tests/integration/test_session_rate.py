@@ -1,0 +1,62 @@
+"""The session's rate kept: stems at 48 kHz (or mostly so) render, play and download at 48 kHz through the
+render task run in this process, the reference (at 44.1 kHz) resampled to the session's rate."""
+import io
+
+import pytest
+import soundfile
+
+from tests.signals import noise, sine
+from workers import tasks
+
+from .studio_helpers import (  # noqa: F401 (fixtures)
+    enqueued,
+    project_create,
+    reference_upload,
+    reference_wav,
+    render_request,
+    stems_upload,
+    wav_bytes,
+)
+
+pytestmark = pytest.mark.django_db
+
+DURATION_S = 1.5
+
+
+def rendered_at_rates(client, enqueued, capture, rates_hz: list[int]) -> dict:
+    project = project_create(client)
+    stems = {f"{index:02d}_Track.wav": wav_bytes(sine(110.0 * (index + 1), DURATION_S, sample_rate=rate_hz)
+                                                 + noise(DURATION_S, sample_rate=rate_hz, rms=0.02, seed=index),
+                                                 rate_hz)
+             for index, rate_hz in enumerate(rates_hz)}
+    assert stems_upload(client, project["id"], stems).status_code == 201
+    assert reference_upload(client, project["id"], reference_wav(duration_s=2.0)).status_code == 201
+    project = client.get(f"/api/projects/{project['id']}/").json()
+    with capture(execute=True):
+        response = client.post(f"/api/projects/{project['id']}/render/", render_request(project),
+                               content_type="application/json")
+    assert response.status_code == 202, response.content
+    tasks.project_render(enqueued[-1][1])
+    job = client.get(f"/api/jobs/{enqueued[-1][1]}/").json()
+    assert (job["status"], job["error"]) == ("succeeded", "")
+    return project
+
+
+def info_of(response) -> soundfile._SoundFileInfo:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return soundfile.info(io.BytesIO(content))
+
+
+@pytest.mark.parametrize("rates_hz", [[48000, 48000], [24000, 48000, 48000]])
+def test_a_48_khz_session_renders_plays_and_downloads_at_48_khz(client, enqueued,
+                                                                django_capture_on_commit_callbacks, rates_hz):
+    project = rendered_at_rates(client, enqueued, django_capture_on_commit_callbacks, rates_hz)
+    base = f"/api/projects/{project['id']}/"
+
+    played = info_of(client.get(base + "versions/1/audio/"))
+    assert played.samplerate == 48000
+    assert played.frames == round(DURATION_S * 48000)
+    assert info_of(client.get(base + "baseline/audio/?v=1")).samplerate == 48000
+    for format_name, subtype in (("wav24", "PCM_24"), ("wav16", "PCM_16"), ("flac", "PCM_24")):
+        download = info_of(client.get(base + f"versions/1/download/?format={format_name}"))
+        assert (download.samplerate, download.subtype, download.frames) == (48000, subtype, played.frames)
