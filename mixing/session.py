@@ -39,7 +39,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 import time
+import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -56,6 +58,7 @@ from mixing.baseline import equal_loudness_mix
 from mixing.device import pick_device
 from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.limiter import true_peak_dbtp
+from mixing.dsp.pan import pan_gains
 from mixing.errors import CheckpointError, MixingError, PresetError
 from mixing.expert import starting_params
 from mixing.features import carries_stereo
@@ -363,6 +366,47 @@ class MixSession:
         # Quantizing and libsndfile's encoding release the GIL: the files are encoded side by side.
         with ThreadPoolExecutor(max_workers=max(len(files), 1)) as pool:
             return list(pool.map(write, files))
+
+
+    def processed_stems(self, params: MixParams) -> list[torch.Tensor]:
+        """Each track after its strip (EQ, compressor, gain) and pan, before the master bus, float32 (2, samples)
+        on the CPU, aligned and of one length; a silent stem stays silence. Through :attr:`renderer`, so only
+        strips whose settings changed since the last render run."""
+        stems = []
+        for values, processed, silent in zip(params.tracks, self.renderer.strip_outputs(params), self.silent,
+                                             strict=True):
+            left, right = pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0].tolist()
+            stereo = processed.expand(2, -1) if processed.shape[0] == 1 else processed
+            stems.append(torch.zeros(2, self.renderer.samples) if silent
+                         else (stereo * torch.tensor([[left], [right]], device=stereo.device)).cpu())
+        return stems
+
+    def export_stems_zip(self, params: MixParams, path: str | os.PathLike, *, names: Sequence[str] | None = None,
+                         format_name: str = "wav24") -> Path:
+        """Writes :meth:`processed_stems` as one ZIP of ``NN Name.wav`` files (``names``: default the stems'),
+        at the session's rate in ``format_name`` (one of :data:`EXPORT_FORMATS`). Returns ``path``."""
+        names = list(names) if names is not None else list(self.stems.names)
+        if len(names) != len(self.stems.audio):
+            raise ValueError(f"names: {len(names)} names for {len(self.stems.audio)} stems")
+        extension = EXPORT_FORMATS[format_name][0]
+        path = Path(path)
+        with tempfile.TemporaryDirectory(prefix="mixref-stems-", dir=path.parent) as folder:
+            entries = [f"{index + 1:02d} {_safe_entry_name(name)}.{extension}" for index, name in enumerate(names)]
+            written = self.export([(audio, Path(folder) / entry, format_name)
+                                   for audio, entry in zip(self.processed_stems(params), entries, strict=True)])
+            temporary = Path(folder) / "stems.zip"
+            # Stored, not deflated: PCM barely shrinks and deflating a long session would take seconds per track.
+            with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+                for file, entry in zip(written, entries, strict=True):
+                    archive.write(file, entry)
+            os.replace(temporary, path)
+        return path
+
+
+def _safe_entry_name(name: str) -> str:
+    """A track name as a ZIP entry's name: no folders, no control characters."""
+    cleaned = "".join(c if c.isprintable() and c not in '/\\:*?"<>|' else "_" for c in name).strip(" .")
+    return cleaned[:100] or "track"
 
 
 @contextmanager
