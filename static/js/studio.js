@@ -48,9 +48,13 @@ const upload = createUpload(root, {
 
 const jobs = createJobs({
   panel: $('#job-panel'),
-  anchors: { mix: $('#mix-job-anchor'), render: $('#render-job-anchor'), preset: $('#preset-job-anchor') },
+  anchors: { mix: $('#mix-job-anchor'), render: $('#render-job-anchor'), preset: $('#preset-job-anchor'), stems: $('#stems-job-anchor') },
   // The project itself is refetched when the job stops being busy (onBusyChange).
   onSucceeded(job) {
+    if (job.kind === 'stems') {
+      if (state.version) openVersion(state.version.number);  // its downloads now hold the ZIP
+      return;
+    }
     if (job.version) openVersion(job.version);
   },
   onBusyChange(busy) {
@@ -58,6 +62,7 @@ const jobs = createJobs({
     refreshMixButton();
     refreshRenderButton();
     $('#preset-input').disabled = busy;
+    $('#stems-button').disabled = busy;
     if (!busy) refreshProject();
   },
 });
@@ -160,11 +165,13 @@ function showVersionSections(visible) {
 
 function showDownloads(version) {
   const links = version.downloads || {};
-  for (const format of ['wav24', 'wav16', 'flac', 'preset']) {
+  for (const format of ['wav24', 'wav16', 'flac', 'preset', 'stems']) {
     const link = $(`#download-${format}`);
     if (links[format]) link.href = links[format];
     else link.removeAttribute('href');
   }
+  $('#download-stems').hidden = !links.stems;
+  $('#stems-button').hidden = Boolean(links.stems);
 }
 
 /** Open version n: sliders take its parameters; charts, numbers, players and downloads follow. */
@@ -215,6 +222,9 @@ function bindControls() {
   $('#mix-button').addEventListener('click', () => jobs.start('mix', () => api.startMix(projectId)));
   $('#render-button').addEventListener('click', startRender);
   $('#revert-button').addEventListener('click', () => mixer.revert());
+  $('#stems-button').addEventListener('click', () => {
+    if (state.version) jobs.start('stems', () => api.startStems(projectId, state.version.number));
+  });
   bindDropZone($('#preset-zone'), $('#preset-input'), (files) => applyPreset(files[0]));
 
   const title = $('#studio-project-name');
@@ -245,6 +255,7 @@ function bindControls() {
 function relaunchFor(job) {
   if (job.kind === 'mix') return () => jobs.start('mix', () => api.startMix(projectId));
   if (job.kind === 'render') return () => state.version && startRender();
+  if (job.kind === 'stems') return () => state.version && jobs.start('stems', () => api.startStems(projectId, state.version.number));
   return null;
 }
 

@@ -113,6 +113,10 @@ class MixVersion(BaseModel):
     wav24_file = models.FileField(upload_to=render_upload_to, max_length=200)
     wav16_file = models.FileField(upload_to=render_upload_to, max_length=200)
     flac_file = models.FileField(upload_to=render_upload_to, max_length=200)
+    stems_zip = models.FileField(
+        upload_to=render_upload_to, max_length=200, blank=True,
+        help_text="Each track after its strip, before the master bus, as one ZIP; made on request (a stems job).",
+    )
     loudness_lufs = models.FloatField(null=True, blank=True)
     true_peak_dbtp = models.FloatField(null=True, blank=True)
     af_loss = models.FloatField(null=True, blank=True)
@@ -130,7 +134,7 @@ class MixVersion(BaseModel):
 
     @property
     def files(self) -> list[models.fields.files.FieldFile]:
-        return [self.wav24_file, self.wav16_file, self.flac_file]
+        return [self.wav24_file, self.wav16_file, self.flac_file, *([self.stems_zip] if self.stems_zip else [])]
 
 
 class ProjectJob(models.Model):

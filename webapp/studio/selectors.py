@@ -178,5 +178,7 @@ def version_as_dict(version: MixVersion) -> dict:
             "wav16": f"{url}download/?format=wav16",
             "flac": f"{url}download/?format=flac",
             "preset": f"{url}preset/",
+            "stems": f"{url}stems/" if version.stems_zip else None,
         },
+        "stems_url": f"{url}stems/",
     }

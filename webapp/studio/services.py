@@ -437,6 +437,11 @@ def render_start(*, project: Project, params, muted=None, solo=None, base_versio
     return _job_start(project, Job.Kind.RENDER, request)
 
 
+def stems_export_start(*, project: Project, version: MixVersion) -> Job:
+    """Starts a job that stores ``version``'s processed stems as one ZIP (``version.stems_zip``)."""
+    return _job_start(project, Job.Kind.STEMS, {"version": version.number})
+
+
 def preset_read(upload: UploadedFile) -> dict:
     """The JSON of an uploaded preset file; 400 saying why it cannot be read."""
     filename = PurePath(upload.name or "preset.json").name

@@ -255,6 +255,24 @@ def version_download(request: HttpRequest, project_id, number: int) -> HttpRespo
     )
 
 
+@never_cache
+def version_stems(request: HttpRequest, project_id, number: int) -> HttpResponse:
+    """GET: the version's processed stems as a ZIP (404 until made); POST: a job that makes them."""
+    def download():
+        project, version = _version(request, project_id, number)
+        if not version.stems_zip:
+            raise ApplicationError("These stems have not been exported yet; export them first.",
+                                   code="not_found", status=404)
+        return stored_file_response(request, version.stems_zip, content_type="application/zip",
+                                    download_name=f"{_file_stem(project, version)}-stems.zip")
+
+    def started():
+        project, version = _version(request, project_id, number)
+        return _job_response(services.stems_export_start(project=project, version=version))
+
+    return _by_method(request, {"GET": download, "POST": started})
+
+
 @require_GET
 def version_preset(request: HttpRequest, project_id, number: int) -> HttpResponse:
     project, version = _version(request, project_id, number)

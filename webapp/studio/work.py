@@ -329,6 +329,33 @@ def _version_finish(
     return {"version": number}
 
 
+def project_stems_run(*, job_id: str, report: ProgressReport) -> dict:
+    """The processed stems of the version the job's request names, stored as one ZIP with that version."""
+    project_job = _project_job(job_id)
+    project = project_job.project
+    number = project_job.request["version"]
+    version = MixVersion.objects.filter(project=project, number=number).first()
+    if version is None:
+        raise ApplicationError(f"Version {number} was deleted.", code="not_found", status=404)
+    if version.stems_zip:
+        return {"version": number, "stems": True}
+    stems = _stems(project)
+    names = [stem.name for stem in stems]
+    session = _session_for(project, stems, _reference(project), report)
+    params = MixParams.from_preset(version.params, track_names=names)
+    report(0.3, f"processing {len(stems)} tracks")
+    with _dropped_on_error(project), tempfile.TemporaryDirectory(prefix="mixref-stems-") as folder:
+        path = session.engine.export_stems_zip(params, Path(folder) / f"stems-v{number}.zip", names=names)
+        report(0.9, "saving the stems")
+        _store(version.stems_zip, path)
+    with transaction.atomic():
+        saved = MixVersion.objects.filter(pk=version.pk, stems_zip="").update(stems_zip=version.stems_zip.name)
+    if not saved:  # a repeated message stored its ZIP first
+        _delete([version.stems_zip.name])
+    _cache_trim()
+    return {"version": number, "stems": True}
+
+
 def _delete(names: list[str]) -> None:
     for name in names:
         default_storage.delete(name)
