@@ -51,7 +51,7 @@ from pathlib import Path
 import torch
 
 from mixing import pipeline
-from mixing.analysis import TrackLevelBasis, analyse, measure_signals_and_tracks
+from mixing.analysis import TrackLevelBasis, analyse, measure_signals, measure_signals_and_tracks
 from mixing.audio import Stems, load_stems, save_audio
 from mixing.balance import balance_to_reference
 from mixing.baseline import equal_loudness_mix
@@ -87,11 +87,14 @@ class MixSession:
     parameters can be rendered); it is kept as (2, samples). ``device``: where fitting and rendering
     run (default :func:`mixing.device.pick_device`). ``trim_db``: the input trim of each stem in dB,
     when it is known already (a part of a song trimmed as the whole song was); default: measured,
-    :func:`mixing.loudness.trim_tracks_to_input_level`.
+    :func:`mixing.loudness.trim_tracks_to_input_level`. ``reference_features``: what
+    :meth:`reference_features` kept of a reference whose audio is gone; with it and no ``reference``, renders
+    and analyses work as before (an automatic mix needs the audio).
     """
 
     def __init__(self, stems: Stems, reference: torch.Tensor | None = None, *,
-                 device: torch.device | str | None = None, trim_db: Sequence[float] | None = None):
+                 device: torch.device | str | None = None, trim_db: Sequence[float] | None = None,
+                 reference_features: dict | None = None):
         if trim_db is not None and len(trim_db) != len(stems.audio):
             raise ValueError(f"trim_db: {len(trim_db)} trims for {len(stems.audio)} stems")
         self.stems = stems
@@ -103,6 +106,9 @@ class MixSession:
         self.device = torch.device(device) if device is not None else pick_device()
         self._given_trim_db = list(trim_db) if trim_db is not None else None
         self._compared: tuple[dict[str, dict], list[TrackLevelBasis]] | None = None
+        self._kept_reference = reference_features if reference is None else None
+        if self._kept_reference is not None:
+            self.match_stereo = self._kept_reference["match_stereo"]
 
     @classmethod
     def from_files(cls, stem_paths: Sequence[str | os.PathLike], reference_path: str | os.PathLike | None = None, *,
@@ -149,9 +155,24 @@ class MixSession:
     def target_loudness_lufs(self) -> float:
         """The loudness mixes are compared at: the reference's, clamped into the schema's master loudness range,
         or :data:`mixing.pipeline.DEFAULT_LOUDNESS_LUFS` without a reference."""
+        if self._kept_reference is not None:
+            return self._kept_reference["target_loudness_lufs"]
         if self.reference is None:
             return pipeline.DEFAULT_LOUDNESS_LUFS
         return reference_loudness_lufs(self.reference, self.sample_rate)
+
+    def reference_features(self) -> dict:
+        """What renders and analyses read of the reference, to keep when its audio is deleted: its measurements
+        (:func:`mixing.analysis.measure_signals`, tensors included: save with ``torch.save``), the loudness mixes
+        are compared at, and whether it carries stereo. Raises MixingError without a reference."""
+        if self._kept_reference is not None:
+            return self._kept_reference
+        if self.reference is None:
+            raise MixingError("This session has no reference to keep the features of.")
+        measured = (self._compared[0]["reference"] if self._compared is not None
+                    else measure_signals({"reference": self.reference}, self.sample_rate)["reference"])
+        return {"measured": measured, "target_loudness_lufs": self.target_loudness_lufs,
+                "match_stereo": self.match_stereo, "sample_rate": self.sample_rate}
 
     @cached_property
     def silent(self) -> list[bool]:
@@ -334,9 +355,14 @@ class MixSession:
         kept, so a later analysis measures only its own mix. ``track_names`` (default the stems' names) and
         ``track_ids`` (default the track's index) label the track levels. Raises MixingError without a reference.
         """
-        if self.reference is None:
+        if self.reference is None and self._kept_reference is None:
             raise MixingError("A mix is analysed against a reference song; this session has none.")
-        if self._compared is None:
+        if self._compared is None and self._kept_reference is not None:
+            measured, bases = measure_signals_and_tracks({"mix": audio, "baseline": self.baseline}, self.tracks,
+                                                         self.sample_rate)
+            measured["reference"] = self._kept_reference["measured"]
+            self._compared = ({name: measured[name] for name in ("reference", "baseline")}, bases)
+        elif self._compared is None:
             # The mix with the others: one thread pool keeps every core busy where the reference and
             # baseline alone would leave some idle for the mix afterwards.
             measured, bases = measure_signals_and_tracks(

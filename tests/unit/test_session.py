@@ -209,3 +209,21 @@ def test_the_stems_zip_holds_each_track_after_its_strip_at_the_sessions_rate(tmp
     # The pan is in the stem: the Bass at -40 % pan is louder on the left.
     bass = read[0][0]
     assert (bass[:, 0] ** 2).mean() > 1.5 * (bass[:, 1] ** 2).mean()
+
+
+def test_a_session_with_only_the_references_features_renders_and_analyses_as_with_its_audio(reference, tmp_path):
+    params = edited(MixParams.default(3))
+    with_audio = MixSession(stems(), reference, device="cpu")
+    expected = with_audio.analyse(with_audio.render(params), params)
+    torch.save(with_audio.reference_features(), tmp_path / "reference.pt")
+
+    kept = torch.load(tmp_path / "reference.pt", weights_only=True)
+    without_audio = MixSession(stems(), device="cpu", reference_features=kept)
+    assert without_audio.reference is None
+    assert without_audio.target_loudness_lufs == with_audio.target_loudness_lufs
+    analysis = without_audio.analyse(without_audio.render(params), params)
+    assert analysis["loudness_lufs"] == expected["loudness_lufs"]
+    assert analysis["af_loss"] == expected["af_loss"]
+    assert analysis["readings"] == expected["readings"]
+    with pytest.raises(MixingError):
+        MixSession(stems(), device="cpu").analyse(without_audio.render(params))
