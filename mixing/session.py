@@ -114,7 +114,7 @@ class MixSession:
     def from_files(cls, stem_paths: Sequence[str | os.PathLike], reference_path: str | os.PathLike | None = None, *,
                    filenames: Sequence[str] | None = None, names: Sequence[str] | None = None,
                    reference_name: str | None = None, max_duration_s: float | None = None,
-                   device: torch.device | str | None = None) -> MixSession:
+                   device: torch.device | str | None = None, reference_features: dict | None = None) -> MixSession:
         """Decode stems and the optional reference into a session.
 
         ``filenames``, ``names``, ``max_duration_s``: as :func:`mixing.audio.load_stems` takes them (default
@@ -125,7 +125,7 @@ class MixSession:
         stems = load_stems(stem_paths, filenames=filenames, names=names, **limits)
         reference = (pipeline.load_reference(reference_path, name=reference_name, sample_rate_hz=stems.sample_rate)
                      if reference_path is not None else None)
-        return cls(stems, reference, device=device)
+        return cls(stems, reference, device=device, reference_features=reference_features)
 
     @cached_property
     def _trimmed(self) -> tuple[list[torch.Tensor], list[float]]:
@@ -160,6 +160,12 @@ class MixSession:
         if self.reference is None:
             return pipeline.DEFAULT_LOUDNESS_LUFS
         return reference_loudness_lufs(self.reference, self.sample_rate)
+
+    def forget_reference_audio(self) -> None:
+        """Drop the reference's audio, keeping :meth:`reference_features`: renders and analyses go on as before."""
+        if self.reference is not None:
+            self._kept_reference = self.reference_features()
+            self.reference = None
 
     def reference_features(self) -> dict:
         """What renders and analyses read of the reference, to keep when its audio is deleted: its measurements

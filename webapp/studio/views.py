@@ -111,7 +111,12 @@ def projects(request: HttpRequest) -> HttpResponse:
 @never_cache
 def project_detail(request: HttpRequest, project_id) -> HttpResponse:
     def renamed():
-        services.project_rename(project=_project(request, project_id), name=_json_body(request).get("name"))
+        body = _json_body(request)
+        if "name" in body or "delete_reference_audio" not in body:
+            services.project_rename(project=_project(request, project_id), name=body.get("name"))
+        if "delete_reference_audio" in body:
+            services.project_privacy_set(project=_project(request, project_id),
+                                         delete_reference_audio=body["delete_reference_audio"])
         return _project_json(request, project_id)
 
     def deleted():
@@ -287,6 +292,9 @@ def reference_audio(request: HttpRequest, project_id) -> HttpResponse:
     stored = selectors.reference_or_none(project)
     if stored is None:
         raise ApplicationError("This project has no reference song yet.", code="not_found", status=404)
+    if not stored.file:
+        raise ApplicationError("The reference's audio was deleted after analysis; only its features are kept.",
+                               code="not_found", status=404)
     content_type = mimetypes.guess_type(stored.filename)[0] or "application/octet-stream"
     return stored_file_response(request, stored.file, content_type=content_type,
                                 headers=_loudness_headers(stored.loudness_lufs))
