@@ -132,6 +132,7 @@ export const listProjects = () => request('GET', '/api/projects/');
 export const createProject = (name) => request('POST', '/api/projects/', { name });
 export const getProject = (id) => request('GET', project(id));
 export const renameProject = (id, name) => request('PATCH', project(id), { name });
+export const setReferencePrivacy = (id, deleteAudio) => request('PATCH', project(id), { delete_reference_audio: deleteAudio });
 export const deleteProject = (id) => request('DELETE', project(id));
 
 export const uploadStem = (id, file, onProgress) => upload('POST', `${project(id)}stems/`, formWith('files', file), onProgress);

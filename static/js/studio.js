@@ -94,6 +94,7 @@ function setProject(project) {
   badge.textContent = STATUS_LABELS[project.status] || project.status;
   badge.dataset.status = project.status;
   upload.render(state.project);
+  showReferencePrivacy(state.project);
   refreshMixButton();
   refreshVersions();
   if (state.version && stemsBefore !== stemKey(state.project.stems)) mixer.setStems(state.project.stems);
@@ -141,6 +142,18 @@ function refreshVersions() {
   versions.render(state.project.versions || [], state.version && state.version.number, state.compare);
 }
 
+function showReferencePrivacy(project) {
+  $('#delete-reference-audio').checked = project.delete_reference_audio;
+  const reference = project.reference;
+  let text = '';
+  if (reference && !reference.audio_kept) {
+    text = 'The reference\'s audio has been deleted; only its measurements are kept. Re-renders still compare with it; the player cannot play it, and a new automatic mix needs it uploaded again.';
+  } else if (reference && project.delete_reference_audio) {
+    text = 'The reference\'s audio will be deleted once the first mix has analysed it.';
+  }
+  $('#reference-privacy').textContent = text;
+}
+
 function refreshPlayer() {
   const version = state.version;
   if (!version) return;
@@ -150,7 +163,7 @@ function refreshPlayer() {
   player.setSources({
     mix: { url: version.audio_url, lufs: version.loudness_lufs, label: `Mix v${version.number}` },
     // The query changes when the file does, so the browser never plays a stale cached copy.
-    reference: reference ? { url: `${api.referenceAudioUrl(projectId)}?f=${encodeURIComponent(reference.filename)}`, lufs: reference.loudness_lufs, label: 'Reference' } : null,
+    reference: reference && reference.audio_kept ? { url: `${api.referenceAudioUrl(projectId)}?f=${encodeURIComponent(reference.filename)}`, lufs: reference.loudness_lufs, label: 'Reference' } : null,
     baseline: { url: `${api.baselineAudioUrl(projectId)}?v=${version.number}`, lufs: baselineLufs, label: 'Baseline' },
     compare: compare ? { url: api.versionAudioUrl(projectId, compare.number), lufs: compare.loudness_lufs, label: `v${compare.number}` } : null,
   });
@@ -222,6 +235,14 @@ function bindControls() {
   $('#mix-button').addEventListener('click', () => jobs.start('mix', () => api.startMix(projectId)));
   $('#render-button').addEventListener('click', startRender);
   $('#revert-button').addEventListener('click', () => mixer.revert());
+  $('#delete-reference-audio').addEventListener('change', async (event) => {
+    try {
+      setProject(await api.setReferencePrivacy(projectId, event.target.checked));
+    } catch (error) {
+      event.target.checked = !event.target.checked;
+      reportError('Changing the privacy option', error);
+    }
+  });
   $('#stems-button').addEventListener('click', () => {
     if (state.version) jobs.start('stems', () => api.startStems(projectId, state.version.number));
   });
