@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from mixing.audio import Stems, extract_stems_zip, is_audio_filename, load_audio, load_stems
+from mixing import SAMPLE_RATE
+from mixing.audio import Stems, extract_stems_zip, is_audio_filename, load_audio, load_stems, resample
 from mixing.audio.validate import check_audible
 from mixing.controller import REFERENCE_INPUT_LUFS, load_checkpoint, norm_to_mix_params, predict_params
 from mixing.errors import CheckpointError, PresetError, StemError
@@ -106,10 +107,11 @@ def as_stereo(audio: torch.Tensor, what: str = "reference") -> torch.Tensor:
     return audio.expand(2, -1).contiguous() if audio.shape[0] == 1 else audio
 
 
-def load_reference(path: str | os.PathLike, *, name: str | None = None, isolate: bool = True) -> torch.Tensor:
-    """Decode a reference song: float32 (2, samples) at :data:`mixing.SAMPLE_RATE`. Raises StemError naming it,
-    also when it is silent."""
-    audio = load_audio(path, name=name, isolate=isolate)
+def load_reference(path: str | os.PathLike, *, name: str | None = None, isolate: bool = True,
+                   sample_rate_hz: int = SAMPLE_RATE) -> torch.Tensor:
+    """Decode a reference song: float32 (2, samples) at ``sample_rate_hz`` (the session's). Raises StemError
+    naming it, also when it is silent."""
+    audio = load_audio(path, name=name, isolate=isolate, sample_rate_hz=sample_rate_hz)
     check_audible(name or Path(path).name, audio.numpy())
     return as_stereo(audio)
 
@@ -149,7 +151,8 @@ def load_inputs(stem_paths: Sequence[str | os.PathLike], reference_path: str | o
     report("loading", 0.0, f"{len(stem_paths)} stems")
     stems = load_stems(stem_paths)
     report("loading", 0.8, "reference" if reference_path is not None else "")
-    reference = load_reference(reference_path) if reference_path is not None else None
+    reference = (load_reference(reference_path, sample_rate_hz=stems.sample_rate) if reference_path is not None
+                 else None)
     report("loading", 1.0)
     return stems, reference
 
@@ -198,12 +201,16 @@ def predict_start(model: torch.nn.Module, tracks: Sequence[torch.Tensor], refere
     """The controller's parameters for trimmed tracks (each (channels, samples)) and a reference (2, samples).
 
     The controller sees one high-energy excerpt of the tracks and one of the
-    reference, the latter at ``REFERENCE_INPUT_LUFS`` as in training.
+    reference, the latter at ``REFERENCE_INPUT_LUFS`` as in training; both
+    resampled to the controller's own rate when the session's differs.
     Master loudness and ceiling keep their defaults.
     """
     track_windows, _ = stem_excerpts(tracks, sample_rate, count=1, window_s=CONTROLLER_EXCERPT_S)
     ref_window = reference_excerpts(reference, sample_rate, count=1, window_s=CONTROLLER_EXCERPT_S)[0]
     ref_window, _ = normalize_to_lufs(ref_window, sample_rate, REFERENCE_INPUT_LUFS)
-    track_norm, master_norm = predict_params(model, [window[0] for window in track_windows], ref_window, sample_rate)
+    model_rate = model.sample_rate
+    track_norm, master_norm = predict_params(
+        model, [resample(window[0], sample_rate, model_rate) for window in track_windows],
+        resample(ref_window, sample_rate, model_rate), model_rate)
     return norm_to_mix_params(track_norm, master_norm)
 

@@ -39,7 +39,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 import time
+import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,13 +51,14 @@ from pathlib import Path
 import torch
 
 from mixing import pipeline
-from mixing.analysis import TrackLevelBasis, analyse, measure_signals_and_tracks
+from mixing.analysis import TrackLevelBasis, analyse, measure_signals, measure_signals_and_tracks
 from mixing.audio import Stems, load_stems, save_audio
 from mixing.balance import balance_to_reference
 from mixing.baseline import equal_loudness_mix
 from mixing.device import pick_device
 from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.limiter import true_peak_dbtp
+from mixing.dsp.pan import pan_gains
 from mixing.errors import CheckpointError, MixingError, PresetError
 from mixing.expert import starting_params
 from mixing.features import carries_stereo
@@ -84,11 +87,14 @@ class MixSession:
     parameters can be rendered); it is kept as (2, samples). ``device``: where fitting and rendering
     run (default :func:`mixing.device.pick_device`). ``trim_db``: the input trim of each stem in dB,
     when it is known already (a part of a song trimmed as the whole song was); default: measured,
-    :func:`mixing.loudness.trim_tracks_to_input_level`.
+    :func:`mixing.loudness.trim_tracks_to_input_level`. ``reference_features``: what
+    :meth:`reference_features` kept of a reference whose audio is gone; with it and no ``reference``, renders
+    and analyses work as before (an automatic mix needs the audio).
     """
 
     def __init__(self, stems: Stems, reference: torch.Tensor | None = None, *,
-                 device: torch.device | str | None = None, trim_db: Sequence[float] | None = None):
+                 device: torch.device | str | None = None, trim_db: Sequence[float] | None = None,
+                 reference_features: dict | None = None):
         if trim_db is not None and len(trim_db) != len(stems.audio):
             raise ValueError(f"trim_db: {len(trim_db)} trims for {len(stems.audio)} stems")
         self.stems = stems
@@ -100,12 +106,15 @@ class MixSession:
         self.device = torch.device(device) if device is not None else pick_device()
         self._given_trim_db = list(trim_db) if trim_db is not None else None
         self._compared: tuple[dict[str, dict], list[TrackLevelBasis]] | None = None
+        self._kept_reference = reference_features if reference is None else None
+        if self._kept_reference is not None:
+            self.match_stereo = self._kept_reference["match_stereo"]
 
     @classmethod
     def from_files(cls, stem_paths: Sequence[str | os.PathLike], reference_path: str | os.PathLike | None = None, *,
                    filenames: Sequence[str] | None = None, names: Sequence[str] | None = None,
                    reference_name: str | None = None, max_duration_s: float | None = None,
-                   device: torch.device | str | None = None) -> MixSession:
+                   device: torch.device | str | None = None, reference_features: dict | None = None) -> MixSession:
         """Decode stems and the optional reference into a session.
 
         ``filenames``, ``names``, ``max_duration_s``: as :func:`mixing.audio.load_stems` takes them (default
@@ -114,9 +123,9 @@ class MixSession:
         """
         limits = {"max_duration_s": max_duration_s} if max_duration_s is not None else {}
         stems = load_stems(stem_paths, filenames=filenames, names=names, **limits)
-        reference = (pipeline.load_reference(reference_path, name=reference_name) if reference_path is not None
-                     else None)
-        return cls(stems, reference, device=device)
+        reference = (pipeline.load_reference(reference_path, name=reference_name, sample_rate_hz=stems.sample_rate)
+                     if reference_path is not None else None)
+        return cls(stems, reference, device=device, reference_features=reference_features)
 
     @cached_property
     def _trimmed(self) -> tuple[list[torch.Tensor], list[float]]:
@@ -146,9 +155,30 @@ class MixSession:
     def target_loudness_lufs(self) -> float:
         """The loudness mixes are compared at: the reference's, clamped into the schema's master loudness range,
         or :data:`mixing.pipeline.DEFAULT_LOUDNESS_LUFS` without a reference."""
+        if self._kept_reference is not None:
+            return self._kept_reference["target_loudness_lufs"]
         if self.reference is None:
             return pipeline.DEFAULT_LOUDNESS_LUFS
         return reference_loudness_lufs(self.reference, self.sample_rate)
+
+    def forget_reference_audio(self) -> None:
+        """Drop the reference's audio, keeping :meth:`reference_features`: renders and analyses go on as before."""
+        if self.reference is not None:
+            self._kept_reference = self.reference_features()
+            self.reference = None
+
+    def reference_features(self) -> dict:
+        """What renders and analyses read of the reference, to keep when its audio is deleted: its measurements
+        (:func:`mixing.analysis.measure_signals`, tensors included: save with ``torch.save``), the loudness mixes
+        are compared at, and whether it carries stereo. Raises MixingError without a reference."""
+        if self._kept_reference is not None:
+            return self._kept_reference
+        if self.reference is None:
+            raise MixingError("This session has no reference to keep the features of.")
+        measured = (self._compared[0]["reference"] if self._compared is not None
+                    else measure_signals({"reference": self.reference}, self.sample_rate)["reference"])
+        return {"measured": measured, "target_loudness_lufs": self.target_loudness_lufs,
+                "match_stereo": self.match_stereo, "sample_rate": self.sample_rate}
 
     @cached_property
     def silent(self) -> list[bool]:
@@ -331,9 +361,14 @@ class MixSession:
         kept, so a later analysis measures only its own mix. ``track_names`` (default the stems' names) and
         ``track_ids`` (default the track's index) label the track levels. Raises MixingError without a reference.
         """
-        if self.reference is None:
+        if self.reference is None and self._kept_reference is None:
             raise MixingError("A mix is analysed against a reference song; this session has none.")
-        if self._compared is None:
+        if self._compared is None and self._kept_reference is not None:
+            measured, bases = measure_signals_and_tracks({"mix": audio, "baseline": self.baseline}, self.tracks,
+                                                         self.sample_rate)
+            measured["reference"] = self._kept_reference["measured"]
+            self._compared = ({name: measured[name] for name in ("reference", "baseline")}, bases)
+        elif self._compared is None:
             # The mix with the others: one thread pool keeps every core busy where the reference and
             # baseline alone would leave some idle for the mix afterwards.
             measured, bases = measure_signals_and_tracks(
@@ -363,6 +398,47 @@ class MixSession:
         # Quantizing and libsndfile's encoding release the GIL: the files are encoded side by side.
         with ThreadPoolExecutor(max_workers=max(len(files), 1)) as pool:
             return list(pool.map(write, files))
+
+
+    def processed_stems(self, params: MixParams) -> list[torch.Tensor]:
+        """Each track after its strip (EQ, compressor, gain) and pan, before the master bus, float32 (2, samples)
+        on the CPU, aligned and of one length; a silent stem stays silence. Through :attr:`renderer`, so only
+        strips whose settings changed since the last render run."""
+        stems = []
+        for values, processed, silent in zip(params.tracks, self.renderer.strip_outputs(params), self.silent,
+                                             strict=True):
+            left, right = pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0].tolist()
+            stereo = processed.expand(2, -1) if processed.shape[0] == 1 else processed
+            stems.append(torch.zeros(2, self.renderer.samples) if silent
+                         else (stereo * torch.tensor([[left], [right]], device=stereo.device)).cpu())
+        return stems
+
+    def export_stems_zip(self, params: MixParams, path: str | os.PathLike, *, names: Sequence[str] | None = None,
+                         format_name: str = "wav24") -> Path:
+        """Writes :meth:`processed_stems` as one ZIP of ``NN Name.wav`` files (``names``: default the stems'),
+        at the session's rate in ``format_name`` (one of :data:`EXPORT_FORMATS`). Returns ``path``."""
+        names = list(names) if names is not None else list(self.stems.names)
+        if len(names) != len(self.stems.audio):
+            raise ValueError(f"names: {len(names)} names for {len(self.stems.audio)} stems")
+        extension = EXPORT_FORMATS[format_name][0]
+        path = Path(path)
+        with tempfile.TemporaryDirectory(prefix="mixref-stems-", dir=path.parent) as folder:
+            entries = [f"{index + 1:02d} {_safe_entry_name(name)}.{extension}" for index, name in enumerate(names)]
+            written = self.export([(audio, Path(folder) / entry, format_name)
+                                   for audio, entry in zip(self.processed_stems(params), entries, strict=True)])
+            temporary = Path(folder) / "stems.zip"
+            # Stored, not deflated: PCM barely shrinks and deflating a long session would take seconds per track.
+            with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+                for file, entry in zip(written, entries, strict=True):
+                    archive.write(file, entry)
+            os.replace(temporary, path)
+        return path
+
+
+def _safe_entry_name(name: str) -> str:
+    """A track name as a ZIP entry's name: no folders, no control characters."""
+    cleaned = "".join(c if c.isprintable() and c not in '/\\:*?"<>|' else "_" for c in name).strip(" .")
+    return cleaned[:100] or "track"
 
 
 @contextmanager

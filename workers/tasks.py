@@ -109,6 +109,14 @@ def project_render(job_id: str) -> None:
     job_run(job_id, lambda report: project_render_run(job_id=job_id, report=report))
 
 
+@app.task(name=JOB_TASKS["stems"])
+def project_stems(job_id: str) -> None:
+    """A version's processed stems as one ZIP, stored with the version."""
+    from webapp.studio.work import project_stems_run
+
+    job_run(job_id, lambda report: project_stems_run(job_id=job_id, report=report))
+
+
 @app.task(name=HOUSEKEEPING_TASK)
 def housekeeping() -> None:
     """Hourly (the beat schedule in webapp.config.celery); deleting twice deletes nothing more."""

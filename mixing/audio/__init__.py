@@ -1,6 +1,6 @@
 """Audio in and out: loading and checking stems, saving mixes, unpacking ZIPs, naming tracks.
 
-Audio is float32 ``(channels, samples)`` at :data:`mixing.SAMPLE_RATE`; loaders
+Audio is float32 ``(channels, samples)``, a session's stems at the session's rate; loaders
 return torch tensors. Every rejected file raises
 :class:`~mixing.errors.StemError` naming it; :func:`load_stems` gathers them
 into one :class:`~mixing.errors.StemsRejected`.
@@ -14,7 +14,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "load_audio": "io", "load_stems": "io", "validate_stem": "io", "save_audio": "io",
-    "pad_to_longest": "io", "Stems": "io",
+    "pad_to_longest": "io", "Stems": "io", "session_rate_hz": "io", "resample": "io",
     "StemInfo": "decode", "DECODE_TIMEOUT_S": "decode",
     "extract_stems_zip": "archive", "ExtractedStems": "archive", "SkippedEntry": "archive",
     "MAX_ZIP_ENTRIES": "archive", "MAX_ZIP_TOTAL_BYTES": "archive",

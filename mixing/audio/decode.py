@@ -1,4 +1,4 @@
-"""Decode one untrusted audio file to float32 at :data:`mixing.SAMPLE_RATE`.
+"""Decode one untrusted audio file to float32, at :data:`mixing.SAMPLE_RATE` or another chosen rate.
 
 WAV, FLAC, AIFF, CAF, OGG and MP3 go through libsndfile (soundfile), read in
 blocks; M4A, AAC and FLACs that do not state their length go through ffmpeg,
@@ -67,15 +67,17 @@ class StemInfo:
 
 @dataclass(frozen=True)
 class DecodedStem:
-    """``audio``: float32 ``(channels, samples)`` at SAMPLE_RATE, or None when only validated."""
+    """``audio``: float32 ``(channels, samples)`` at ``sample_rate_hz``, or None when only validated."""
 
     info: StemInfo
     audio: np.ndarray | None
+    sample_rate_hz: int = SAMPLE_RATE
 
 
-def decode_file(path: str | os.PathLike, *, name: str | None = None,
-                max_duration_s: float = MAX_DURATION_S) -> DecodedStem:
-    """Decode, check and resample one file in this process. Raises StemError.
+def decode_file(path: str | os.PathLike, *, name: str | None = None, max_duration_s: float = MAX_DURATION_S,
+                sample_rate_hz: int | None = SAMPLE_RATE) -> DecodedStem:
+    """Decode, check and resample one file in this process to ``sample_rate_hz`` (None: keep the file's
+    own rate). Raises StemError.
 
     ``name`` is the user's file name, used in errors and to pick the decoder by
     its extension (an upload may be stored under another name); it defaults to
@@ -91,13 +93,14 @@ def decode_file(path: str | os.PathLike, *, name: str | None = None,
         if extension not in _FFMPEG_DEMUXERS:
             raise StemError(name, "its header does not state its length; export it again.")
         read = _read_ffmpeg(path, name, _FFMPEG_DEMUXERS[extension], max_duration_s)
-    interleaved, sample_rate_hz = read
-    check_duration(name, len(interleaved) / sample_rate_hz, max_duration_s=max_duration_s)
+    interleaved, source_rate_hz = read
+    check_duration(name, len(interleaved) / source_rate_hz, max_duration_s=max_duration_s)
     level_dbfs = check_samples(name, interleaved)
-    audio = _resample(interleaved, sample_rate_hz)
-    info = StemInfo(name=name, source_sample_rate_hz=int(sample_rate_hz), channels=audio.shape[0],
-                    duration_s=audio.shape[1] / SAMPLE_RATE, peak_dbfs=level_dbfs)
-    return DecodedStem(info=info, audio=audio)
+    target_rate_hz = int(sample_rate_hz or source_rate_hz)
+    audio = _resample(interleaved, source_rate_hz, target_rate_hz)
+    info = StemInfo(name=name, source_sample_rate_hz=int(source_rate_hz), channels=audio.shape[0],
+                    duration_s=audio.shape[1] / target_rate_hz, peak_dbfs=level_dbfs)
+    return DecodedStem(info=info, audio=audio, sample_rate_hz=target_rate_hz)
 
 
 def _read_soundfile(path, name: str, max_duration_s: float) -> tuple[np.ndarray, int] | None:
@@ -170,15 +173,17 @@ def _run_tool(name: str, command: list[str], timeout_s: float) -> bytes:
     return completed.stdout
 
 
-def _resample(interleaved: np.ndarray, sample_rate_hz: int) -> np.ndarray:
-    """``(frames, channels)`` at ``sample_rate_hz`` -> contiguous float32 ``(channels, samples)`` at SAMPLE_RATE."""
-    if sample_rate_hz != SAMPLE_RATE:
-        interleaved = soxr.resample(interleaved, sample_rate_hz, SAMPLE_RATE, quality="HQ")
+def _resample(interleaved: np.ndarray, sample_rate_hz: int, target_rate_hz: int) -> np.ndarray:
+    """``(frames, channels)`` at ``sample_rate_hz`` -> contiguous float32 ``(channels, samples)`` at
+    ``target_rate_hz``."""
+    if sample_rate_hz != target_rate_hz:
+        interleaved = soxr.resample(interleaved, sample_rate_hz, target_rate_hz, quality="HQ")
     return np.array(interleaved.T, dtype=np.float32, order="C")  # a copy: ffmpeg's bytes are read-only
 
 
 def decode_isolated(path: str | os.PathLike, *, name: str | None = None, max_duration_s: float = MAX_DURATION_S,
-                    timeout_s: float = DECODE_TIMEOUT_S, keep_audio: bool = True) -> DecodedStem:
+                    timeout_s: float = DECODE_TIMEOUT_S, keep_audio: bool = True,
+                    sample_rate_hz: int | None = SAMPLE_RATE) -> DecodedStem:
     """:func:`decode_file` in a child interpreter; its crash or hang becomes a StemError for this file.
 
     The audio comes back through a temporary ``.npy`` file; ``keep_audio=False``
@@ -187,7 +192,8 @@ def decode_isolated(path: str | os.PathLike, *, name: str | None = None, max_dur
     name = name or Path(path).name
     with tempfile.TemporaryDirectory(prefix="mixref-decode-") as out_dir:
         command = _worker_command(Path(path).resolve(), name=name, max_duration_s=max_duration_s,
-                                  timeout_s=timeout_s, out_dir=out_dir, keep_audio=keep_audio)
+                                  timeout_s=timeout_s, out_dir=out_dir, keep_audio=keep_audio,
+                                  sample_rate_hz=sample_rate_hz)
         # A session of its own, so that a timeout also kills the ffmpeg the worker may have started.
         worker = subprocess.Popen(command, env=_worker_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, start_new_session=True)
@@ -209,14 +215,15 @@ def decode_isolated(path: str | os.PathLike, *, name: str | None = None, max_dur
         if "reason" in result:
             raise StemError(name, result["reason"])
         audio = np.load(Path(out_dir) / "audio.npy") if keep_audio else None
-    return DecodedStem(info=StemInfo(**result["info"]), audio=audio)
+    return DecodedStem(info=StemInfo(**result["info"]), audio=audio, sample_rate_hz=result["sample_rate_hz"])
 
 
 def _worker_command(path: Path, *, name: str, max_duration_s: float, timeout_s: float, out_dir: str,
-                    keep_audio: bool) -> list[str]:
+                    keep_audio: bool, sample_rate_hz: int | None) -> list[str]:
     # "--name=..." so that a file name starting with "-" is not read as an option.
     command = [sys.executable, "-m", "mixing.audio.decode", str(path), f"--name={name}", f"--out-dir={out_dir}",
-               f"--max-duration-s={max_duration_s!r}", f"--timeout-s={timeout_s!r}"]
+               f"--max-duration-s={max_duration_s!r}", f"--timeout-s={timeout_s!r}",
+               f"--sample-rate-hz={sample_rate_hz or 0}"]
     return [*command, "--keep-audio"] if keep_audio else command
 
 
@@ -236,17 +243,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-duration-s", type=float, default=MAX_DURATION_S)
     parser.add_argument("--timeout-s", type=float, help="end this process after so long, even if its parent died")
     parser.add_argument("--keep-audio", action="store_true", help="also write audio.npy")
+    parser.add_argument("--sample-rate-hz", type=int, default=SAMPLE_RATE, help="resample to this rate (0: keep)")
     args = parser.parse_args(argv)
     if args.timeout_s:
         signal.alarm(math.ceil(args.timeout_s) + 1)
     try:
-        decoded = decode_file(args.path, name=args.name, max_duration_s=args.max_duration_s)
+        decoded = decode_file(args.path, name=args.name, max_duration_s=args.max_duration_s,
+                              sample_rate_hz=args.sample_rate_hz or None)
     except StemError as error:
         result = {"reason": error.reason}
     else:
         if args.keep_audio:
             np.save(args.out_dir / "audio.npy", decoded.audio)
-        result = {"info": asdict(decoded.info)}
+        result = {"info": asdict(decoded.info), "sample_rate_hz": decoded.sample_rate_hz}
     (args.out_dir / "result.json").write_text(json.dumps(result))
     return 0
 

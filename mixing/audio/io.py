@@ -1,7 +1,9 @@
 """Stems in as torch tensors, mixes out as files.
 
-Audio is always float32 ``(channels, samples)`` at :data:`mixing.SAMPLE_RATE`
-(44100 Hz), with 1 (mono) or 2 (stereo) channels as the file had them.
+Audio is float32 ``(channels, samples)`` with 1 (mono) or 2 (stereo) channels
+as the file had them. A session's stems come at the session's rate
+(:func:`session_rate_hz`); a single file at :data:`mixing.SAMPLE_RATE`
+(44100 Hz) unless the caller names a rate.
 Decoding happens in a child process unless ``isolate=False`` (for tests, and
 for callers that already are a disposable worker); see :mod:`mixing.audio.decode`.
 """
@@ -18,6 +20,7 @@ from typing import Literal
 
 import numpy as np
 import soundfile as sf
+import soxr
 import torch
 
 from mixing import SAMPLE_RATE
@@ -37,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 # Stems differing by less than this are bounces of the same song with different tails; no need to say so.
 LENGTH_WARNING_S = 1.0
+# The match EQ's bark bands run up to BARK_F_MAX_HZ (20 kHz), so a session needs its Nyquist there.
+MIN_SESSION_RATE_HZ = 40000
 _SUBTYPES = {"wav": ("PCM_16", "PCM_24", "FLOAT"), "flac": ("PCM_16", "PCM_24")}
 
 
@@ -60,22 +65,41 @@ class Stems:
         return [is_silent(peak_dbfs(audio.numpy())) for audio in self.audio]
 
 
-def _decode(path, *, name, max_duration_s, isolate, timeout_s, keep_audio) -> DecodedStem:
+def _decode(path, *, name, max_duration_s, isolate, timeout_s, keep_audio,
+            sample_rate_hz: int | None = SAMPLE_RATE) -> DecodedStem:
     if isolate:
         return decode_isolated(path, name=name, max_duration_s=max_duration_s, timeout_s=timeout_s,
-                               keep_audio=keep_audio)
-    return decode_file(path, name=name, max_duration_s=max_duration_s)
+                               keep_audio=keep_audio, sample_rate_hz=sample_rate_hz)
+    return decode_file(path, name=name, max_duration_s=max_duration_s, sample_rate_hz=sample_rate_hz)
+
+
+def session_rate_hz(rates_hz: Sequence[int]) -> int:
+    """The rate a session's stems are mixed at: the most common of their own rates (a tie goes to the
+    highest), raised to :data:`mixing.SAMPLE_RATE` when below :data:`MIN_SESSION_RATE_HZ`."""
+    rates = [int(r) for r in rates_hz]
+    rate = max(set(rates), key=lambda r: (rates.count(r), r))
+    return rate if rate >= MIN_SESSION_RATE_HZ else SAMPLE_RATE
+
+
+def resample(audio: torch.Tensor, from_hz: int, to_hz: int) -> torch.Tensor:
+    """float32 ``(channels, samples)`` at ``from_hz`` -> at ``to_hz`` (soxr, high quality); the same tensor
+    when the rates agree."""
+    if from_hz == to_hz:
+        return audio
+    frames = soxr.resample(audio.detach().cpu().numpy().T, from_hz, to_hz, quality="HQ")
+    return torch.from_numpy(np.array(frames.T, dtype=np.float32, order="C"))
 
 
 def load_audio(path: str | os.PathLike, *, name: str | None = None, max_duration_s: float = MAX_DURATION_S,
-               isolate: bool = True, timeout_s: float = DECODE_TIMEOUT_S) -> torch.Tensor:
-    """Decode, check and resample one file: float32 ``(channels, samples)`` at SAMPLE_RATE.
+               isolate: bool = True, timeout_s: float = DECODE_TIMEOUT_S,
+               sample_rate_hz: int = SAMPLE_RATE) -> torch.Tensor:
+    """Decode, check and resample one file: float32 ``(channels, samples)`` at ``sample_rate_hz``.
 
     ``name``: the user's file name, used in errors and to choose the decoder by
     its extension (defaults to the file's own name). Raises StemError.
     """
     decoded = _decode(path, name=name, max_duration_s=max_duration_s, isolate=isolate, timeout_s=timeout_s,
-                      keep_audio=True)
+                      keep_audio=True, sample_rate_hz=sample_rate_hz)
     return torch.from_numpy(decoded.audio)
 
 
@@ -90,7 +114,8 @@ def load_stems(paths: Sequence[str | os.PathLike], *, filenames: Sequence[str] |
                names: Sequence[str] | None = None, max_tracks: int = MAX_TRACKS,
                max_duration_s: float = MAX_DURATION_S, isolate: bool = True,
                timeout_s: float = DECODE_TIMEOUT_S, workers: int | None = None) -> Stems:
-    """Load a session's stems and pad them to the longest.
+    """Load a session's stems at the session's rate (:func:`session_rate_hz` of their own rates) and pad them
+    to the longest.
 
     ``filenames``: the users' file names (errors, decoder choice, default
     track names); default the paths' own names. ``names``: track names;
@@ -111,7 +136,7 @@ def load_stems(paths: Sequence[str | os.PathLike], *, filenames: Sequence[str] |
     def load_one(index: int) -> DecodedStem | StemError:
         try:
             return _decode(paths[index], name=filenames[index], max_duration_s=max_duration_s, isolate=isolate,
-                           timeout_s=timeout_s, keep_audio=True)
+                           timeout_s=timeout_s, keep_audio=True, sample_rate_hz=None)
         except StemError as error:
             return error
 
@@ -120,13 +145,14 @@ def load_stems(paths: Sequence[str | os.PathLike], *, filenames: Sequence[str] |
     errors = [r for r in results if isinstance(r, StemError)]
     if errors:
         raise StemsRejected(errors)
-    audio, warnings = pad_to_longest([torch.from_numpy(r.audio) for r in results], filenames,
-                                     sample_rate=SAMPLE_RATE)
+    rate_hz = session_rate_hz([r.sample_rate_hz for r in results])
+    audio, warnings = pad_to_longest([resample(torch.from_numpy(r.audio), r.sample_rate_hz, rate_hz)
+                                      for r in results], filenames, sample_rate=rate_hz)
     warnings += [f"{filename} is silent (peak below {SILENCE_PEAK_DBFS:g} dBFS): it is kept and left out of the mix."
                  for filename, result in zip(filenames, results, strict=True) if is_silent(result.info.peak_dbfs)]
     for warning in warnings:
         logger.warning(warning)
-    return Stems(names=dedupe_names(names), audio=audio, sample_rate=SAMPLE_RATE, warnings=warnings)
+    return Stems(names=dedupe_names(names), audio=audio, sample_rate=rate_hz, warnings=warnings)
 
 
 def pad_to_longest(audio: Sequence[torch.Tensor], filenames: Sequence[str], *,

@@ -132,6 +132,7 @@ export const listProjects = () => request('GET', '/api/projects/');
 export const createProject = (name) => request('POST', '/api/projects/', { name });
 export const getProject = (id) => request('GET', project(id));
 export const renameProject = (id, name) => request('PATCH', project(id), { name });
+export const setReferencePrivacy = (id, deleteAudio) => request('PATCH', project(id), { delete_reference_audio: deleteAudio });
 export const deleteProject = (id) => request('DELETE', project(id));
 
 export const uploadStem = (id, file, onProgress) => upload('POST', `${project(id)}stems/`, formWith('files', file), onProgress);
@@ -143,6 +144,7 @@ export const uploadReference = (id, file, onProgress) => upload('PUT', `${projec
 
 export const startMix = (id) => request('POST', `${project(id)}mix/`, { method: 'auto' });
 export const startRender = (id, body) => request('POST', `${project(id)}render/`, body);
+export const startStems = (id, number) => request('POST', `${version(id, number)}stems/`);
 export const uploadPreset = (id, file) => upload('POST', `${project(id)}preset/`, formWith('file', file));
 export const getJob = (jobId) => request('GET', `/api/jobs/${encodeURIComponent(jobId)}/`);
 export const cancelJob = (jobId) => request('POST', `/api/jobs/${encodeURIComponent(jobId)}/cancel/`);

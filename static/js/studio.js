@@ -76,9 +76,13 @@ function checkStems() {
 
 const jobs = createJobs({
   panel: $('#job-panel'),
-  anchors: { mix: $('#mix-job-anchor'), render: $('#render-job-anchor'), preset: $('#preset-job-anchor') },
+  anchors: { mix: $('#mix-job-anchor'), render: $('#render-job-anchor'), preset: $('#preset-job-anchor'), stems: $('#stems-job-anchor') },
   // The project itself is refetched when the job stops being busy (onBusyChange).
   onSucceeded(job) {
+    if (job.kind === 'stems') {
+      if (state.version) openVersion(state.version.number);  // its downloads now hold the ZIP
+      return;
+    }
     if (job.version) openVersion(job.version);
   },
   onBusyChange(busy) {
@@ -86,6 +90,7 @@ const jobs = createJobs({
     refreshMixButton();
     refreshRenderButton();
     $('#preset-input').disabled = busy;
+    $('#stems-button').disabled = busy;
     if (!busy) refreshProject();
   },
 });
@@ -117,6 +122,7 @@ function setProject(project) {
   badge.textContent = STATUS_LABELS[project.status] || project.status;
   badge.dataset.status = project.status;
   upload.render(state.project);
+  showReferencePrivacy(state.project);
   refreshMixButton();
   refreshVersions();
   if (state.version && stemsBefore !== stemKey(state.project.stems)) mixer.setStems(state.project.stems);
@@ -164,6 +170,18 @@ function refreshVersions() {
   versions.render(state.project.versions || [], state.version && state.version.number, state.compare);
 }
 
+function showReferencePrivacy(project) {
+  $('#delete-reference-audio').checked = project.delete_reference_audio;
+  const reference = project.reference;
+  let text = '';
+  if (reference && !reference.audio_kept) {
+    text = 'The reference\'s audio has been deleted; only its measurements are kept. Re-renders still compare with it; the player cannot play it, and a new automatic mix needs it uploaded again.';
+  } else if (reference && project.delete_reference_audio) {
+    text = 'The reference\'s audio will be deleted once the first mix has analysed it.';
+  }
+  $('#reference-privacy').textContent = text;
+}
+
 function refreshPlayer() {
   const version = state.version;
   if (!version) return;
@@ -173,7 +191,7 @@ function refreshPlayer() {
   player.setSources({
     mix: { url: version.audio_url, lufs: version.loudness_lufs, label: `Mix v${version.number}` },
     // The query changes when the file does, so the browser never plays a stale cached copy.
-    reference: reference ? { url: `${api.referenceAudioUrl(projectId)}?f=${encodeURIComponent(reference.filename)}`, lufs: reference.loudness_lufs, label: 'Reference' } : null,
+    reference: reference && reference.audio_kept ? { url: `${api.referenceAudioUrl(projectId)}?f=${encodeURIComponent(reference.filename)}`, lufs: reference.loudness_lufs, label: 'Reference' } : null,
     baseline: { url: `${api.baselineAudioUrl(projectId)}?v=${version.number}`, lufs: baselineLufs, label: 'Baseline' },
     compare: compare ? { url: api.versionAudioUrl(projectId, compare.number), lufs: compare.loudness_lufs, label: `v${compare.number}` } : null,
   });
@@ -188,11 +206,13 @@ function showVersionSections(visible) {
 
 function showDownloads(version) {
   const links = version.downloads || {};
-  for (const format of ['wav24', 'wav16', 'flac', 'preset']) {
+  for (const format of ['wav24', 'wav16', 'flac', 'preset', 'stems']) {
     const link = $(`#download-${format}`);
     if (links[format]) link.href = links[format];
     else link.removeAttribute('href');
   }
+  $('#download-stems').hidden = !links.stems;
+  $('#stems-button').hidden = Boolean(links.stems);
 }
 
 /** Open version n: sliders take its parameters; charts, numbers, players and downloads follow. */
@@ -243,6 +263,17 @@ function bindControls() {
   $('#mix-button').addEventListener('click', () => jobs.start('mix', () => api.startMix(projectId)));
   $('#render-button').addEventListener('click', startRender);
   $('#revert-button').addEventListener('click', () => mixer.revert());
+  $('#delete-reference-audio').addEventListener('change', async (event) => {
+    try {
+      setProject(await api.setReferencePrivacy(projectId, event.target.checked));
+    } catch (error) {
+      event.target.checked = !event.target.checked;
+      reportError('Changing the privacy option', error);
+    }
+  });
+  $('#stems-button').addEventListener('click', () => {
+    if (state.version) jobs.start('stems', () => api.startStems(projectId, state.version.number));
+  });
   bindDropZone($('#preset-zone'), $('#preset-input'), (files) => applyPreset(files[0]));
 
   const title = $('#studio-project-name');
@@ -273,6 +304,7 @@ function bindControls() {
 function relaunchFor(job) {
   if (job.kind === 'mix') return () => jobs.start('mix', () => api.startMix(projectId));
   if (job.kind === 'render') return () => state.version && startRender();
+  if (job.kind === 'stems') return () => state.version && jobs.start('stems', () => api.startStems(projectId, state.version.number));
   return null;
 }
 

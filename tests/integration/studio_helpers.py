@@ -106,7 +106,21 @@ def render_request(project: dict, **changes) -> dict:
 
 @pytest.fixture
 def rendered_project(client, ready_project, enqueued, django_capture_on_commit_callbacks) -> dict:
-    """``ready_project`` with version 1, rendered by the render task in this process."""
+    """``ready_project`` with version 1, rendered by the render task in this process (which, by the project's
+    default, deletes the reference's audio and keeps its features)."""
+    return version_1_rendered(client, ready_project, enqueued, django_capture_on_commit_callbacks)
+
+
+@pytest.fixture
+def rendered_project_keeping_reference(client, ready_project, enqueued, django_capture_on_commit_callbacks) -> dict:
+    """``rendered_project`` with the privacy option off: the reference's audio stays."""
+    response = client.patch(f"/api/projects/{ready_project['id']}/", {"delete_reference_audio": False},
+                            content_type="application/json")
+    assert response.status_code == 200, response.content
+    return version_1_rendered(client, ready_project, enqueued, django_capture_on_commit_callbacks)
+
+
+def version_1_rendered(client, ready_project, enqueued, django_capture_on_commit_callbacks) -> dict:
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(f"/api/projects/{ready_project['id']}/render/", render_request(ready_project),
                                content_type="application/json")

@@ -21,6 +21,7 @@ from .studio_helpers import (  # noqa: F401 (fixtures)
     reference_wav,
     render_request,
     rendered_project,
+    rendered_project_keeping_reference,
 )
 
 pytestmark = pytest.mark.django_db
@@ -89,7 +90,9 @@ def test_version_audio_answers_range_requests_with_its_loudness(client, rendered
     assert outside.status_code == 416
 
 
-def test_reference_and_baseline_audio_carry_their_loudness_and_answer_ranges(client, rendered_project):
+def test_reference_and_baseline_audio_carry_their_loudness_and_answer_ranges(client,
+                                                                           rendered_project_keeping_reference):
+    rendered_project = rendered_project_keeping_reference
     base = f"/api/projects/{rendered_project['id']}/"
 
     reference = client.get(base + "reference/audio/?f=Ref%20Song.wav", HTTP_RANGE="bytes=0-99")

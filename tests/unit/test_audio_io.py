@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 
 from mixing import SAMPLE_RATE
-from mixing.audio import Stems, load_audio, load_stems, save_audio, validate_stem
+from mixing.audio import Stems, load_audio, load_stems, save_audio, session_rate_hz, validate_stem
 from mixing.errors import SessionError, StemError, StemsRejected
 from mixing.pipeline import load_reference
 from tests.signals import noise, sine, write_audio
@@ -58,6 +58,31 @@ def test_other_rates_are_resampled_keeping_pitch_duration_and_level(tmp_path, sa
     assert dominant_freq_hz(audio) == pytest.approx(1000, abs=1)
     middle = audio[:, SAMPLE_RATE // 2: -SAMPLE_RATE // 2]  # away from the resampler's edges
     assert rms(middle) == pytest.approx(SINE_RMS, rel=1e-3)
+
+
+@pytest.mark.parametrize("rates_hz, expected_hz", [
+    ([48000, 48000, 44100], 48000),   # the most common
+    ([44100, 48000], 48000),          # a tie goes to the highest
+    ([24000, 24000, 48000], 44100),   # below 40 kHz the match EQ's top bark bands would be missing
+    ([96000], 96000),
+])
+def test_the_session_rate_is_the_most_common_of_the_stems(rates_hz, expected_hz):
+    assert session_rate_hz(rates_hz) == expected_hz
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_a_mixed_rate_session_loads_at_its_most_common_rate_and_the_reference_follows(tmp_path, isolate):
+    paths = [write_audio(tmp_path / "a.wav", sine(1000, 1.0, sample_rate=24000), 24000, subtype="PCM_24"),
+             write_audio(tmp_path / "b.wav", sine(500, 1.0, sample_rate=48000), 48000, subtype="PCM_24"),
+             write_audio(tmp_path / "c.flac", sine(250, 1.0, sample_rate=48000), 48000, subtype="PCM_24")]
+    stems = load_stems(paths, isolate=isolate)
+    assert stems.sample_rate == 48000
+    assert [a.shape[-1] for a in stems.audio] == [48000] * 3
+    assert dominant_freq_hz(stems.audio[0], 48000) == pytest.approx(1000, abs=1)
+    reference = write_audio(tmp_path / "ref.wav", sine(2000, 1.5), subtype="PCM_24")  # at 44.1 kHz
+    audio = load_reference(reference, isolate=isolate, sample_rate_hz=stems.sample_rate)
+    assert audio.shape == (2, 72000)
+    assert dominant_freq_hz(audio, 48000) == pytest.approx(2000, abs=1)
 
 
 def test_isolated_load_returns_the_same_audio_as_in_process(tmp_path):
@@ -179,6 +204,28 @@ def test_dither_keeps_a_signal_below_one_16_bit_step(tmp_path):
     assert np.corrcoef(dithered, quiet[0].numpy())[0, 1] > 0.1
     assert (tmp_path / "dithered.wav").read_bytes() == save_audio(tmp_path / "again.wav", quiet,
                                                                    subtype="PCM_16").read_bytes()
+
+
+def test_16_bit_dither_is_triangular_within_one_step_and_silence_becomes_noise_at_minus_96_dbfs(tmp_path):
+    # TPDF of +-1 LSB: the difference of two uniform [0, 1) steps, mean 0, peak to peak 2 LSB, variance 1/6.
+    # Rounded, silence becomes -1, 0 or +1 LSB with P(|d| > 1/2) = 2 * (1/2)**2 / 2 = 1/4, so a power of 1/4 LSB**2:
+    # an RMS of 1/2 LSB = 0.5 / 32768, 20 log10 of which is -96.3 dBFS.
+    silence = torch.zeros(2, 4 * SAMPLE_RATE)
+    steps = sf.read(save_audio(tmp_path / "silence.wav", silence, subtype="PCM_16"), dtype="int16")[0]
+    assert set(np.unique(steps)) == {-1, 0, 1}
+    assert steps.mean() == pytest.approx(0.0, abs=0.01)
+    assert np.mean(np.abs(steps) == 1) == pytest.approx(0.25, abs=0.01)
+    rms_dbfs = 20 * np.log10(np.sqrt(np.mean((steps / 32768.0) ** 2)))
+    assert rms_dbfs == pytest.approx(20 * np.log10(0.5 / 32768), abs=0.1)
+    assert rms_dbfs == pytest.approx(-96.3, abs=0.1)
+    # Before rounding: a half-step input spreads over 0 and 1 by the triangle's tails, never beyond +-1 LSB of it.
+    half = torch.full((1, 4 * SAMPLE_RATE), 0.5 / 32768)
+    half_steps = sf.read(save_audio(tmp_path / "half.wav", half, subtype="PCM_16"), dtype="int16")[0]
+    assert set(np.unique(half_steps)) <= {-1, 0, 1, 2}
+    assert half_steps.mean() == pytest.approx(0.5, abs=0.01)  # unbiased: the mean is the input
+    # 24-bit and float outputs are not dithered: silence stays exactly zero.
+    for subtype in ("PCM_24", "FLOAT"):
+        assert not sf.read(save_audio(tmp_path / f"{subtype}.wav", silence, subtype=subtype))[0].any()
 
 
 def test_save_audio_leaves_the_old_file_when_writing_fails(tmp_path, monkeypatch):

@@ -1,5 +1,7 @@
 """The session engine: mute and solo, incremental re-renders, the baseline, analysis and exports."""
 import copy
+import io
+import zipfile
 
 import pytest
 import soundfile as sf
@@ -184,3 +186,44 @@ def test_a_session_of_silent_stems_has_nothing_to_mix(reference):
     silent = Stems(["A", "B"], [torch.zeros(1, SAMPLE_RATE), torch.zeros(2, SAMPLE_RATE)], SAMPLE_RATE, [])
     with pytest.raises(MixingError, match="Every stem is silent"):
         MixSession(silent, reference, device="cpu").mix(iterations=1, time_budget_s=None, checkpoint=None)
+
+
+def test_the_stems_zip_holds_each_track_after_its_strip_at_the_sessions_rate(tmp_path):
+    rate_hz = 48000
+    audio = [sine(110.0, DURATION_S, sample_rate=rate_hz, amplitude=0.4),
+             noise(DURATION_S, sample_rate=rate_hz, rms=0.05, channels=2, seed=1),
+             torch.zeros(1, rate_hz)]
+    session = MixSession(Stems(["Bass", "Pad/Left", "Quiet"], audio, rate_hz, []), device="cpu")
+    params = edited(MixParams.default(3))
+    session.render(params)
+    path = session.export_stems_zip(params, tmp_path / "stems.zip")
+
+    with zipfile.ZipFile(path) as archive:
+        assert archive.namelist() == ["01 Bass.wav", "02 Pad_Left.wav", "03 Quiet.wav"]
+        read = [sf.read(io.BytesIO(archive.read(name)), dtype="float32", always_2d=True) for name in archive.namelist()]
+    assert {(rate, frames.shape) for frames, rate in read} == {(rate_hz, (rate_hz, 2))}
+    # The stems add up to what the master bus takes in (24-bit files: within a few LSB), the silent one is silence.
+    total = sum(torch.from_numpy(frames.T.copy()) for frames, _ in read)
+    torch.testing.assert_close(total, session.renderer._sum.float(), atol=1e-5, rtol=0.0)
+    assert not read[2][0].any()
+    # The pan is in the stem: the Bass at -40 % pan is louder on the left.
+    bass = read[0][0]
+    assert (bass[:, 0] ** 2).mean() > 1.5 * (bass[:, 1] ** 2).mean()
+
+
+def test_a_session_with_only_the_references_features_renders_and_analyses_as_with_its_audio(reference, tmp_path):
+    params = edited(MixParams.default(3))
+    with_audio = MixSession(stems(), reference, device="cpu")
+    expected = with_audio.analyse(with_audio.render(params), params)
+    torch.save(with_audio.reference_features(), tmp_path / "reference.pt")
+
+    kept = torch.load(tmp_path / "reference.pt", weights_only=True)
+    without_audio = MixSession(stems(), device="cpu", reference_features=kept)
+    assert without_audio.reference is None
+    assert without_audio.target_loudness_lufs == with_audio.target_loudness_lufs
+    analysis = without_audio.analyse(without_audio.render(params), params)
+    assert analysis["loudness_lufs"] == expected["loudness_lufs"]
+    assert analysis["af_loss"] == expected["af_loss"]
+    assert analysis["readings"] == expected["readings"]
+    with pytest.raises(MixingError):
+        MixSession(stems(), device="cpu").analyse(without_audio.render(params))

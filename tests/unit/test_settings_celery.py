@@ -116,6 +116,6 @@ def test_mixes_and_renders_go_to_the_gpu_queue_and_the_rest_to_default(clean_env
     config = run_python(READ_ROUTES, clean_env, MIXREF_VAR_DIR=str(tmp_path))
 
     assert config["queues"] == {"housekeeping": "default", "jobs_sweep": "default", "project_mix": "gpu",
-                                "project_render": "gpu"}
+                                "project_render": "gpu", "project_stems": "gpu"}
     # Every periodic task is a registered one.
     assert set(config["beat"].values()) <= config["queues"].keys()

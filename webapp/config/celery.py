@@ -11,7 +11,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 #: The task that runs each kind of job (webapp.core.models.JobKind): services send it by this name,
 #: workers.tasks registers it under it.
-JOB_TASKS = {"mix": "project_mix", "render": "project_render"}
+JOB_TASKS = {"mix": "project_mix", "render": "project_render", "stems": "project_stems"}
 
 #: The sweeper's task (workers.tasks): requeues or fails jobs whose worker is gone (webapp.core.services.jobs_sweep).
 JOBS_SWEEP_TASK = "jobs_sweep"
@@ -26,7 +26,7 @@ HOUSEKEEPING_INTERVAL_S = 60 * 60
 #: never waits behind a 30-minute mix. A task not named here goes to ``default``.
 GPU_QUEUE = "gpu"
 DEFAULT_QUEUE = "default"
-GPU_TASKS = [JOB_TASKS["mix"], JOB_TASKS["render"]]
+GPU_TASKS = [JOB_TASKS["mix"], JOB_TASKS["render"], JOB_TASKS["stems"]]
 
 app.conf.task_default_queue = DEFAULT_QUEUE
 app.conf.task_routes = {name: {"queue": GPU_QUEUE} for name in GPU_TASKS}

@@ -25,6 +25,7 @@ class JobKind(models.TextChoices):
 
     MIX = "mix", "Automatic mix"
     RENDER = "render", "Render"
+    STEMS = "stems", "Processed stems"
 
 
 class Job(BaseModel):

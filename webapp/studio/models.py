@@ -42,6 +42,9 @@ class Project(BaseModel):
     baseline_file = models.FileField(upload_to=render_upload_to, max_length=200, blank=True)
     baseline_loudness_lufs = models.FloatField(null=True, blank=True)
     baseline_signature = models.CharField(max_length=64, blank=True)
+    delete_reference_audio = models.BooleanField(
+        default=True, help_text="Delete the reference's audio once a mix has analysed it, keeping only its features.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -81,7 +84,13 @@ class Stem(BaseModel):
 class Reference(BaseModel):
     project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="reference")
     filename = models.CharField(max_length=255)
-    file = models.FileField(upload_to=reference_upload_to, max_length=200)
+    file = models.FileField(upload_to=reference_upload_to, max_length=200, blank=True,
+                            help_text="Blank once deleted after analysis (the project's delete_reference_audio).")
+    features_file = models.FileField(
+        upload_to=reference_upload_to, max_length=200, blank=True,
+        help_text="What re-renders and analyses read of the reference (MixSession.reference_features), torch.save'd.",
+    )
+    comparison_charts = models.JSONField(default=dict, blank=True, help_text="The reference's chart data, kept.")
     channels = models.PositiveSmallIntegerField()
     duration_s = models.FloatField()
     sample_rate = models.PositiveIntegerField()
@@ -113,6 +122,10 @@ class MixVersion(BaseModel):
     wav24_file = models.FileField(upload_to=render_upload_to, max_length=200)
     wav16_file = models.FileField(upload_to=render_upload_to, max_length=200)
     flac_file = models.FileField(upload_to=render_upload_to, max_length=200)
+    stems_zip = models.FileField(
+        upload_to=render_upload_to, max_length=200, blank=True,
+        help_text="Each track after its strip, before the master bus, as one ZIP; made on request (a stems job).",
+    )
     loudness_lufs = models.FloatField(null=True, blank=True)
     true_peak_dbtp = models.FloatField(null=True, blank=True)
     af_loss = models.FloatField(null=True, blank=True)
@@ -130,7 +143,7 @@ class MixVersion(BaseModel):
 
     @property
     def files(self) -> list[models.fields.files.FieldFile]:
-        return [self.wav24_file, self.wav16_file, self.flac_file]
+        return [self.wav24_file, self.wav16_file, self.flac_file, *([self.stems_zip] if self.stems_zip else [])]
 
 
 class ProjectJob(models.Model):

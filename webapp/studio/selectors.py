@@ -115,6 +115,7 @@ def reference_as_dict(project: Project) -> dict | None:
         "filename": reference.filename,
         "duration_s": reference.duration_s,
         "loudness_lufs": reference.loudness_lufs,
+        "audio_kept": bool(reference.file),
     }
 
 
@@ -147,6 +148,7 @@ def project_as_dict(project: Project) -> dict:
         "created_at": project.created_at.isoformat(),
         "stems": [stem_as_dict(stem) for stem in sorted(project.stems.all(), key=lambda stem: stem.position)],
         "reference": reference_as_dict(project),
+        "delete_reference_audio": project.delete_reference_audio,
         "versions": [version_summary_as_dict(version) for version in versions],
         "current_version": versions[-1].number if versions else None,
         "active_job": job_as_dict(job) if job is not None and not job.is_finished else None,
@@ -188,5 +190,7 @@ def version_as_dict(version: MixVersion) -> dict:
             "wav16": f"{url}download/?format=wav16",
             "flac": f"{url}download/?format=flac",
             "preset": f"{url}preset/",
+            "stems": f"{url}stems/" if version.stems_zip else None,
         },
+        "stems_url": f"{url}stems/",
     }

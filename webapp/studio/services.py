@@ -111,12 +111,22 @@ def project_rename(*, project: Project, name) -> Project:
     return project
 
 
+def project_privacy_set(*, project: Project, delete_reference_audio) -> Project:
+    """Whether the reference's audio is deleted once a mix has analysed it (a reference already deleted stays so)."""
+    if not isinstance(delete_reference_audio, bool):
+        raise ApplicationError("delete_reference_audio must be true or false.", code="invalid")
+    project.delete_reference_audio = delete_reference_audio
+    project.save(update_fields=["delete_reference_audio", "updated_at"])
+    return project
+
+
 def project_files(project: Project) -> list[str]:
     """Every storage key a project's rows point to."""
     names = [project.baseline_file.name]
     names += [stem.file.name for stem in Stem.objects.filter(project=project)]
-    names += [reference.file.name for reference in Reference.objects.filter(project=project)]
-    for version in project.versions.only("wav24_file", "wav16_file", "flac_file"):
+    for reference in Reference.objects.filter(project=project):
+        names += [reference.file.name, reference.features_file.name]
+    for version in project.versions.only("wav24_file", "wav16_file", "flac_file", "stems_zip"):
         names += [field.name for field in version.files]
     return [name for name in names if name]
 
@@ -471,6 +481,11 @@ def render_start(*, project: Project, params, muted=None, solo=None, base_versio
             raise ApplicationError("'base_version' must be a version number.", code="invalid_request")
         request["base_version"] = version_get(project=project, number=base_version).number
     return _job_start(project, Job.Kind.RENDER, request)
+
+
+def stems_export_start(*, project: Project, version: MixVersion) -> Job:
+    """Starts a job that stores ``version``'s processed stems as one ZIP (``version.stems_zip``)."""
+    return _job_start(project, Job.Kind.STEMS, {"version": version.number})
 
 
 def preset_read(upload: UploadedFile) -> dict:

@@ -29,4 +29,5 @@ urlpatterns = [
     path(version + "audio/", views.version_audio, name="version-audio"),
     path(version + "download/", views.version_download, name="version-download"),
     path(version + "preset/", views.version_preset, name="version-preset"),
+    path(version + "stems/", views.version_stems, name="version-stems"),
 ]

@@ -111,7 +111,12 @@ def projects(request: HttpRequest) -> HttpResponse:
 @never_cache
 def project_detail(request: HttpRequest, project_id) -> HttpResponse:
     def renamed():
-        services.project_rename(project=_project(request, project_id), name=_json_body(request).get("name"))
+        body = _json_body(request)
+        if "name" in body or "delete_reference_audio" not in body:
+            services.project_rename(project=_project(request, project_id), name=body.get("name"))
+        if "delete_reference_audio" in body:
+            services.project_privacy_set(project=_project(request, project_id),
+                                         delete_reference_audio=body["delete_reference_audio"])
         return _project_json(request, project_id)
 
     def deleted():
@@ -270,6 +275,24 @@ def version_download(request: HttpRequest, project_id, number: int) -> HttpRespo
     )
 
 
+@never_cache
+def version_stems(request: HttpRequest, project_id, number: int) -> HttpResponse:
+    """GET: the version's processed stems as a ZIP (404 until made); POST: a job that makes them."""
+    def download():
+        project, version = _version(request, project_id, number)
+        if not version.stems_zip:
+            raise ApplicationError("These stems have not been exported yet; export them first.",
+                                   code="not_found", status=404)
+        return stored_file_response(request, version.stems_zip, content_type="application/zip",
+                                    download_name=f"{_file_stem(project, version)}-stems.zip")
+
+    def started():
+        project, version = _version(request, project_id, number)
+        return _job_response(services.stems_export_start(project=project, version=version))
+
+    return _by_method(request, {"GET": download, "POST": started})
+
+
 @require_GET
 def version_preset(request: HttpRequest, project_id, number: int) -> HttpResponse:
     project, version = _version(request, project_id, number)
@@ -284,6 +307,9 @@ def reference_audio(request: HttpRequest, project_id) -> HttpResponse:
     stored = selectors.reference_or_none(project)
     if stored is None:
         raise ApplicationError("This project has no reference song yet.", code="not_found", status=404)
+    if not stored.file:
+        raise ApplicationError("The reference's audio was deleted after analysis; only its features are kept.",
+                               code="not_found", status=404)
     content_type = mimetypes.guess_type(stored.filename)[0] or "application/octet-stream"
     return stored_file_response(request, stored.file, content_type=content_type,
                                 headers=_loudness_headers(stored.loudness_lufs))

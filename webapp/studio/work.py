@@ -76,7 +76,8 @@ def _local_paths(fields: Sequence[FieldFile]) -> Iterator[list[Path]]:
 
 
 def _session_key(stems: Sequence[Stem], reference: Reference) -> tuple:
-    return tuple((str(stem.id), stem.file.name) for stem in stems), reference.file.name
+    # The features' name once the audio is deleted: the same reference, so a cached session stays valid.
+    return tuple((str(stem.id), stem.file.name) for stem in stems), reference.features_file.name or reference.file.name
 
 
 def _session_for(project: Project, stems: list[Stem], reference: Reference, report: ProgressReport) -> _Session:
@@ -89,12 +90,15 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
     _sessions.pop(str(project.id), None)
     _stored_files_check(stems, reference)
     report(0.02, f"loading {len(stems)} stems and the reference")
-    with _local_paths([stem.file for stem in stems] + [reference.file]) as paths:
+    kept = not reference.file
+    with _local_paths([stem.file for stem in stems] + [reference.features_file if kept else reference.file]) as paths:
         engine = MixSession.from_files(
-            paths[:-1], paths[-1], filenames=[stem.filename for stem in stems], names=[stem.name for stem in stems],
-            reference_name=reference.filename, max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S,
+            paths[:-1], None if kept else paths[-1], filenames=[stem.filename for stem in stems],
+            names=[stem.name for stem in stems], reference_name=reference.filename,
+            max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S,
+            reference_features=torch.load(paths[-1], weights_only=True) if kept else None,
         )
-    session = _Session(key, engine)
+    session = _Session(key, engine, comparison_charts=reference.comparison_charts or None if kept else None)
     _sessions[str(project.id)] = session
     return session
 
@@ -144,7 +148,8 @@ def _stored_files_check(stems: Sequence[Stem], reference: Reference) -> None:
     """Says which stored copy is gone, so the user is not told that the file they uploaded was bad."""
     stored = [(stem.file, f"the track {stem.name!r} ({stem.filename})", "delete the track and add it again")
               for stem in stems]
-    stored.append((reference.file, f"the reference ({reference.filename})", "upload the reference again"))
+    stored.append((reference.file or reference.features_file, f"the reference ({reference.filename})",
+                   "upload the reference again"))
     for field, what, remedy in stored:
         if not field.storage.exists(field.name):
             logger.error("stored file %s of %s is missing", field.name, what)
@@ -201,7 +206,11 @@ def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
         return made
     project = project_job.project
     stems = _stems(project)
-    session = _session_for(project, stems, _reference(project), report)
+    reference = _reference(project)
+    if not reference.file:
+        raise ApplicationError("The reference's audio was deleted after analysis (the project's privacy option), "
+                               "and an automatic mix needs it: upload the reference again. Re-renders still work.")
+    session = _session_for(project, stems, reference, report)
 
     def progress(event: dict) -> None:
         report(0.1 + 0.7 * event["progress"], _stage(event))
@@ -213,10 +222,12 @@ def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
             progress=progress, track_names=[stem.name for stem in stems],
         )
     auto_params = result.params.to_preset([stem.name for stem in stems])
-    return _version_finish(
+    made = _version_finish(
         project_job, stems, session, method=MixVersion.Method.AUTO, params=result.params, auto_params=auto_params,
         muted=[], solo=[], audio=result.audio, report=report, notes=result.warnings,
     )
+    _reference_audio_drop(project, stems, session)
+    return made
 
 
 def project_render_run(*, job_id: str, report: ProgressReport) -> dict:
@@ -241,11 +252,38 @@ def project_render_run(*, job_id: str, report: ProgressReport) -> dict:
     with _dropped_on_error(project):
         audio = engine.render(params, **choice)
     logger.info("job %s re-processed %d tracks", job_id, renderer.processed_tracks - processed_before)
-    return _version_finish(
+    made = _version_finish(
         project_job, stems, session, method=request["method"], params=params,
         auto_params=_auto_params(project, request.get("base_version"), names) or params.to_preset(names),
         muted=muted, solo=solo, audio=audio, report=report,
     )
+    _reference_audio_drop(project, stems, session)
+    return made
+
+
+def _reference_audio_drop(project: Project, stems: list[Stem], session: _Session) -> None:
+    """When the project asks for it, keeps the analysed reference's features (and its chart data) and deletes
+    its audio; the cached session forgets the audio too."""
+    project.refresh_from_db(fields=["delete_reference_audio"])
+    reference = Reference.objects.filter(project=project).first()
+    if not project.delete_reference_audio or reference is None or not reference.file:
+        return
+    engine = session.engine
+    with tempfile.TemporaryDirectory(prefix="mixref-reference-") as folder:
+        path = Path(folder) / "reference-features.pt"
+        torch.save(engine.reference_features(), path)
+        _store(reference.features_file, path)
+    audio_name = reference.file.name
+    # Only if the reference is still the one analysed: a new upload keeps its audio until its own analysis.
+    dropped = Reference.objects.filter(pk=reference.pk, file=audio_name).update(
+        file="", features_file=reference.features_file.name, comparison_charts=session.comparison_charts or {})
+    if not dropped:
+        _delete([reference.features_file.name])
+        return
+    _delete([audio_name])  # no row points to it any more
+    reference.file.name = ""
+    engine.forget_reference_audio()
+    session.key = _session_key(stems, reference)
 
 
 def _auto_params(project: Project, base_version: int | None, names: list[str]) -> dict | None:
@@ -327,6 +365,33 @@ def _version_finish(
         raise
     _cache_trim()
     return {"version": number}
+
+
+def project_stems_run(*, job_id: str, report: ProgressReport) -> dict:
+    """The processed stems of the version the job's request names, stored as one ZIP with that version."""
+    project_job = _project_job(job_id)
+    project = project_job.project
+    number = project_job.request["version"]
+    version = MixVersion.objects.filter(project=project, number=number).first()
+    if version is None:
+        raise ApplicationError(f"Version {number} was deleted.", code="not_found", status=404)
+    if version.stems_zip:
+        return {"version": number, "stems": True}
+    stems = _stems(project)
+    names = [stem.name for stem in stems]
+    session = _session_for(project, stems, _reference(project), report)
+    params = MixParams.from_preset(version.params, track_names=names)
+    report(0.3, f"processing {len(stems)} tracks")
+    with _dropped_on_error(project), tempfile.TemporaryDirectory(prefix="mixref-stems-") as folder:
+        path = session.engine.export_stems_zip(params, Path(folder) / f"stems-v{number}.zip", names=names)
+        report(0.9, "saving the stems")
+        _store(version.stems_zip, path)
+    with transaction.atomic():
+        saved = MixVersion.objects.filter(pk=version.pk, stems_zip="").update(stems_zip=version.stems_zip.name)
+    if not saved:  # a repeated message stored its ZIP first
+        _delete([version.stems_zip.name])
+    _cache_trim()
+    return {"version": number, "stems": True}
 
 
 def _delete(names: list[str]) -> None:
