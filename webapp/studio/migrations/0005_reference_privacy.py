@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('studio', '0004_h5_version_stems_zip'),
+        ('studio', '0004_version_stems_zip'),
     ]
 
     operations = [
