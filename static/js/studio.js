@@ -77,8 +77,10 @@ function checkStems() {
 const jobs = createJobs({
   panel: $('#job-panel'),
   anchors: { mix: $('#mix-job-anchor'), render: $('#render-job-anchor'), preset: $('#preset-job-anchor'), stems: $('#stems-job-anchor') },
-  // The project itself is refetched when the job stops being busy (onBusyChange).
-  onSucceeded(job) {
+  // The project is refetched before the version opens: the job may have deleted the reference's audio, which
+  // the player must then not ask for.
+  async onSucceeded(job) {
+    await refreshProject();
     if (job.kind === 'stems') {
       if (state.version) openVersion(state.version.number);  // its downloads now hold the ZIP
       return;
