@@ -401,26 +401,30 @@ def test_width_and_balance_are_solved_together_on_a_lopsided_mix(left_right_db):
 
 
 def test_a_left_right_step_that_overshoots_is_retried_at_part_of_its_length(monkeypatch):
-    # The left/right tonal gap of the test above, with every left/right step made 2.6 times too long by this
-    # test: the full step leaves the gap 1.6 times as large and reversed, the fallback share of it 0.3 times.
+    # A left/right tonal gap (the highs 1 dB up on the left, 1 dB down on the right), with every left/right step
+    # made 3 times too long by this test: the full step leaves the gap twice as large and reversed, the fallback
+    # share of it half as large, reversed.
     tracks = session_tracks()
     start = MixParams.default(len(tracks))
     steady = render_mix(tracks, start, SAMPLE_RATE)
     highpass = scipy.signal.iirfilter(2, 2000.0, btype="highpass", ftype="butter", fs=SAMPLE_RATE, output="sos")
     highs = torch.from_numpy(scipy.signal.sosfilt(highpass, steady.double().numpy(), axis=-1)).float()
-    reference = steady + torch.tensor([[10 ** (2 / 20) - 1], [10 ** (-2 / 20) - 1]]) * highs
+    reference = steady + torch.tensor([[10 ** (1 / 20) - 1], [10 ** (-1 / 20) - 1]]) * highs
     shares = []
     too_long = master_match_module._match_eq_lr_gains
 
     def overshooting(*args, share, **kwargs):
         shares.append(share)
-        return too_long(*args, share=2.6 * share, **kwargs)
+        return too_long(*args, share=3.0 * share, **kwargs)
 
     monkeypatch.setattr(master_match_module, "_match_eq_lr_gains", overshooting)
-    # The band widths held: on this reference (a channel brighter, not a wider top) widening the highs' side
-    # makes the first rounds worse, and this test is about the left/right rounds after them.
+    # Band widths, width and balance held: this test is about the left/right rounds. (Let free, the balance
+    # follows the reference's lean, which the mid/side judge sees as side signal all over the spectrum: the
+    # first round gets worse, the start stays best and no left/right round gains.)
     monkeypatch.setattr(master_match_module, "_band_widths",
                         lambda master, *args: {name: master[name] for name in BAND_WIDTH_NAMES})
+    monkeypatch.setattr(master_match_module, "_matched_stereo",
+                        lambda powers, old, *args: (old["master_width_pct"], old["master_balance_pct"]))
     result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
                           level_dynamics=False)
     assert shares == [1.0, LEFT_RIGHT_FALLBACK_STEP]
