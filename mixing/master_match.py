@@ -11,10 +11,19 @@ updates:
 
 - the bark spectrum, with the match EQ (one gain per bark band of the AF
   loss, :mod:`mixing.dsp.match_eq`), by Gauss-Newton on the measured gap;
+- for a stereo reference, the side-to-mid ratio of each bark band, with the
+  multiband width (one side-signal width per match EQ band,
+  :mod:`mixing.dsp.match_eq`), by a Gauss-Newton step on the side's bark gap
+  less the mid's (the match EQ closes what the two share): left and right
+  spectra can each match while the side does not, a top too wide or too
+  narrow;
 - the stereo width (side-to-mid energy) and imbalance, with
   ``master_width_pct`` (which scales the side signal) and
   ``master_balance_pct``, solved together on the channels' long-term
-  powers, since on a lopsided mix the side signal carries imbalance too;
+  powers, since on a lopsided mix the side signal carries imbalance too, for
+  the mix as the new match EQ and band widths will make it; then the band
+  widths' geometric mean moves into the global width (the same sound), so
+  that each band keeps room both ways;
 - the loudness, with ``master_loudness_lufs``: the true-peak ceiling takes
   some loudness off a mix that it limits, so the loudness stage is driven by
   what the last render fell short of the reference. With the ceiling pinning
@@ -66,7 +75,11 @@ tried instead of a second round: the step can lower the bark term and raise
 the crest factor more.
 
 The parameters with the lowest whole-song AF loss are kept, so matching never
-makes the mix worse by that measure.
+makes the mix worse by that measure. For a stereo reference that loss takes
+the bark spectrum of the mid and the side
+(:data:`mixing.features.MID_SIDE_FIT_BARK`), which sees the side, as the
+paper's yardstick does; the left/right bark spectra (what fitting optimises)
+still give the match EQ its gaps.
 """
 from __future__ import annotations
 
@@ -80,10 +93,24 @@ import torch
 from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.match_eq import channel_gains_db, match_eq_response_db
 from mixing.dsp.pan import pan_gains, pan_pct_for_gains, width_matrix
-from mixing.features import bark_filterbank, mean_magnitude_spectrum, power_spectrum
+from mixing.features import (
+    MID_SIDE_FIT_BARK,
+    bark_filterbank,
+    bark_spectrum,
+    mean_magnitude_spectrum,
+    mid_side,
+    power_spectrum,
+)
 from mixing.losses import WITHOUT_STEREO_TERMS, AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, k_weighting_power_response, normalize_to_lufs
-from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, MixParams
+from mixing.params import (
+    BAND_WIDTH_MAX_PCT,
+    BAND_WIDTH_NAMES,
+    MASTER_SPECS,
+    MATCH_EQ_GAIN_NAMES,
+    MATCH_EQ_LR_NAMES,
+    MixParams,
+)
 
 ProgressCallback = Callable[[dict], None]
 
@@ -121,6 +148,9 @@ EXPANDER_RATIO = 2.0
 MIN_DYNAMICS_GAIN = 0.03
 # Keeps the Gauss-Newton step well conditioned where a band holds little energy.
 _RIDGE = 1e-3
+# Matching narrows a band's side to a tenth at most (-20 dB): a width it sets stays invertible, so the next
+# round can read the side before it, and a band the reference has in mono is near mono.
+MIN_MATCHED_BAND_WIDTH_PCT = 10.0
 
 
 @dataclass
@@ -172,6 +202,8 @@ def match_master(
     reference = reference.to(renderer.device, torch.float32)
     ref_lufs = integrated_loudness_lufs(reference, sample_rate)
     ref_features = loss_fn.features(reference.unsqueeze(0))
+    ref_side_features = _with_mid_side_bark(ref_features, reference.unsqueeze(0), sample_rate)[0] if match_stereo \
+        else None
     filterbank = bark_filterbank(sample_rate, loss_fn.n_fft, loss_fn.n_bands).to(renderer.device).double()
 
     both_ways = renderer.samples <= both_ways_max_s * sample_rate
@@ -189,8 +221,16 @@ def match_master(
         mix = compared.unsqueeze(0)
         magnitude = mean_magnitude_spectrum(mix, n_fft=loss_fn.n_fft, hop_length=loss_fn.hop_length)
         features = loss_fn.features(mix, magnitude)
-        measured = _Measured(float(loss_fn.compare(features, ref_features)[0]), candidate, audio, shortfall_db,
-                             features, magnitude[0].mean(0).double(), bus_lufs)
+        if match_stereo:
+            # Judged by the mid and side spectra, which see a side too loud at the top where left and right
+            # can each match; the left/right features still give the EQ its gap.
+            side_features, side_magnitude = _with_mid_side_bark(features, mix, sample_rate)
+            loss = loss_fn.compare(side_features, ref_side_features)[0]
+        else:
+            side_features = side_magnitude = None
+            loss = loss_fn.compare(features, ref_features)[0]
+        measured = _Measured(float(loss), candidate, audio, shortfall_db, features, magnitude[0].mean(0).double(),
+                             bus_lufs, side_features, side_magnitude)
         history.append(measured.loss)
         if progress is not None:
             progress({"stage": "matching", "progress": len(history) / renders, "round": len(history) - 1,
@@ -202,7 +242,8 @@ def match_master(
         compared = measured.audio * 10.0 ** (measured.shortfall_db / 20.0)
         return _updated(measured.params, compared, measured.shortfall_db, measured.features, ref_features,
                         measured.magnitude, filterbank, sample_rate, loss_fn.n_fft, match_stereo,
-                        loudness_modelled=loudness_modelled, left_right=left_right)
+                        loudness_modelled=loudness_modelled, left_right=left_right,
+                        side=(measured.side_features, ref_side_features, measured.side_magnitude))
 
     best = measure(copy.deepcopy(params))
     for _ in range(rounds):
@@ -239,7 +280,9 @@ def match_master(
 class _Measured:
     """One render of ``params`` and what matching measured on it: ``audio`` fell ``shortfall_db`` short of the
     reference's loudness and was compared raised by that; ``magnitude`` (bins,) its mean STFT magnitude over
-    channels; ``bus_lufs`` the loudness of the master bus before the loudness stage."""
+    channels; ``bus_lufs`` the loudness of the master bus before the loudness stage; for a stereo reference,
+    ``side_features`` (its features with the mid/side bark spectrum, what ``loss`` compares) and
+    ``side_magnitude`` (bins,), the side signal's mean STFT magnitude."""
 
     loss: float
     params: MixParams
@@ -248,6 +291,19 @@ class _Measured:
     features: dict
     magnitude: torch.Tensor
     bus_lufs: float
+    side_features: dict | None = None
+    side_magnitude: torch.Tensor | None = None
+
+
+def _with_mid_side_bark(features: dict, mix: torch.Tensor, sample_rate: int) -> tuple[dict, torch.Tensor]:
+    """``features`` of ``mix`` (1, 2, samples) with the bark spectrum of :data:`MID_SIDE_FIT_BARK` instead, and
+    the side signal's mean STFT magnitude (bins,), float64."""
+    convention = MID_SIDE_FIT_BARK
+    magnitude = mean_magnitude_spectrum(mid_side(mix), n_fft=convention.n_fft, hop_length=convention.hop_length,
+                                        window=convention.window)
+    side_features = {**features, "bark_spectrum": bark_spectrum(mix, sample_rate, convention=convention,
+                                                                magnitude=magnitude)}
+    return side_features, magnitude[0, 1].double()
 
 
 def _dynamics_search(direction: Callable[[_Measured, float], MixParams], start: _Measured,
@@ -303,13 +359,16 @@ def _expanded(measured: _Measured, strength: float) -> MixParams:
 
 def _updated(params: MixParams, audio: torch.Tensor, shortfall_db: float, mix_features: dict, ref_features: dict,
              magnitude: torch.Tensor, filterbank: torch.Tensor, sample_rate: int, n_fft: int,
-             match_stereo: bool, *, loudness_modelled: bool = False, left_right: float = 0.0) -> MixParams:
-    """``params`` with match EQ, width, balance and loudness moved to close the measured gaps;
+             match_stereo: bool, *, loudness_modelled: bool = False, left_right: float = 0.0,
+             side: tuple = (None, None, None)) -> MixParams:
+    """``params`` with match EQ, multiband width, width, balance and loudness moved to close the measured gaps;
     ``audio`` (2, samples): their render at the reference's loudness, which it fell ``shortfall_db`` short of.
     ``loudness_modelled``: the EQ step allows for the loudness restored after it (see ``_match_eq_gains``).
     ``left_right``: above 0, the match EQ's left/right gains move instead of its curve for both channels, by
     that share of the step that closes the gap between the channels' bark spectra that one curve leaves (only
-    with ``match_stereo``)."""
+    with ``match_stereo``). ``side``: the mix's and the reference's features with the mid/side bark spectrum and
+    the mix's side magnitude (bins,) (``_with_mid_side_bark``); given, the multiband width moves too (not in a
+    left/right round)."""
     updated = copy.deepcopy(params)
     master = updated.master
     loudness = MASTER_SPECS["master_loudness_lufs"]
@@ -328,12 +387,54 @@ def _updated(params: MixParams, audio: torch.Tensor, shortfall_db: float, mix_fe
                                       loudness_share=loudness_share))
     if not match_stereo:
         return updated
-    # The new EQ moves width and imbalance too whenever lows and highs sit differently in the stereo
-    # field (mono bass under wide cymbals): set width and balance for the mix as it will sound with it.
+    side_features, ref_side_features, side_magnitude = side
+    if side_features is not None and left_right <= 0.0:
+        master.update(_band_widths(master, side_features, ref_side_features, side_magnitude, filterbank,
+                                   sample_rate, n_fft))
+    # The new EQ and band widths move width and imbalance too whenever lows and highs sit differently in the
+    # stereo field (mono bass under wide cymbals): set width and balance for the mix as it will sound with them.
     master["master_width_pct"], master["master_balance_pct"] = _matched_stereo(
         powers, params.master, master, float(ref_features["stereo_width"][0]),
         float(ref_features["stereo_imbalance"][0]), sample_rate, n_fft)
+    _recentre_band_widths(master)
     return updated
+
+
+def _band_widths(master: dict, side_features: dict, ref_side_features: dict, side_magnitude: torch.Tensor,
+                 filterbank: torch.Tensor, sample_rate: int, n_fft: int) -> dict[str, float]:
+    """The multiband widths after one Gauss-Newton step on the gap between the side-to-mid ratio of each bark
+    band and the reference's: the side's bark gap less the mid's, which the match EQ closes for both.
+
+    The width response is linear in the widths, the step is taken in dB of each band's side (the sensitivities
+    of ``_match_eq_gains`` for the side's ``side_magnitude`` (bins,)), so each round scales a width by the factor
+    it asks for; widths stay within [MIN_MATCHED_BAND_WIDTH_PCT, BAND_WIDTH_MAX_PCT].
+    """
+    gap_db = (ref_side_features["bark_spectrum"] - side_features["bark_spectrum"])[0].double() * (20 / math.log(10))
+    sensitivity, _ = _band_sensitivity(side_magnitude, filterbank, sample_rate, n_fft)
+    step_db = _gauss_newton_step(sensitivity, gap_db[1] - gap_db[0])
+    widths = torch.tensor([max(master[name], MIN_MATCHED_BAND_WIDTH_PCT) for name in BAND_WIDTH_NAMES],
+                          dtype=torch.float64) * torch.pow(10.0, step_db / 20.0)
+    return {name: min(max(float(width), MIN_MATCHED_BAND_WIDTH_PCT), BAND_WIDTH_MAX_PCT)
+            for name, width in zip(BAND_WIDTH_NAMES, widths, strict=True)}
+
+
+def _recentre_band_widths(master: dict) -> None:
+    """Move the geometric mean of the multiband widths into the global width, in place, as far as no width leaves
+    its range: the two stages scale the same side signal, so the sound stays, and each band keeps room both ways."""
+    widths = [master[name] for name in BAND_WIDTH_NAMES]
+    width_pct = master["master_width_pct"]
+    if min(widths) <= 0.0 or width_pct <= 0.0:
+        return
+    mean = math.exp(sum(math.log(width / 100.0) for width in widths) / len(widths))
+    # The factor divides every band width and multiplies the global width.
+    least = max(max(widths) / BAND_WIDTH_MAX_PCT, MASTER_SPECS["master_width_pct"].min / width_pct)
+    most = min(min(widths) / MIN_MATCHED_BAND_WIDTH_PCT, MASTER_SPECS["master_width_pct"].max / width_pct)
+    if least > most:
+        return
+    factor = min(max(mean, least), most)
+    master["master_width_pct"] = width_pct * factor
+    for name, width in zip(BAND_WIDTH_NAMES, widths, strict=True):
+        master[name] = width / factor
 
 
 def _power_spectra(audio: torch.Tensor, n_fft: int) -> dict[str, torch.Tensor]:
@@ -349,7 +450,7 @@ def _matched_stereo(powers: dict[str, torch.Tensor], old: dict, new: dict, ref_w
                     ref_imbalance: float, sample_rate: int, n_fft: int) -> tuple[float, float]:
     """The width and balance, in %, that give the reference's width and imbalance features to a mix whose
     render had ``_power_spectra`` ``powers`` with the master settings ``old``, once the match EQ moves to
-    ``new``'s gains and left/right gains.
+    ``new``'s gains and left/right gains and the multiband width to ``new``'s.
 
     Match EQ, width and balance are linear, and each channel's power, and
     the channels' cross-power, is all the two features read: per bin, the
@@ -381,7 +482,16 @@ def _matched_stereo(powers: dict[str, torch.Tensor], old: dict, new: dict, ref_w
     old_width = width_matrix(torch.tensor(old["master_width_pct"], dtype=torch.float64))[0]
     undo = torch.linalg.inv(balance @ old_width).to(rendered.device)
     before = torch.einsum("ij,jkb,lk->ilb", undo, rendered, undo)  # (2, 2, bins) before width and balance
-    covariance = (eq_gains[:, None] * before * eq_gains[None, :]).sum(-1).cpu()
+    after_eq = eq_gains[:, None] * before * eq_gains[None, :]
+    widths_old, widths_new = (match_eq_response_db(
+        torch.tensor([[widths[name] / 100.0 for name in BAND_WIDTH_NAMES]], dtype=torch.float64), sample_rate,
+        n_fft)[0].to(after_eq.device) for widths in (old, new))
+    # The band widths' change per bin, where the old one can be undone (a band in mono cannot).
+    ratio = torch.where(widths_old > 1e-6, widths_new / widths_old.clamp_min(1e-6), torch.ones_like(widths_old))
+    if bool((ratio != 1.0).any()):
+        band = width_matrix(100.0 * ratio)  # (bins, 2, 2)
+        after_eq = torch.einsum("bij,jkb,blk->ilb", band, after_eq, band)
+    covariance = after_eq.sum(-1).cpu()
     if float(covariance[0, 0]) <= 0.0 or float(covariance[1, 1]) <= 0.0:
         return unchanged
 

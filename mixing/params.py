@@ -11,12 +11,14 @@ decades of time evenly.
 
 Track strip: gain -> 6-band parametric EQ (low shelf, 4 peaks, high shelf)
 -> compressor -> pan. Master bus: 6-band EQ -> compressor -> expander ->
-match EQ -> stereo width -> balance -> loudness target -> true-peak ceiling.
+match EQ and multiband width -> stereo width -> balance -> loudness target ->
+true-peak ceiling.
 
 Schema versions: 2 added the master balance and the match EQ (a graphic EQ
 on the bark bands of the AF loss, set by ``mixing.master_match``); 3 added
 the master expander (off at its default ratio of 1); 4 added the match EQ's
-left/right gains (one per band, 0 dB: both channels alike). Presets of earlier
+left/right gains (one per band, 0 dB: both channels alike); 5 added the master
+multiband width (one side-signal width per match EQ band, 100 %: unchanged). Presets of earlier
 versions still load: the parameters they lack take their defaults, which
 leave the sound as those versions made it. The learnable parameters (what the
 controller predicts) are the same in all versions.
@@ -33,8 +35,8 @@ import torch
 from mixing.errors import PresetError
 from mixing.features import BARK_F_MAX_HZ, N_BARK_BANDS, bark_band_centres_hz
 
-SCHEMA_VERSION = 4
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
+SCHEMA_VERSION = 5
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,10 @@ MATCH_EQ_GAIN_NAMES: tuple[str, ...] = tuple(f"master_match_eq_{i + 1:02d}_gain_
 # where the reference's two channels differ in tone, one curve for both cannot follow.
 MATCH_EQ_LR_NAMES: tuple[str, ...] = tuple(f"master_match_eq_{i + 1:02d}_lr_db" for i in range(N_BARK_BANDS))
 MATCH_EQ_LR_RANGE_DB = 6.0
+# The multiband width scales the side signal (L - R) / 2 band by band at the match EQ's centres, the mid left
+# alone: a reference can be wide in the highs and narrow in the lows, which one width for all cannot follow.
+BAND_WIDTH_NAMES: tuple[str, ...] = tuple(f"master_band_width_{i + 1:02d}_pct" for i in range(N_BARK_BANDS))
+BAND_WIDTH_MAX_PCT = 200.0
 
 MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
     _eq_specs("master_", "master eq")
@@ -177,6 +183,11 @@ MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
         ParamSpec(name, f"{_match_eq_label(freq_hz)} left - right", "dB", -MATCH_EQ_LR_RANGE_DB,
                   MATCH_EQ_LR_RANGE_DB, 0.0, "linear", "master match eq lr", learnable=False)
         for name, freq_hz in zip(MATCH_EQ_LR_NAMES, MATCH_EQ_CENTRES_HZ, strict=True)
+    ]
+    + [
+        ParamSpec(name, f"{_match_eq_label(freq_hz)} width", "%", 0.0, BAND_WIDTH_MAX_PCT, 100.0, "linear",
+                  "master band width", learnable=False)
+        for name, freq_hz in zip(BAND_WIDTH_NAMES, MATCH_EQ_CENTRES_HZ, strict=True)
     ]
     + [
         ParamSpec("master_width_pct", "Stereo width", "%", 0.0, 200.0, 100.0, "linear", "master output"),

@@ -35,6 +35,7 @@ from mixing.dsp.stages import (
 )
 from mixing.loudness import normalize_to_lufs
 from mixing.params import (
+    BAND_WIDTH_NAMES,
     LEARNABLE_MASTER_PARAMS,
     LEARNABLE_TRACK_PARAMS,
     MASTER_PARAMS,
@@ -47,8 +48,8 @@ from mixing.params import (
 
 # The master settings read after master_dynamics; the renderer keeps the dynamics output while all the others
 # stay, so that a setting added to the schema invalidates it unless it is listed here.
-_AFTER_MASTER_DYNAMICS = frozenset((*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, "master_width_pct", "master_balance_pct",
-                                    "master_loudness_lufs", "master_ceiling_dbtp"))
+_AFTER_MASTER_DYNAMICS = frozenset((*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, *BAND_WIDTH_NAMES, "master_width_pct",
+                                    "master_balance_pct", "master_loudness_lufs", "master_ceiling_dbtp"))
 # -120 dB: a silent track reports a finite level.
 _MEAN_SQUARE_FLOOR = 1e-12
 
@@ -301,8 +302,9 @@ class IncrementalRenderer:
 
     def _match_eq_spectrum(self, values: Mapping[str, float]) -> torch.Tensor | None:
         """The match EQ's spectrum of the kept dynamics output, made on the first render that needs it."""
-        if not any(float(values[name]) for name in (*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES)):
-            return None  # a flat match EQ passes its input through without an FFT
+        if (not any(float(values[name]) for name in (*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES))
+                and all(float(values[name]) == 100.0 for name in BAND_WIDTH_NAMES)):
+            return None  # a flat match EQ at full width passes its input through without an FFT
         if self._dynamics_spectrum is None:
             self._dynamics_spectrum = match_eq_spectrum(self._dynamics, self.sample_rate)
         return self._dynamics_spectrum

@@ -1,8 +1,8 @@
 """The stages of the mixing console, built from the schema in ``mixing.params``.
 
 Track strip: gain -> 6-band EQ -> compressor -> pan. The strips are summed to
-stereo; the master bus runs 6-band EQ -> compressor -> expander -> match EQ ->
-stereo width -> balance, then the engines of ``mixing.dsp.console`` add the
+stereo; the master bus runs 6-band EQ -> compressor -> expander -> match EQ
+and multiband width -> stereo width -> balance, then the engines of ``mixing.dsp.console`` add the
 loudness target and (in full renders) the true-peak ceiling. Inputs are stems
 already trimmed to ``TRACK_INPUT_LUFS``
 (``mixing.loudness.trim_tracks_to_input_level``), so ``gain_db = 0`` on every
@@ -20,7 +20,7 @@ from mixing.dsp.eq import parametric_eq, parametric_eq_iir
 from mixing.dsp.expander import expander
 from mixing.dsp.match_eq import channel_gains_db, match_eq
 from mixing.dsp.pan import pan, stereo_width
-from mixing.params import MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, TRACK_PARAMS, ParamSpec
+from mixing.params import BAND_WIDTH_NAMES, MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, TRACK_PARAMS, ParamSpec
 
 _COMPRESSOR_SUFFIXES = ("threshold_db", "ratio", "attack_ms", "release_ms", "knee_db")
 
@@ -93,8 +93,8 @@ def track_strip(
 def master_bus(
     x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool = False
 ) -> torch.Tensor:
-    """EQ -> compressor -> expander -> match EQ -> stereo width -> balance for the mix ``x`` of shape
-    (batch, 2, samples); returns the same shape.
+    """EQ -> compressor -> expander -> match EQ and multiband width -> stereo width -> balance for the mix ``x``
+    of shape (batch, 2, samples); returns the same shape.
 
     ``params`` maps the master EQ, compressor, expander, match EQ, width and balance
     names to tensors of shape (batch,). Loudness and ceiling follow
@@ -116,11 +116,13 @@ def master_dynamics(
 def master_bus_after_dynamics(
     x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], spectrum: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """The last stages of :func:`master_bus`, match EQ -> stereo width -> balance, for ``x`` (batch, 2, samples),
-    the output of :func:`master_dynamics`; ``spectrum``: its ``mixing.dsp.match_eq.match_eq_spectrum`` if known."""
+    """The last stages of :func:`master_bus`, match EQ and multiband width -> stereo width -> balance, for ``x``
+    (batch, 2, samples), the output of :func:`master_dynamics`; ``spectrum``: its
+    ``mixing.dsp.match_eq.match_eq_spectrum`` if known."""
     gains_db = channel_gains_db(torch.stack([params[name] for name in MATCH_EQ_GAIN_NAMES], dim=-1),
                                 torch.stack([params[name] for name in MATCH_EQ_LR_NAMES], dim=-1))
-    matched = match_eq(x, sample_rate, gains_db, spectrum=spectrum)
+    matched = match_eq(x, sample_rate, gains_db, spectrum=spectrum,
+                       band_width_pct=torch.stack([params[name] for name in BAND_WIDTH_NAMES], dim=-1))
     widened = stereo_width(matched, sample_rate, params["master_width_pct"])
     # A stereo signal through the pan stage is a balance control (``mixing.dsp.pan``).
     return pan(widened, sample_rate, params["master_balance_pct"])

@@ -17,6 +17,7 @@ import torch
 from mixing.dsp.console import IncrementalRenderer
 from mixing.fit import MAX_LEVEL_DROP_DB
 from mixing.params import (
+    BAND_WIDTH_NAMES,
     MASTER_SPECS,
     MATCH_EQ_GAIN_NAMES,
     MATCH_EQ_LR_NAMES,
@@ -111,6 +112,8 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
         "master_balance_pct": 0.0,
         # The match EQ (both curves) is flat: matching sets it; Diff-MST's console has none.
         **{name: 0.0 for name in (*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES)},
+        # Full width in every band, drawn from no random number, for the same reason as the expander below.
+        **{name: 100.0 for name in BAND_WIDTH_NAMES},
         # Off, and drawn from no random number: the references stay those of Diff-MST's console, which has no
         # expander, and the sessions drawn before the expander existed stay the same.
         "master_expander_threshold_db": MASTER_SPECS["master_expander_threshold_db"].default,

@@ -15,7 +15,7 @@ import torch
 import mixing.master_match as master_match_module
 from mixing.dsp.console import IncrementalRenderer, render_mix
 from mixing.dsp.stages import master_bus_after_dynamics
-from mixing.features import stereo_imbalance, stereo_width
+from mixing.features import MID_SIDE_FIT_BARK, stereo_imbalance, stereo_width
 from mixing.losses import AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
 from mixing.master_match import (
@@ -31,7 +31,7 @@ from mixing.master_match import (
     _power_spectra,
     match_master,
 )
-from mixing.params import MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, MixParams
+from mixing.params import BAND_WIDTH_NAMES, MASTER_SPECS, MATCH_EQ_GAIN_NAMES, MATCH_EQ_LR_NAMES, MixParams
 
 SAMPLE_RATE = 44100
 SECONDS = 6.0
@@ -73,17 +73,23 @@ def comparison(audio: torch.Tensor, reference: torch.Tensor) -> dict[str, float]
     """How far ``audio`` is from ``reference`` (both (2, samples)) at equal loudness, as matching measures it.
 
     ``bark_gap_db``: RMS over channels and bark bands of the level difference in dB;
-    ``width_gap``, ``imbalance_gap``: the differences of those AF features; ``loss``: the AF loss.
+    ``width_gap``, ``imbalance_gap``: the differences of those AF features; ``loss``: the AF loss with the mid/side
+    bark spectrum that matching judges by; ``side_gap_db``: RMS over bark bands of the side's level difference
+    less the mid's (the side-to-mid ratio's error).
     """
     loss_fn = AudioFeatureLoss(SAMPLE_RATE)
+    side_loss_fn = AudioFeatureLoss(SAMPLE_RATE, bark=MID_SIDE_FIT_BARK)
     levelled, _ = normalize_to_lufs(audio, SAMPLE_RATE, integrated_loudness_lufs(reference, SAMPLE_RATE))
     mix, ref = loss_fn.features(levelled.unsqueeze(0)), loss_fn.features(reference.unsqueeze(0))
     gap_db = (mix["bark_spectrum"] - ref["bark_spectrum"]) * (20 / math.log(10))
+    side_mix, side_ref = side_loss_fn.features(levelled.unsqueeze(0)), side_loss_fn.features(reference.unsqueeze(0))
+    side_gap_db = (side_mix["bark_spectrum"] - side_ref["bark_spectrum"])[0] * (20 / math.log(10))
     return {
         "bark_gap_db": float(gap_db.square().mean().sqrt()),
         "width_gap": float(mix["stereo_width"] - ref["stereo_width"]),
         "imbalance_gap": float(mix["stereo_imbalance"] - ref["stereo_imbalance"]),
-        "loss": float(loss_fn.compare(mix, ref)[0]),
+        "loss": float(side_loss_fn.compare(side_mix, side_ref)[0]),
+        "side_gap_db": float((side_gap_db[1] - side_gap_db[0]).square().mean().sqrt()),
     }
 
 
@@ -145,7 +151,8 @@ def test_only_master_bus_settings_move_and_the_input_is_untouched(matched):
     assert start == matched["start_copy"]
     assert result.params.tracks == start.tracks
     moved = {name for name in start.master if result.params.master[name] != start.master[name]}
-    assert moved <= {*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, "master_width_pct", "master_balance_pct",
+    assert moved <= {*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, *BAND_WIDTH_NAMES, "master_width_pct",
+                     "master_balance_pct",
                      "master_loudness_lufs", "master_comp_threshold_db", *LEVELLER}
     assert "master_width_pct" in moved and "master_balance_pct" in moved
     for name in (*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES):
@@ -239,9 +246,10 @@ def test_the_last_round_closes_a_gap_common_to_all_bands():
     assert common_gap_db(steady) > 2.0
     assert abs(common_gap_db(result.audio)) < 0.25 * common_gap_db(steady)
     # The gain is the loudness-modelled round's: the first round could not lower the loss, which ends the rounds,
-    # so the third render is that round's (the left/right rounds follow it).
+    # so the third render is that round's (the left/right rounds follow it). Judged with the mid/side bark
+    # spectrum it gains about 9 % (the width feature, met on energy, leaves the side's bark level a little high).
     assert result.history[1] >= result.history[0]
-    assert result.loss <= result.history[2] < 0.9 * min(result.history[:2])
+    assert result.loss <= result.history[2] < 0.95 * min(result.history[:2])
     assert result.params.tracks == start.tracks
 
 
@@ -393,25 +401,58 @@ def test_width_and_balance_are_solved_together_on_a_lopsided_mix(left_right_db):
 
 
 def test_a_left_right_step_that_overshoots_is_retried_at_part_of_its_length(monkeypatch):
-    # The left/right tonal gap of the test above, with every left/right step made 2.6 times too long by this
-    # test: the full step leaves the gap 1.6 times as large and reversed, the fallback share of it 0.3 times.
+    # A left/right tonal gap (the highs 1 dB up on the left, 1 dB down on the right), with every left/right step
+    # made 3 times too long by this test: the full step leaves the gap twice as large and reversed, the fallback
+    # share of it half as large, reversed.
     tracks = session_tracks()
     start = MixParams.default(len(tracks))
     steady = render_mix(tracks, start, SAMPLE_RATE)
     highpass = scipy.signal.iirfilter(2, 2000.0, btype="highpass", ftype="butter", fs=SAMPLE_RATE, output="sos")
     highs = torch.from_numpy(scipy.signal.sosfilt(highpass, steady.double().numpy(), axis=-1)).float()
-    reference = steady + torch.tensor([[10 ** (2 / 20) - 1], [10 ** (-2 / 20) - 1]]) * highs
+    reference = steady + torch.tensor([[10 ** (1 / 20) - 1], [10 ** (-1 / 20) - 1]]) * highs
     shares = []
     too_long = master_match_module._match_eq_lr_gains
 
     def overshooting(*args, share, **kwargs):
         shares.append(share)
-        return too_long(*args, share=2.6 * share, **kwargs)
+        return too_long(*args, share=3.0 * share, **kwargs)
 
     monkeypatch.setattr(master_match_module, "_match_eq_lr_gains", overshooting)
+    # Band widths, width and balance held: this test is about the left/right rounds. (Let free, the balance
+    # follows the reference's lean, which the mid/side judge sees as side signal all over the spectrum: the
+    # first round gets worse, the start stays best and no left/right round gains.)
+    monkeypatch.setattr(master_match_module, "_band_widths",
+                        lambda master, *args: {name: master[name] for name in BAND_WIDTH_NAMES})
+    monkeypatch.setattr(master_match_module, "_matched_stereo",
+                        lambda powers, old, *args: (old["master_width_pct"], old["master_balance_pct"]))
     result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
                           level_dynamics=False)
     assert shares == [1.0, LEFT_RIGHT_FALLBACK_STEP]
     before_left_right = min(result.history[:-2])
     assert result.history[-2] > before_left_right  # the full step made things worse
     assert result.loss == result.history[-1] < 0.5 * before_left_right
+
+
+def test_a_reference_narrower_at_the_top_is_matched_by_the_band_widths():
+    # The same tracks with the bands from 2.3 kHz up at half width: one global width cannot follow (it would
+    # narrow the mids too), the multiband width can. The exact answer: every band's effective width (global
+    # times band) at the reference's, wherever the band holds side signal (the mono bass's bands hold little).
+    tracks = session_tracks()
+    reference_params = MixParams.default(len(tracks))
+    narrow_from = 14
+    reference_params.master.update({name: 50.0 for name in BAND_WIDTH_NAMES[narrow_from:]})
+    reference = render_mix(tracks, reference_params, SAMPLE_RATE)
+    start = MixParams.default(len(tracks))
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
+                          level_dynamics=False)
+    before = comparison(render_mix(tracks, start, SAMPLE_RATE), reference)
+    after = comparison(result.audio, reference)
+    assert before["side_gap_db"] > 3.0
+    assert after["side_gap_db"] < 0.1 * before["side_gap_db"], (before, after)
+    master = result.params.master
+    effective_pct = [master["master_width_pct"] * master[name] / 100.0 for name in BAND_WIDTH_NAMES]
+    for band in range(4, len(BAND_WIDTH_NAMES)):
+        wanted_pct = 50.0 if band >= narrow_from else 100.0
+        # Bands next to the step share its interpolation with their neighbours.
+        if abs(band - narrow_from) > 1:
+            assert effective_pct[band] == pytest.approx(wanted_pct, rel=0.08), (band, effective_pct)

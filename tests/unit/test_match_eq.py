@@ -141,3 +141,68 @@ def test_gradients_wrt_every_gain_are_finite_and_nonzero():
 def test_bad_shapes_raise_value_error(x_shape, gains_shape, message):
     with pytest.raises(ValueError, match=message):
         match_eq(torch.zeros(x_shape), SAMPLE_RATE, torch.ones(gains_shape))
+
+
+# The multiband width: the side signal scaled band by band after the EQ, the mid untouched.
+
+def test_a_mono_signal_is_unchanged_at_any_band_widths():
+    mono = torch.randn(1, 1, SAMPLE_RATE // 4, generator=torch.Generator().manual_seed(20))
+    x = mono.expand(-1, 2, -1).contiguous()
+    widths_pct = torch.rand(1, BANDS, generator=torch.Generator().manual_seed(21)) * 200.0
+    torch.testing.assert_close(match_eq(x, SAMPLE_RATE, torch.zeros(1, BANDS), band_width_pct=widths_pct), x,
+                               atol=1e-5, rtol=0)
+
+
+def test_widths_of_100_pct_everywhere_are_the_identity():
+    x = torch.randn(2, 2, 1000, generator=torch.Generator().manual_seed(22))
+    assert match_eq(x, SAMPLE_RATE, torch.zeros(2, BANDS), band_width_pct=torch.full((2, BANDS), 100.0)) is x
+    widths_pct = torch.full((2, BANDS), 100.0, requires_grad=True)
+    torch.testing.assert_close(match_eq(x, SAMPLE_RATE, torch.zeros(2, BANDS), band_width_pct=widths_pct), x,
+                               atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("band", [3, 12, 20])
+def test_a_left_only_tone_at_a_band_centre_at_0_pct_width_comes_out_equal_in_both_channels(band):
+    # Left only: mid = side = tone / 2. With the band's width at 0 % its side is gone, so each channel carries the
+    # mid, half the tone; a band's neighbours have no weight at its centre, so their widths do not matter.
+    samples = 2 * SAMPLE_RATE
+    t = torch.arange(samples, dtype=torch.float64) / SAMPLE_RATE
+    tone = (0.5 * torch.sin(2 * math.pi * MATCH_EQ_CENTRES_HZ[band] * t)).float()
+    x = torch.stack([tone, torch.zeros_like(tone)])[None]
+    widths_pct = torch.full((1, BANDS), 150.0)
+    widths_pct[0, band] = 0.0
+    y = match_eq(x, SAMPLE_RATE, torch.zeros(1, BANDS), band_width_pct=widths_pct)[0]
+    middle = slice(SAMPLE_RATE // 2, samples - SAMPLE_RATE // 2)
+    for channel in range(2):
+        assert amplitude_at(y[channel, middle], MATCH_EQ_CENTRES_HZ[band]) == pytest.approx(0.25, rel=0.01)
+    assert float((y[0, middle] - y[1, middle]).abs().max()) < 0.01 * 0.25
+
+
+def test_a_band_width_of_200_pct_doubles_that_bands_side_and_keeps_its_mid():
+    band = 10
+    samples = 2 * SAMPLE_RATE
+    t = torch.arange(samples, dtype=torch.float64) / SAMPLE_RATE
+    tone = (0.5 * torch.sin(2 * math.pi * MATCH_EQ_CENTRES_HZ[band] * t)).float()
+    x = torch.stack([tone, torch.zeros_like(tone)])[None]  # mid = side = tone / 2
+    widths_pct = torch.full((1, BANDS), 100.0)
+    widths_pct[0, band] = 200.0
+    y = match_eq(x, SAMPLE_RATE, torch.zeros(1, BANDS), band_width_pct=widths_pct)[0]
+    middle = slice(SAMPLE_RATE // 2, samples - SAMPLE_RATE // 2)
+    freq_hz = MATCH_EQ_CENTRES_HZ[band]
+    assert amplitude_at((y[0, middle] + y[1, middle]) / 2, freq_hz) == pytest.approx(0.25, rel=0.01)
+    assert amplitude_at((y[0, middle] - y[1, middle]) / 2, freq_hz) == pytest.approx(0.5, rel=0.01)
+
+
+def test_gradients_wrt_every_band_width_are_finite_and_nonzero():
+    x = 0.1 * torch.randn(1, 2, SAMPLE_RATE // 2, generator=torch.Generator().manual_seed(23))
+    widths_pct = torch.full((1, BANDS), 80.0, requires_grad=True)
+    match_eq(x, SAMPLE_RATE, torch.zeros(1, BANDS), band_width_pct=widths_pct).square().sum().backward()
+    assert torch.isfinite(widths_pct.grad).all()
+    assert (widths_pct.grad > 0).all()  # uncorrelated channels: a wider band has more side energy, the same mid
+
+
+def test_band_widths_need_a_stereo_signal_and_one_width_per_band():
+    with pytest.raises(ValueError, match="band_width_pct: expected shape"):
+        match_eq(torch.zeros(1, 1, 1000), SAMPLE_RATE, torch.zeros(1, BANDS), band_width_pct=torch.ones(1, BANDS))
+    with pytest.raises(ValueError, match="band_width_pct: expected shape"):
+        match_eq(torch.zeros(1, 2, 1000), SAMPLE_RATE, torch.zeros(1, BANDS), band_width_pct=torch.ones(1, 3))

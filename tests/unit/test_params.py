@@ -7,6 +7,7 @@ import torch
 
 from mixing.errors import PresetError
 from mixing.params import (
+    BAND_WIDTH_NAMES,
     LEARNABLE_MASTER_PARAMS,
     LEARNABLE_TRACK_PARAMS,
     MASTER_PARAMS,
@@ -129,6 +130,23 @@ def test_a_version_2_preset_loads_with_the_expander_off():
     params = MixParams.from_preset(json.loads(json.dumps(preset)))
     assert params.master["master_match_eq_05_gain_db"] == 2.0
     assert params.master["master_expander_ratio"] == 1.0  # a ratio of 1 leaves the sound as version 2 made it
+
+
+def test_a_version_4_preset_loads_with_every_band_at_full_width():
+    master = {spec.name: spec.default for spec in MASTER_PARAMS if spec.name not in BAND_WIDTH_NAMES}
+    master.update(master_match_eq_20_lr_db=1.5, master_width_pct=120.0)
+    preset = {"schema_version": 4, "tracks": [{"name": "Kick", "params": {"gain_db": -4.0}}], "master": master}
+    params = MixParams.from_preset(json.loads(json.dumps(preset)))
+    assert params.master["master_match_eq_20_lr_db"] == 1.5 and params.master["master_width_pct"] == 120.0
+    assert all(params.master[name] == 100.0 for name in BAND_WIDTH_NAMES)  # 100 %: as version 4 sounded
+
+
+def test_band_width_has_one_slider_in_pct_per_match_eq_band_and_is_not_learned():
+    assert len(BAND_WIDTH_NAMES) == len(MATCH_EQ_CENTRES_HZ)
+    specs = [MASTER_SPECS[name] for name in BAND_WIDTH_NAMES]
+    assert {(spec.unit, spec.min, spec.max, spec.default, spec.group, spec.learnable) for spec in specs} == {
+        ("%", 0.0, 200.0, 100.0, "master band width", False)}
+    assert specs[0].label == "95 Hz width" and specs[-1].label == "13.7 kHz width"
 
 
 @pytest.mark.parametrize("version", [0, SCHEMA_VERSION + 1, 99, "2", True, None, 1.5])
