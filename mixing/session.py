@@ -340,6 +340,19 @@ class MixSession:
                                              match_stereo=self.match_stereo, device=self.device)
         return params, source
 
+    def neutral_params(self, track_names: Sequence[str] | None = None) -> MixParams:
+        """The mix the match strength (:mod:`mixing.strength`) moves away from: the expert start of the tracks
+        that sound, read off no reference (no reference balance), at :data:`mixing.pipeline.DEFAULT_LOUDNESS_LUFS`;
+        silent tracks keep the schema's defaults. ``track_names``: default the stems' names."""
+        names = list(track_names) if track_names is not None else list(self.stems.names)
+        sounding = [index for index, silent in enumerate(self.silent) if not silent]
+        start = starting_params([self.tracks[i] for i in sounding], self.sample_rate, [names[i] for i in sounding])
+        params = MixParams.default(len(names))
+        params.master = dict(start.master, master_loudness_lufs=pipeline.DEFAULT_LOUDNESS_LUFS)
+        for position, index in enumerate(sounding):
+            params.tracks[index] = dict(start.tracks[position])
+        return params
+
     def playing(self, *, muted: Sequence[int] = (), solo: Sequence[int] = ()) -> list[bool]:
         """Whether each track plays with the tracks ``muted`` and ``solo`` (indices): as on a console, with any
         track soloed only the soloed tracks play, and mute still silences a soloed track; a silent stem never
