@@ -33,6 +33,8 @@ def _dimension(name: str, spec: ParamSpec) -> str | None:
         return "balance"  # the per-band difference between the channels is a lean by frequency
     if spec.group in ("compressor", "master compressor", "master expander"):
         return "dynamics"
+    if spec.group == "master band width":
+        return "width"
     return {"master_width_pct": "width", "master_balance_pct": "balance",
             "master_loudness_lufs": "loudness", "master_ceiling_dbtp": None}[name]
 
