@@ -55,6 +55,9 @@ OWNED = {
     "version-audio": [("get", lambda project: {})],
     "version-download": [("get", lambda project: {"data": {"format": "flac"}})],
     "version-preset": [("get", lambda project: {})],
+    "version-stems": [("post", lambda project: {})],
+    "preflight": [("get", lambda project: {})],
+    "stem-fix": [("post", lambda project: _json({"fix": "remove_dc"}))],
 }
 DESTRUCTIVE = [("stem-detail", "delete"), ("project-detail", "delete")]
 # Routes that are nobody's: each answers everyone alike.

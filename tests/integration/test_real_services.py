@@ -113,8 +113,11 @@ def test_studio_keeps_every_file_in_s3_serves_it_and_deletes_it_with_the_project
 
     assert (mix_job["status"], mix_job["version"]) == ("succeeded", 1), f"{mix_job}\n{app.output}"
     written = sorted(set(s3_server.keys()) - set(uploaded))
-    # Three formats of the mix and the equal-loudness baseline, all from the worker.
-    assert [key.split("/")[0] for key in written] == ["renders"] * 4, written
+    # Three formats of the mix and the equal-loudness baseline, all from the worker, and the reference's features
+    # in place of its audio, which the worker deleted (the project's default).
+    assert [key.split("/")[0] for key in written] == ["references"] + ["renders"] * 4, written
+    stored = set(s3_server.keys())
+    assert not any(key in stored for key in uploaded if key.startswith("references/"))
     version = studio.call("GET", base + "versions/1/", 200).json()
     downloaded = studio.call("GET", version["downloads"]["wav24"], 200)
     assert downloaded.headers["Content-Disposition"].startswith("attachment")

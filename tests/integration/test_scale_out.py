@@ -73,8 +73,9 @@ def test_mix_and_rerender_run_on_a_worker_that_shares_no_disk_with_the_web_serve
     assert [(job["status"], job["version"]) for job in (mix, rerender)] == [("succeeded", 1), ("succeeded", 2)], \
         logs.output
     written = sorted(set(s3_server.keys()) - uploaded)
-    # Three formats of each version and one baseline (the stems did not change), all put by the worker.
-    assert len(written) == 7 and all(key.startswith("renders/") for key in written), written
+    # Three formats of each version and one baseline (the stems did not change), all put by the worker, and the
+    # reference's features in place of its audio (deleted after the first mix, the project's default).
+    assert [key.split("/")[0] for key in written] == ["references"] + ["renders"] * 7, written
     version = studio.call("GET", base + "versions/2/", 200).json()
     assert studio.call("GET", version["downloads"]["wav24"], 200).content in [s3_server.read(k) for k in written]
     # Each result is one PUT, never a multipart upload a killed worker would leave in pieces.
