@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePath
 
 import numpy as np
-import soxr
 import torch
 from django.conf import settings
 from django.core.cache import cache
@@ -112,16 +111,14 @@ def _report(stems: list[Stem], files: list, *, with_reference: bool) -> dict:
     }
 
 
-def _store_fixed(stem: Stem, audio, source_rate_hz: int, folder: Path) -> tuple[Path, str]:
-    """Writes the fixed audio ``(channels, samples)`` at SAMPLE_RATE back at the file's own rate; returns the
+def _store_fixed(stem: Stem, audio, sample_rate_hz: int, folder: Path) -> tuple[Path, str]:
+    """Writes the fixed audio ``(channels, samples)``, at the file's own rate ``sample_rate_hz``; returns the
     local file and the name it is stored under."""
     audio = audio.numpy()
-    if source_rate_hz != SAMPLE_RATE:
-        audio = np.ascontiguousarray(soxr.resample(audio.T, SAMPLE_RATE, source_rate_hz, quality="HQ").T)
     lossless_24 = float(np.max(np.abs(audio))) < 1.0
     extension = "flac" if lossless_24 else "wav"
     filename = f"{PurePath(stem.filename).stem}.{extension}"
-    path = save_audio(folder / f"fixed.{extension}", audio, source_rate_hz, format=extension,
+    path = save_audio(folder / f"fixed.{extension}", audio, sample_rate_hz, format=extension,
                       subtype="PCM_24" if lossless_24 else "FLOAT")
     return path, filename
 
@@ -146,12 +143,13 @@ def stem_fix(*, stem: Stem, fix) -> dict:
     read_from = stem.file.name
     with tempfile.TemporaryDirectory(prefix="mixref-fix-") as folder:
         try:
+            # At the file's own rate: the fix needs none, and the stem is stored back at it.
             decoded = decode_isolated(_local_copy(stem.file, Path(folder)), name=stem.filename,
-                                      max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S)
+                                      max_duration_s=settings.MIXREF_AUDIO_MAX_DURATION_S, sample_rate_hz=None)
         except (StemError, OSError) as error:
             raise _unreadable(stem.filename, error) from None
         fixed = apply_fix(torch.from_numpy(decoded.audio), fix)
-        path, filename = _store_fixed(stem, fixed, decoded.info.source_sample_rate_hz, Path(folder))
+        path, filename = _store_fixed(stem, fixed, decoded.sample_rate_hz, Path(folder))
         with path.open("rb") as local:
             stored_as = stem.file.storage.save(stem.file.field.generate_filename(stem, filename), File(local))
     try:
