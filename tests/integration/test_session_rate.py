@@ -14,8 +14,8 @@ from .studio_helpers import (  # noqa: F401 (fixtures)
     project_create,
     reference_upload,
     reference_wav,
-    render_request,
     stems_upload,
+    version_1_rendered,
     wav_bytes,
 )
 
@@ -32,15 +32,7 @@ def rendered_at_rates(client, enqueued, capture, rates_hz: list[int]) -> dict:
              for index, rate_hz in enumerate(rates_hz)}
     assert stems_upload(client, project["id"], stems).status_code == 201
     assert reference_upload(client, project["id"], reference_wav(duration_s=2.0)).status_code == 201
-    project = client.get(f"/api/projects/{project['id']}/").json()
-    with capture(execute=True):
-        response = client.post(f"/api/projects/{project['id']}/render/", render_request(project),
-                               content_type="application/json")
-    assert response.status_code == 202, response.content
-    tasks.project_render(enqueued[-1][1])
-    job = client.get(f"/api/jobs/{enqueued[-1][1]}/").json()
-    assert (job["status"], job["error"]) == ("succeeded", "")
-    return project
+    return version_1_rendered(client, client.get(f"/api/projects/{project['id']}/").json(), enqueued, capture)
 
 
 def info_of(response) -> soundfile._SoundFileInfo:
