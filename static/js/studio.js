@@ -10,6 +10,7 @@ import { createMixer } from './studio/mixer.js';
 import { reportError } from './studio/notify.js';
 import { createPlayer } from './studio/player.js';
 import { createPreflight } from './studio/preflight.js';
+import { createStrength } from './studio/strength.js';
 import { createUpload } from './studio/upload.js';
 import { createVersions } from './studio/versions.js';
 
@@ -98,6 +99,10 @@ const jobs = createJobs({
 });
 
 const mixer = createMixer($('#mixer'), { onChange: refreshRenderButton });
+const strength = createStrength($('#strength'), {
+  onChange: (strengthsPct) => jobs.start('render', () => api.startStrength(
+    projectId, { strengths_pct: strengthsPct, base_version: state.version.number })),
+});
 const charts = createCharts($('#charts'));
 const analysis = createAnalysis({ table: $('#features-table'), readings: $('#readings') });
 const advice = createAdvice({
@@ -233,6 +238,7 @@ async function openVersion(number) {
   $('#current-version').textContent = `Version ${version.number} · ${METHOD_LABELS[version.method] || version.method}`;
   showVersionSections(true);
   mixer.load(version, state.project.stems);
+  strength.load(version);
   analysis.show(version.analysis);
   advice.show((version.analysis || {}).advice);
   showDownloads(version);

@@ -117,6 +117,13 @@ class MixVersion(BaseModel):
     )
     params = models.JSONField(help_text="The preset rendered, tracks named and in stem order.")
     auto_params = models.JSONField(help_text="The automatic mix's preset that these parameters started from.")
+    neutral_params = models.JSONField(
+        default=dict, blank=True,
+        help_text="The reference-free start of that automatic mix (mixing.strength's 0 %); empty before it was kept.",
+    )
+    strengths = models.JSONField(
+        default=dict, blank=True, help_text="The match strength per dimension (0..1) of a render that set one.",
+    )
     muted = models.JSONField(default=list, blank=True, help_text="Ids of muted stems.")
     solo = models.JSONField(default=list, blank=True, help_text="Ids of soloed stems.")
     wav24_file = models.FileField(upload_to=render_upload_to, max_length=200)

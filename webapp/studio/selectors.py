@@ -181,6 +181,9 @@ def version_as_dict(version: MixVersion) -> dict:
         **version_summary_as_dict(version),
         "params": version.params,
         "auto_params": version.auto_params,
+        # Whether the match strength can move this version's automatic mix, and how far this version did (%).
+        "has_neutral": bool(version.neutral_params),
+        "strengths_pct": {dimension: 100.0 * value for dimension, value in (version.strengths or {}).items()},
         "muted": version.muted,
         "solo": version.solo,
         "analysis": version.analysis,

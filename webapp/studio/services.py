@@ -37,7 +37,7 @@ from webapp.core.services import QUEUE_UNREACHABLE, job_cancel, job_create, job_
 
 from .models import MixVersion, Project, ProjectJob, Reference, Stem
 from .owners import Owner
-from .selectors import stems_ordered, version_get
+from .selectors import stems_ordered, version_get, version_latest
 
 logger = logging.getLogger(__name__)
 
@@ -464,8 +464,10 @@ def _preset_checked(preset, track_names: list[str], *, source: str = "") -> dict
         raise ApplicationError(message, code="invalid_preset") from None
 
 
-def render_start(*, project: Project, params, muted=None, solo=None, base_version=None) -> Job:
-    """Queues a re-render with ``params`` (a preset), muted and soloed stem ids; 400 names the problem."""
+def render_start(*, project: Project, params, muted=None, solo=None, base_version=None,
+                 strengths: dict | None = None) -> Job:
+    """Queues a re-render with ``params`` (a preset), muted and soloed stem ids; 400 names the problem.
+    ``strengths``: the match strengths (checked) that made ``params``, kept with the version."""
     stems = stems_ordered(project=project)
     preset = _preset_checked(params, [stem.name for stem in stems])
     known = {str(stem.id) for stem in stems}
@@ -475,6 +477,7 @@ def render_start(*, project: Project, params, muted=None, solo=None, base_versio
         "muted": _stem_ids(muted, field="muted", known=known),
         "solo": _stem_ids(solo, field="solo", known=known),
         "base_version": None,
+        "strengths": strengths or {},
     }
     if base_version is not None:
         if isinstance(base_version, bool) or not isinstance(base_version, int):
@@ -486,6 +489,41 @@ def render_start(*, project: Project, params, muted=None, solo=None, base_versio
 def stems_export_start(*, project: Project, version: MixVersion) -> Job:
     """Starts a job that stores ``version``'s processed stems as one ZIP (``version.stems_zip``)."""
     return _job_start(project, Job.Kind.STEMS, {"version": version.number})
+
+
+def strength_start(*, project: Project, strengths_pct, muted=None, solo=None, base_version=None) -> Job:
+    """Queues a render of the match strengths ``strengths_pct`` (dimension -> 0..100 %, missing ones 100 %) of
+    the automatic mix behind ``base_version`` (default the latest version): each dimension moved that far from
+    the mix's neutral start to its full match (:func:`mixing.strength.apply_strength`)."""
+    from mixing.strength import apply_strength, check_strengths
+
+    if not isinstance(strengths_pct, dict):
+        raise ApplicationError("'strengths_pct' must be an object of percentages by dimension.",
+                               code="invalid_request")
+    for dimension, value in strengths_pct.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
+            raise ApplicationError(f"The {dimension} strength must be a percentage from 0 to 100, got {value!r}.",
+                                   code="invalid_request")
+    try:
+        strengths = check_strengths({dimension: value / 100.0 for dimension, value in strengths_pct.items()})
+    except ValueError as error:
+        raise ApplicationError(f"{str(error).capitalize()}.", code="invalid_request") from None
+    if base_version is not None and (isinstance(base_version, bool) or not isinstance(base_version, int)):
+        raise ApplicationError("'base_version' must be a version number.", code="invalid_request")
+    base = version_get(project=project, number=base_version) if base_version is not None else version_latest(
+        project=project)
+    if base is None:
+        raise ApplicationError("Mix the project first: the match strength moves its automatic mix.",
+                               code="no_version", status=409)
+    if not base.neutral_params:
+        raise ApplicationError("This mix was made before the match strength existed; mix again to use it.",
+                               code="no_neutral_mix", status=409)
+    names = [stem.name for stem in stems_ordered(project=project)]
+    neutral, full = (MixParams.from_preset(preset, track_names=names) for preset in (base.neutral_params,
+                                                                                      base.auto_params))
+    params = apply_strength(neutral, full, strengths)
+    return render_start(project=project, params=params.to_preset(names), muted=muted, solo=solo,
+                        base_version=base.number, strengths=strengths)
 
 
 def preset_read(upload: UploadedFile) -> dict:

@@ -23,6 +23,7 @@ urlpatterns = [
     path(project + "mix/", views.mix, name="mix"),
     path(project + "render/", views.render_version, name="render"),
     path(project + "preset/", views.preset, name="preset"),
+    path(project + "strength/", views.strength, name="strength"),
     path(version, views.version_detail, name="version-detail"),
     path(version + "advice/", views.version_advice, name="version-advice"),
     path(version + "charts/", views.version_charts, name="version-charts"),

@@ -212,6 +212,19 @@ def render_version(request: HttpRequest, project_id) -> HttpResponse:
 
 
 @never_cache
+def strength(request: HttpRequest, project_id) -> HttpResponse:
+    def started():
+        body = _json_body(request)
+        job = services.strength_start(
+            project=_project(request, project_id), strengths_pct=body.get("strengths_pct"), muted=body.get("muted"),
+            solo=body.get("solo"), base_version=body.get("base_version"),
+        )
+        return _job_response(job)
+
+    return _by_method(request, {"POST": started})
+
+
+@never_cache
 def preset(request: HttpRequest, project_id) -> HttpResponse:
     def started():
         project = _project(request, project_id)

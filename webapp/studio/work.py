@@ -221,9 +221,11 @@ def project_mix_run(*, job_id: str, report: ProgressReport) -> dict:
             method="auto", time_budget_s=settings.MIXREF_FIT_TIME_BUDGET_S, iterations=settings.MIXREF_FIT_ITERATIONS,
             progress=progress, track_names=[stem.name for stem in stems],
         )
-    auto_params = result.params.to_preset([stem.name for stem in stems])
+    names = [stem.name for stem in stems]
+    auto_params = result.params.to_preset(names)
     made = _version_finish(
         project_job, stems, session, method=MixVersion.Method.AUTO, params=result.params, auto_params=auto_params,
+        neutral_params=session.engine.neutral_params(names).to_preset(names),
         muted=[], solo=[], audio=result.audio, report=report, notes=result.warnings,
     )
     _reference_audio_drop(project, stems, session)
@@ -252,10 +254,11 @@ def project_render_run(*, job_id: str, report: ProgressReport) -> dict:
     with _dropped_on_error(project):
         audio = engine.render(params, **choice)
     logger.info("job %s re-processed %d tracks", job_id, renderer.processed_tracks - processed_before)
+    auto_params, neutral_params = _base_presets(project, request.get("base_version"), names)
     made = _version_finish(
         project_job, stems, session, method=request["method"], params=params,
-        auto_params=_auto_params(project, request.get("base_version"), names) or params.to_preset(names),
-        muted=muted, solo=solo, audio=audio, report=report,
+        auto_params=auto_params or params.to_preset(names), neutral_params=neutral_params,
+        strengths=request.get("strengths", {}), muted=muted, solo=solo, audio=audio, report=report,
     )
     _reference_audio_drop(project, stems, session)
     return made
@@ -286,14 +289,17 @@ def _reference_audio_drop(project: Project, stems: list[Stem], session: _Session
     session.key = _session_key(stems, reference)
 
 
-def _auto_params(project: Project, base_version: int | None, names: list[str]) -> dict | None:
-    """The automatic mix's preset behind ``base_version`` (else the latest version), for these tracks."""
-    versions = MixVersion.objects.filter(project=project).only("auto_params").order_by("-number")
+def _base_presets(project: Project, base_version: int | None, names: list[str]) -> tuple[dict | None, dict]:
+    """The automatic mix's preset behind ``base_version`` (else the latest version) and its neutral start (empty
+    when that version kept none), for these tracks; (None, {}) before any version."""
+    versions = MixVersion.objects.filter(project=project).only("auto_params", "neutral_params").order_by("-number")
     base = versions.filter(number=base_version).first() if base_version is not None else None
     base = base or versions.first()
     if base is None:
-        return None
-    return MixParams.from_preset(base.auto_params, track_names=names).to_preset(names)
+        return None, {}
+    presets = [MixParams.from_preset(preset, track_names=names).to_preset(names) if preset else {}
+               for preset in (base.auto_params, base.neutral_params)]
+    return presets[0], presets[1]
 
 
 def _store(field: FieldFile, path: Path) -> None:
@@ -304,7 +310,7 @@ def _store(field: FieldFile, path: Path) -> None:
 def _version_finish(
     project_job: ProjectJob, stems: list[Stem], session: _Session, *, method: str, params: MixParams,
     auto_params: dict, muted: list[str], solo: list[str], audio: torch.Tensor, report: ProgressReport,
-    notes: Sequence[str] = (),
+    notes: Sequence[str] = (), neutral_params: dict | None = None, strengths: dict | None = None,
 ) -> dict:
     """Measures the mix against the reference and the baseline, advises toward the automatic mix
     (``analysis["advice"]``, :func:`mixing.advice.advise`), stores its files and its version.
@@ -327,7 +333,8 @@ def _version_finish(
     report(0.93, "saving the audio")
     version = MixVersion(
         method=method, job_id=project_job.job_id, params=params.to_preset(names), auto_params=auto_params,
-        muted=muted, solo=solo, loudness_lufs=analysis["loudness_lufs"]["mix"],
+        neutral_params=neutral_params or {}, strengths=strengths or {}, muted=muted, solo=solo,
+        loudness_lufs=analysis["loudness_lufs"]["mix"],
         true_peak_dbtp=analysis["true_peak_dbtp"]["mix"], af_loss=(analysis["af_loss"]["mix"] or {}).get("total"),
         analysis=analysis, chart_data=charts,
     )
