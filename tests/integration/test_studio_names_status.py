@@ -62,7 +62,22 @@ def test_badge_follows_stems_reference_and_versions(client):
     assert status_of(client, project["id"]) == "ready"
 
     MixVersion.objects.create(project=Project.objects.get(pk=project["id"]), number=1, method="auto",
-                              params={}, auto_params={})
+                              params={"tracks": [{"name": "Bass", "params": {}}]}, auto_params={})
     assert status_of(client, project["id"]) == "mixed"
     stems_upload(client, project["id"], {"03_Pad.wav": stems["03_Pad.wav"]})
+    assert status_of(client, project["id"]) == "changed"
+
+
+def test_badge_says_changed_after_a_stem_is_deleted_since_the_mix(client):
+    project = project_create(client)
+    stems = session_stems(duration_s=2.0)
+    stems_upload(client, project["id"], {name: stems[name] for name in ("01_Bass.wav", "03_Pad.wav")})
+    reference_upload(client, project["id"], reference_wav(duration_s=2.0))
+    MixVersion.objects.create(project=Project.objects.get(pk=project["id"]), number=1, method="auto",
+                              params={"tracks": [{"name": "Bass", "params": {}}, {"name": "Pad", "params": {}}]},
+                              auto_params={})
+    assert status_of(client, project["id"]) == "mixed"
+
+    pad = client.get(f"/api/projects/{project['id']}/").json()["stems"][1]
+    assert client.delete(f"/api/projects/{project['id']}/stems/{pad['id']}/").status_code in (200, 204)
     assert status_of(client, project["id"]) == "changed"

@@ -66,8 +66,9 @@ def job_get(*, owner: Owner, job_id) -> Job:
 
 def project_status(project: Project) -> str:
     """The project badge: ``mixing`` while a job runs, ``failed`` after a failed one, ``mixed``, or
-    ``changed`` when a stem or the reference came in after the latest version; before any mix ``ready``
-    with stems and a reference, ``needs_reference`` or ``needs_stems`` with only one of them, else ``empty``."""
+    ``changed`` when a stem or the reference came in after the latest version or a stem was deleted since;
+    before any mix ``ready`` with stems and a reference, ``needs_reference`` or ``needs_stems`` with only one
+    of them, else ``empty``."""
     job = project.last_job
     if job is not None and not job.is_finished:
         return "mixing"
@@ -77,9 +78,11 @@ def project_status(project: Project) -> str:
     reference = reference_or_none(project)
     versions = project.versions.all()
     if versions:
-        mixed_at = max(version.created_at for version in versions)
+        latest = max(versions, key=lambda version: version.created_at)
         inputs = [stem.created_at for stem in stems] + ([reference.created_at] if reference is not None else [])
-        return "changed" if any(created_at > mixed_at for created_at in inputs) else "mixed"
+        # A deleted stem leaves the latest version with a track the project no longer has.
+        deleted = len(latest.params.get("tracks", [])) > len(stems)
+        return "changed" if deleted or any(created_at > latest.created_at for created_at in inputs) else "mixed"
     if stems and reference is not None:
         return "ready"
     if stems:
