@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -146,8 +146,12 @@ def load_stems(paths: Sequence[str | os.PathLike], *, filenames: Sequence[str] |
     if errors:
         raise StemsRejected(errors)
     rate_hz = session_rate_hz([r.sample_rate_hz for r in results])
-    audio, warnings = pad_to_longest([resample(torch.from_numpy(r.audio), r.sample_rate_hz, rate_hz)
-                                      for r in results], filenames, sample_rate=rate_hz)
+    audio = []
+    for index, result in enumerate(results):
+        audio.append(resample(torch.from_numpy(result.audio), result.sample_rate_hz, rate_hz))
+        # Each decoded copy goes as soon as its successor exists: a session's audio is held once, not twice.
+        results[index] = replace(result, audio=None)
+    audio, warnings = pad_to_longest(audio, filenames, sample_rate=rate_hz)
     warnings += [f"{filename} is silent (peak below {SILENCE_PEAK_DBFS:g} dBFS): it is kept and left out of the mix."
                  for filename, result in zip(filenames, results, strict=True) if is_silent(result.info.peak_dbfs)]
     for warning in warnings:
@@ -155,23 +159,25 @@ def load_stems(paths: Sequence[str | os.PathLike], *, filenames: Sequence[str] |
     return Stems(names=dedupe_names(names), audio=audio, sample_rate=rate_hz, warnings=warnings)
 
 
-def pad_to_longest(audio: Sequence[torch.Tensor], filenames: Sequence[str], *,
+def pad_to_longest(audio: list[torch.Tensor], filenames: Sequence[str], *,
                    sample_rate: int = SAMPLE_RATE) -> tuple[list[torch.Tensor], list[str]]:
-    """Zero-pad each ``(channels, samples)`` tensor at its end to the longest.
+    """Zero-pad each ``(channels, samples)`` tensor at its end to the longest, in place in ``audio`` (so that
+    each unpadded tensor can be freed as soon as its padded copy exists).
 
-    Returns the padded tensors and one warning per stem more than
+    Returns ``audio`` and one warning per stem more than
     :data:`LENGTH_WARNING_S` shorter than the longest.
     """
     lengths = [a.shape[-1] for a in audio]
     longest = max(range(len(audio)), key=lengths.__getitem__)
-    padded, warnings = [], []
-    for a, filename, length in zip(audio, filenames, lengths, strict=True):
+    warnings = []
+    for index, (filename, length) in enumerate(zip(filenames, lengths, strict=True)):
         missing_s = (lengths[longest] - length) / sample_rate
         if missing_s > LENGTH_WARNING_S:
             warnings.append(f"{filename} is {missing_s:.1f} s shorter than the longest stem "
                             f"({filenames[longest]}); silence was added at its end.")
-        padded.append(torch.nn.functional.pad(a, (0, lengths[longest] - length)) if length < lengths[longest] else a)
-    return padded, warnings
+        if length < lengths[longest]:
+            audio[index] = torch.nn.functional.pad(audio[index], (0, lengths[longest] - length))
+    return audio, warnings
 
 
 def save_audio(path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, *,
