@@ -63,8 +63,8 @@ def downsampled_minimum(trace: torch.Tensor, points: int) -> torch.Tensor:
     """The minimum of each of ``points`` equal segments of ``trace`` (samples,): a gain reduction's deepest
     value per segment, so a short, deep reduction stays visible. Fewer points for a shorter trace."""
     points = max(1, min(points, trace.shape[-1]))
-    edges = torch.linspace(0, trace.shape[-1], points + 1).round().long().tolist()
-    return torch.stack([trace[start:stop].min() for start, stop in zip(edges[:-1], edges[1:], strict=True)])
+    starts = np.linspace(0, trace.shape[-1], points + 1)[:-1].round().astype(np.int64)
+    return torch.from_numpy(np.minimum.reduceat(trace.detach().cpu().numpy(), starts))
 
 
 def gain_reduction_db(audio: torch.Tensor, values: Mapping[str, float], sample_rate: int,
