@@ -418,6 +418,7 @@ class MixSession:
     def explain(self, params: MixParams, analysis: dict, *, muted: Sequence[int] = (), solo: Sequence[int] = (),
                 track_names: Sequence[str] | None = None) -> dict:
         """What the mix under ``params`` did (:mod:`mixing.explain`), JSON-ready: ``eq_freqs_hz`` (points,),
+        ``duration_s`` (the time the gain reductions span),
         ``tracks`` (each track's EQ curve in dB at those frequencies, its compressor's gain reduction over time,
         pan and level, with the tracks :meth:`playing` under ``muted`` and ``solo`` as the mix) and ``master``
         (its EQ curve, match EQ and widths per band against the reference's mid and side spectra, read from
@@ -425,6 +426,7 @@ class MixSession:
         tracks = explain.track_explanations(self.renderer, self.tracks, params, self.playing(muted=muted, solo=solo),
                                             names=track_names or list(self.stems.names), cache=self._gain_reductions)
         return {"eq_freqs_hz": [round(float(f), 1) for f in explain.eq_curve_freqs_hz(self.sample_rate)],
+                "duration_s": self.renderer.samples / self.sample_rate,
                 "tracks": tracks, "master": explain.master_explanation(params.master, analysis["features"],
                                                                        self.sample_rate)}
 

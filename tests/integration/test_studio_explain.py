@@ -23,6 +23,7 @@ def test_a_render_stores_what_each_strip_and_the_master_did(client, ready_projec
     tasks.project_render(enqueued[-1][1])
     explained = client.get(f"/api/projects/{project_id}/versions/1/explain/").json()
 
+    assert explained["duration_s"] == pytest.approx(1.5)  # the stems' length: the gain reductions' time span
     bass, pad = explained["tracks"]
     assert [bass["name"], pad["name"]] == [stem["name"] for stem in ready_project["stems"]]
     assert len(bass["eq_db"]) == len(explained["eq_freqs_hz"])
