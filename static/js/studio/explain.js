@@ -48,6 +48,11 @@ export function createExplain(root) {
     window.Plotly.react(plot, traces, themed({ showlegend: traces.length > 1, legend: { orientation: 'h', y: 1.15 }, ...layout }), PLOT_CONFIG);
   }
 
+  // At least ±6 dB, so that a small move does not fill the chart as if it were a big one.
+  function gainAxis(curve) {
+    return { title: { text: 'Gain (dB)' }, range: [Math.min(-6, Math.min(...curve) - 1), Math.max(6, Math.max(...curve) + 1)] };
+  }
+
   function eqTraces(freqs, curve, name) {
     return [line(freqs, curve, name, COLOURS.curve, { hovertemplate: '%{x:.0f} Hz: %{y:.1f} dB<extra></extra>' })];
   }
@@ -57,7 +62,7 @@ export function createExplain(root) {
     const level = track.level_in_mix_db === null ? 'muted in this version'
       : `${dB(track.level_in_mix_db)} against the whole mix`;
     summary.textContent = `Pan ${panText(track.pan_pct)} · fader ${dB(track.gain_db)} · level ${track.level_db.toFixed(1)} dBFS after its strip, ${level} · deepest gain reduction ${dB(Math.min(0, ...track.gain_reduction_db))}`;
-    draw('eq', eqTraces(freqs, track.eq_db, 'EQ'), { xaxis: FREQ_AXIS, yaxis: { title: { text: 'Gain (dB)' } } });
+    draw('eq', eqTraces(freqs, track.eq_db, 'EQ'), { xaxis: FREQ_AXIS, yaxis: gainAxis(track.eq_db) });
     const points = track.gain_reduction_db.length;
     const times = track.gain_reduction_db.map((_, index) => ((index + 0.5) * durationS) / points);
     draw('reduction', [line(times, track.gain_reduction_db, 'Gain reduction', COLOURS.reduction,
@@ -71,7 +76,7 @@ export function createExplain(root) {
     title.textContent = 'What the mix did: master';
     summary.textContent = `Stereo width ${master.width_pct.toFixed(0)} % · match EQ from ${dB(Math.min(...master.match_eq_gain_db))} to ${dB(Math.max(...master.match_eq_gain_db))} · band widths ${Math.min(...master.band_width_pct).toFixed(0)}–${Math.max(...master.band_width_pct).toFixed(0)} %`;
     const centres = master.band_centres_hz;
-    draw('eq', eqTraces(master.eq_freqs_hz, master.eq_db, 'Master EQ'), { xaxis: FREQ_AXIS, yaxis: { title: { text: 'Gain (dB)' } } });
+    draw('eq', eqTraces(master.eq_freqs_hz, master.eq_db, 'Master EQ'), { xaxis: FREQ_AXIS, yaxis: gainAxis(master.eq_db) });
     draw('reduction', null);
     draw('match', [
       { type: 'bar', x: centres, y: master.match_eq_gain_db, name: 'Gain', marker: { color: COLOURS.bars }, hovertemplate: '%{x:.0f} Hz: %{y:.1f} dB<extra></extra>' },
