@@ -94,7 +94,7 @@ def track_explanations(renderer: IncrementalRenderer, tracks: Sequence[torch.Ten
     ``level_db`` is the track's RMS after its strip and pan (dBFS, mean of the two channels, before the master
     bus); ``level_in_mix_db`` that level less the RMS of the sum of the playing tracks (None for a track that
     does not play). ``cache`` (any dict kept between calls) keeps each gain reduction by track and strip
-    settings, so a re-render that moves one fader runs no compressor again.
+    settings (the latest per track), so a re-render that pans a track or mutes one runs no compressor again.
     """
     sample_rate = renderer.sample_rate
     freqs_hz = eq_curve_freqs_hz(sample_rate)
@@ -112,15 +112,15 @@ def track_explanations(renderer: IncrementalRenderer, tracks: Sequence[torch.Ten
     levels_db = renderer.track_levels(params)
     explained = []
     for index, values in enumerate(params.tracks):
-        strip = tuple(sorted((name, float(value)) for name, value in values.items() if name != "pan_pct"))
-        key = (index, strip)
-        if cache is None or key not in cache:
+        strip = {name: float(value) for name, value in values.items() if name != "pan_pct"}
+        kept = cache.get(index) if cache is not None else None
+        if kept is not None and kept[0] == strip:
+            reduction = kept[1]
+        else:
             reduction = gain_reduction_db(tracks[index], values, sample_rate,
                                           exact_iir=renderer.device.type == "cpu")
             if cache is not None:
-                cache[key] = reduction
-        else:
-            reduction = cache[key]
+                cache[index] = (strip, reduction)
         explained.append({
             "name": names[index] if names is not None else f"Track {index + 1}",
             "eq_db": [round(float(v), 2) for v in eq_curve_db(values, sample_rate, freqs_hz)],

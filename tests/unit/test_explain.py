@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from mixing import explain
 from mixing.dsp.compressor import compressor, compressor_gain_db
 from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.eq import parametric_eq_iir
@@ -117,7 +118,24 @@ def test_track_levels_in_the_mix_and_their_pans():
     muted = track_explanations(renderer, [loud, quiet], params, [True, False], cache=cache)
     assert muted[0]["level_in_mix_db"] == pytest.approx(0.0, abs=0.01)
     assert muted[1]["level_in_mix_db"] is None
-    assert len(cache) == 2  # the second call ran no compressor
+
+
+def test_a_gain_reduction_is_run_again_only_when_its_strip_changes(monkeypatch):
+    tracks = [sine(220.0, 0.5, sample_rate=SR, amplitude=0.4).reshape(1, -1) for _ in range(2)]
+    params = MixParams.default(2)
+    runs = []
+    real = explain.gain_reduction_db
+    monkeypatch.setattr(explain, "gain_reduction_db", lambda audio, values, *args, **kwargs: (
+        runs.append(values["gain_db"]), real(audio, values, *args, **kwargs))[1])
+    renderer, cache = IncrementalRenderer(tracks, SR), {}
+    track_explanations(renderer, tracks, params, [True, True], cache=cache)
+    assert len(runs) == 2
+    params.tracks[0]["pan_pct"] = -40.0  # after the compressor: what it heard is the same
+    track_explanations(renderer, tracks, params, [True, False], cache=cache)
+    assert len(runs) == 2
+    params.tracks[1]["gain_db"] = 3.0  # before it
+    track_explanations(renderer, tracks, params, [True, True], cache=cache)
+    assert runs[2:] == [3.0]
 
 
 def test_master_bands_against_the_reference():
