@@ -70,15 +70,31 @@ def downsampled_minimum(trace: torch.Tensor, points: int) -> torch.Tensor:
 def gain_reduction_db(audio: torch.Tensor, values: Mapping[str, float], sample_rate: int,
                       points: int = GAIN_REDUCTION_POINTS, *, exact_iir: bool = True) -> list[float]:
     """The gain (dB, <= 0) that a track strip with ``values`` (TRACK_PARAMS in units) applies in its compressor
-    to ``audio`` (channels, samples), as the deepest value in each of ``points`` equal segments. A ratio of 1
-    applies none, so it is not run."""
-    if float(values["comp_ratio"]) == 1.0:
-        return [0.0] * max(1, min(points, audio.shape[-1]))
-    params = param_columns([values], TRACK_PARAMS, audio.device)
-    heard = strip_before_compressor(audio.unsqueeze(0).float(), sample_rate, params, exact_iir)
-    trace = compressor_gain_db(heard, sample_rate, *(params[name] for name in _COMPRESSOR_NAMES))[0]
-    return [round(float(v), 2) for v in downsampled_minimum(trace, points)]
+    to ``audio`` (channels, samples), as the deepest value in each of ``points`` equal segments."""
+    return gain_reductions_db([audio], [values], sample_rate, points, exact_iir=exact_iir)[0]
 
+
+def gain_reductions_db(tracks: Sequence[torch.Tensor], rows: Sequence[Mapping[str, float]], sample_rate: int,
+                       points: int = GAIN_REDUCTION_POINTS, *, exact_iir: bool = True,
+                       batch_tracks: int = 2) -> list[list[float]]:
+    """:func:`gain_reduction_db` of each of ``tracks`` with its row of ``rows``. A ratio of 1 applies no gain,
+    so it is not run; up to ``batch_tracks`` tracks of one shape go through as one batch, which the compiled
+    EQ and compressor spread over the cores (as ``mixing.dsp.stages.strips_before_pan`` does)."""
+    reductions: list[list[float] | None] = [
+        [0.0] * max(1, min(points, track.shape[-1])) if float(row["comp_ratio"]) == 1.0 else None
+        for track, row in zip(tracks, rows, strict=True)]
+    pending = [index for index, reduction in enumerate(reductions) if reduction is None]
+    while pending:
+        group = [index for index in pending if tracks[index].shape == tracks[pending[0]].shape][:batch_tracks]
+        pending = [index for index in pending if index not in group]
+        params = param_columns([rows[index] for index in group], TRACK_PARAMS, tracks[group[0]].device)
+        heard = strip_before_compressor(torch.stack([tracks[index].float() for index in group]), sample_rate,
+                                        params, exact_iir)
+        traces = compressor_gain_db(heard, sample_rate, *(params[name] for name in _COMPRESSOR_NAMES))
+        del heard
+        for index, trace in zip(group, traces, strict=True):
+            reductions[index] = [round(float(v), 2) for v in downsampled_minimum(trace, points)]
+    return reductions
 
 
 def _db(mean_square: float) -> float:
@@ -100,27 +116,24 @@ def track_explanations(renderer: IncrementalRenderer, tracks: Sequence[torch.Ten
     freqs_hz = eq_curve_freqs_hz(sample_rate)
     outputs = renderer.strip_outputs(params)
     mix = torch.zeros(2, renderer.samples, dtype=torch.float64, device=renderer.device)
-    gains = []
     for index, (values, processed) in enumerate(zip(params.tracks, outputs, strict=True)):
         left_right = pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0].tolist()
-        gains.append(left_right)
         if active[index]:
             for channel in range(2):
                 mix[channel].add_(processed[min(channel, processed.shape[0] - 1)], alpha=left_right[channel])
     mix_db = _db(float(mix.square().mean()))
     del mix
     levels_db = renderer.track_levels(params)
+    cache = cache if cache is not None else {}
+    strips = [{name: float(value) for name, value in values.items() if name != "pan_pct"} for values in params.tracks]
+    stale = [index for index, strip in enumerate(strips) if cache.get(index, (None,))[0] != strip]
+    for index, reduction in zip(stale, gain_reductions_db([tracks[index] for index in stale],
+                                                          [params.tracks[index] for index in stale], sample_rate,
+                                                          exact_iir=renderer.device.type == "cpu"), strict=True):
+        cache[index] = (strips[index], reduction)
     explained = []
     for index, values in enumerate(params.tracks):
-        strip = {name: float(value) for name, value in values.items() if name != "pan_pct"}
-        kept = cache.get(index) if cache is not None else None
-        if kept is not None and kept[0] == strip:
-            reduction = kept[1]
-        else:
-            reduction = gain_reduction_db(tracks[index], values, sample_rate,
-                                          exact_iir=renderer.device.type == "cpu")
-            if cache is not None:
-                cache[index] = (strip, reduction)
+        reduction = cache[index][1]
         explained.append({
             "name": names[index] if names is not None else f"Track {index + 1}",
             "eq_db": [round(float(v), 2) for v in eq_curve_db(values, sample_rate, freqs_hz)],

@@ -92,6 +92,17 @@ def test_gain_reduction_follows_the_strip_gain_and_eq_before_the_compressor():
     assert louder - plain == pytest.approx(-8.0 * 0.75, abs=0.2)
 
 
+def test_tracks_batched_together_read_as_each_alone():
+    mono = [sine(f, 0.5, sample_rate=SR, amplitude=0.5).reshape(1, -1) for f in (300.0, 500.0, 700.0)]
+    stereo = sine(400.0, 0.5, sample_rate=SR, amplitude=0.5).expand(2, -1).clone()
+    tracks = [mono[0], stereo, mono[1], mono[2]]
+    rows = [_track(comp_threshold_db=threshold, comp_ratio=ratio)
+            for threshold, ratio in ((-20.0, 4.0), (-30.0, 2.0), (-10.0, 8.0), (-20.0, 1.0))]
+    together = explain.gain_reductions_db(tracks, rows, SR, points=10)
+    assert together == [gain_reduction_db(track, row, SR, points=10) for track, row in zip(tracks, rows, strict=True)]
+    assert together[3] == [0.0] * 10 and min(together[0]) < -5.0
+
+
 def test_no_ratio_means_no_reduction_and_the_deepest_value_per_segment_is_kept():
     assert gain_reduction_db(torch.ones(1, 100), _track(), SR, points=300) == [0.0] * 100
     trace = torch.zeros(1000)
@@ -124,9 +135,9 @@ def test_a_gain_reduction_is_run_again_only_when_its_strip_changes(monkeypatch):
     tracks = [sine(220.0, 0.5, sample_rate=SR, amplitude=0.4).reshape(1, -1) for _ in range(2)]
     params = MixParams.default(2)
     runs = []
-    real = explain.gain_reduction_db
-    monkeypatch.setattr(explain, "gain_reduction_db", lambda audio, values, *args, **kwargs: (
-        runs.append(values["gain_db"]), real(audio, values, *args, **kwargs))[1])
+    real = explain.gain_reductions_db
+    monkeypatch.setattr(explain, "gain_reductions_db", lambda audios, rows, *args, **kwargs: (
+        runs.extend(row["gain_db"] for row in rows), real(audios, rows, *args, **kwargs))[1])
     renderer, cache = IncrementalRenderer(tracks, SR), {}
     track_explanations(renderer, tracks, params, [True, True], cache=cache)
     assert len(runs) == 2
