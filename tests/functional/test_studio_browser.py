@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 
 from mixing import SAMPLE_RATE
 from mixing.explain import EQ_CURVE_POINTS
+from mixing.features import N_BARK_BANDS
 from mixing.params import MixParams
 from tests.integration.studio_helpers import CORRUPT, reference_wav, session_stems, wav_bytes
 from tests.signals import sine
@@ -272,6 +273,14 @@ def test_compact_mixer_shows_24_tracks_at_once_and_moves_by_keyboard(page, scrip
     page.keyboard.press("m")
     expect(page.get_by_test_id("mute-2")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#changes-text")).to_have_text("1 change not rendered yet.")
+
+    # The master's row shows its match EQ and its width per band, one bar per band, against the reference.
+    page.locator("#strip-title-master").click()
+    expect(page.locator("#explain-title")).to_have_text("What the mix did: master")
+    width_chart = page.get_by_test_id("explain-width")
+    expect(width_chart.locator(".main-svg").first).to_be_visible()
+    assert width_chart.evaluate("el => el.data.map((trace) => trace.x.length)") == [N_BARK_BANDS] * 3
+    expect(page.get_by_test_id("explain-reduction").locator("xpath=..")).to_be_hidden()
 
     expect(page.locator("[data-testid=charts] [data-chart=levels] .main-svg").first).to_be_visible(timeout=30_000)
     page.screenshot(path=output_dir / "studio-24-tracks.png", full_page=True)
