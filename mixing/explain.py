@@ -35,6 +35,8 @@ EQ_CURVE_POINTS = 256
 EQ_CURVE_MIN_HZ = 20.0
 EQ_CURVE_MAX_HZ = 20000.0
 GAIN_REDUCTION_POINTS = 300
+# A side this far below the mid is mono to any ear; a mix of centred mono tracks has none at all (-inf).
+SIDE_MINUS_MID_FLOOR_DB = -60.0
 # compressor()'s argument order.
 _COMPRESSOR_NAMES = ("comp_threshold_db", "comp_ratio", "comp_attack_ms", "comp_release_ms", "comp_knee_db")
 # -120 dB: a silent track reports a finite level.
@@ -151,7 +153,8 @@ def master_explanation(master: Mapping[str, float], features: Mapping[str, Mappi
     """The master's EQ curve, and per match EQ band its gain, left-minus-right gain and side width, with the
     mid and side bark spectra (dB) of the mix and the reference (``features``: the analysis's ``features``,
     :func:`mixing.analysis.analyse`, whose ``bark_spectrum_db`` and ``side_bark_spectrum_db`` share the
-    match EQ's bands). ``side_minus_mid_db`` is what the widths move toward the reference's."""
+    match EQ's bands). ``side_minus_mid_db`` (floored at ``SIDE_MINUS_MID_FLOOR_DB``) is what the widths move
+    toward the reference's."""
     spectra = {}
     for name in ("mix", "reference"):
         summary = features.get(name)
@@ -159,8 +162,8 @@ def master_explanation(master: Mapping[str, float], features: Mapping[str, Mappi
             continue
         mid_db, side_db = summary["bark_spectrum_db"], summary["side_bark_spectrum_db"]
         spectra[name] = {"mid_db": list(mid_db), "side_db": list(side_db),
-                         "side_minus_mid_db": [round(side - mid, 2) for mid, side in zip(mid_db, side_db,
-                                                                                        strict=True)]}
+                         "side_minus_mid_db": [round(max(side - mid, SIDE_MINUS_MID_FLOOR_DB), 2)
+                                               for mid, side in zip(mid_db, side_db, strict=True)]}
     freqs_hz = eq_curve_freqs_hz(sample_rate)
     return {
         "eq_freqs_hz": [round(float(f), 1) for f in freqs_hz],

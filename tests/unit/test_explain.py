@@ -11,6 +11,7 @@ from mixing.dsp.compressor import compressor, compressor_gain_db
 from mixing.dsp.console import IncrementalRenderer
 from mixing.dsp.eq import parametric_eq_iir
 from mixing.explain import (
+    SIDE_MINUS_MID_FLOOR_DB,
     downsampled_minimum,
     eq_curve_db,
     eq_curve_freqs_hz,
@@ -154,13 +155,14 @@ def test_master_bands_against_the_reference():
     master[MATCH_EQ_GAIN_NAMES[3]] = 2.5
     master[BAND_WIDTH_NAMES[20]] = 140.0
     bands = len(MATCH_EQ_GAIN_NAMES)
-    features = {"mix": {"bark_spectrum_db": [-20.0] * bands, "side_bark_spectrum_db": [-32.0] * bands},
+    features = {"mix": {"bark_spectrum_db": [-20.0] * bands, "side_bark_spectrum_db": [-32.0] * (bands - 1) + [-240.0]},
                 "reference": {"bark_spectrum_db": [-18.0] * bands, "side_bark_spectrum_db": [-27.0] * bands},
                 "baseline": None}
     explained = master_explanation(master, features, SR)
     assert explained["match_eq_gain_db"][3] == 2.5
     assert explained["band_width_pct"][20] == 140.0
     assert len(explained["band_centres_hz"]) == bands
-    assert explained["spectra"]["mix"]["side_minus_mid_db"] == [-12.0] * bands
+    # The last band's side is gone (centred mono tracks): it reads the floor, not -220 dB.
+    assert explained["spectra"]["mix"]["side_minus_mid_db"] == [-12.0] * (bands - 1) + [SIDE_MINUS_MID_FLOOR_DB]
     assert explained["spectra"]["reference"]["side_minus_mid_db"] == [-9.0] * bands
     assert max(abs(v) for v in explained["eq_db"]) < 1e-6

@@ -45,7 +45,10 @@ export function createExplain(root) {
       if (window.Plotly) window.Plotly.purge(plot);
       return;
     }
-    window.Plotly.react(plot, traces, themed({ showlegend: traces.length > 1, legend: { orientation: 'h', y: 1.15 }, ...layout }), PLOT_CONFIG);
+    // A legend sits above the plot, in a top margin made for it.
+    const legend = traces.length > 1;
+    const margin = { t: legend ? 64 : 24, ...(layout.margin || {}) };
+    window.Plotly.react(plot, traces, themed({ showlegend: legend, legend: { orientation: 'h', y: 1.02, yanchor: 'bottom' }, ...layout, margin }), PLOT_CONFIG);
   }
 
   // At least ±6 dB, so that a small move does not fill the chart as if it were a big one.
