@@ -50,7 +50,7 @@ from pathlib import Path
 
 import torch
 
-from mixing import pipeline
+from mixing import explain, pipeline
 from mixing.analysis import TrackLevelBasis, analyse, measure_signals, measure_signals_and_tracks
 from mixing.audio import Stems, load_stems, save_audio
 from mixing.balance import balance_to_reference
@@ -106,6 +106,8 @@ class MixSession:
         self.device = torch.device(device) if device is not None else pick_device()
         self._given_trim_db = list(trim_db) if trim_db is not None else None
         self._compared: tuple[dict[str, dict], list[TrackLevelBasis]] | None = None
+        # mixing.explain's gain reductions by track and strip settings: a re-render reads the unchanged ones.
+        self._gain_reductions: dict = {}
         self._kept_reference = reference_features if reference is None else None
         if self._kept_reference is not None:
             self.match_stereo = self._kept_reference["match_stereo"]
@@ -412,6 +414,21 @@ class MixSession:
         with ThreadPoolExecutor(max_workers=max(len(files), 1)) as pool:
             return list(pool.map(write, files))
 
+
+    def explain(self, params: MixParams, analysis: dict, *, muted: Sequence[int] = (), solo: Sequence[int] = (),
+                track_names: Sequence[str] | None = None) -> dict:
+        """What the mix under ``params`` did (:mod:`mixing.explain`), JSON-ready: ``eq_freqs_hz`` (points,),
+        ``duration_s`` (the time the gain reductions span),
+        ``tracks`` (each track's EQ curve in dB at those frequencies, its compressor's gain reduction over time,
+        pan and level, with the tracks :meth:`playing` under ``muted`` and ``solo`` as the mix) and ``master``
+        (its EQ curve, match EQ and widths per band against the reference's mid and side spectra, read from
+        ``analysis``, this mix's :meth:`analyse`)."""
+        tracks = explain.track_explanations(self.renderer, self.tracks, params, self.playing(muted=muted, solo=solo),
+                                            names=track_names or list(self.stems.names), cache=self._gain_reductions)
+        return {"eq_freqs_hz": [round(float(f), 1) for f in explain.eq_curve_freqs_hz(self.sample_rate)],
+                "duration_s": self.renderer.samples / self.sample_rate,
+                "tracks": tracks, "master": explain.master_explanation(params.master, analysis["features"],
+                                                                       self.sample_rate)}
 
     def processed_stems(self, params: MixParams) -> list[torch.Tensor]:
         """Each track after its strip (EQ, compressor, gain) and pan, before the master bus, float32 (2, samples)

@@ -200,6 +200,29 @@ def _per_item(value, batch: int, like: torch.Tensor, name: str) -> torch.Tensor:
     return tensor.expand(batch)
 
 
+def _checked(x, sample_rate, threshold_db, ratio, attack_ms, release_ms, knee_db) -> tuple[list, list]:
+    """The kernel's inputs on the CPU: x, threshold, ratio and knee, then the detector, attack and release
+    coefficients."""
+    if x.dim() != 3 or x.shape[1] not in (1, 2):
+        raise ValueError(f"x: expected shape (batch, channels 1 or 2, samples), got {tuple(x.shape)}")
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"x: expected float32 or float64, got {x.dtype}")
+    batch = x.shape[0]
+    threshold_db, ratio, attack_ms, release_ms, knee_db = (
+        _per_item(value, batch, x, name)
+        for value, name in (
+            (threshold_db, "threshold_db"),
+            (ratio, "ratio"),
+            (attack_ms, "attack_ms"),
+            (release_ms, "release_ms"),
+            (knee_db, "knee_db"),
+        )
+    )
+    on_cpu = [t.cpu() for t in (x, threshold_db, ratio.clamp_min(1.0), knee_db.clamp_min(_KNEE_FLOOR_DB))]
+    coefs = [ms_to_coef(t, sample_rate).cpu() for t in (torch.full_like(attack_ms, DETECTOR_MS), attack_ms, release_ms)]
+    return on_cpu, coefs
+
+
 def compressor(
     x: torch.Tensor,
     sample_rate: int,
@@ -217,22 +240,24 @@ def compressor(
     ``release_ms`` the time constants of the gain smoothing, ``knee_db`` the
     width of the soft knee. Differentiable w.r.t. ``x`` and every parameter.
     """
-    if x.dim() != 3 or x.shape[1] not in (1, 2):
-        raise ValueError(f"x: expected shape (batch, channels 1 or 2, samples), got {tuple(x.shape)}")
-    if x.dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"x: expected float32 or float64, got {x.dtype}")
-    batch = x.shape[0]
-    threshold_db, ratio, attack_ms, release_ms, knee_db = (
-        _per_item(value, batch, x, name)
-        for value, name in (
-            (threshold_db, "threshold_db"),
-            (ratio, "ratio"),
-            (attack_ms, "attack_ms"),
-            (release_ms, "release_ms"),
-            (knee_db, "knee_db"),
-        )
-    )
-    device = x.device
-    on_cpu = [t.cpu() for t in (x, threshold_db, ratio.clamp_min(1.0), knee_db.clamp_min(_KNEE_FLOOR_DB))]
-    coefs = [ms_to_coef(t, sample_rate).cpu() for t in (torch.full_like(attack_ms, DETECTOR_MS), attack_ms, release_ms)]
-    return _Compress.apply(*on_cpu, *coefs).to(device)
+    on_cpu, coefs = _checked(x, sample_rate, threshold_db, ratio, attack_ms, release_ms, knee_db)
+    return _Compress.apply(*on_cpu, *coefs).to(x.device)
+
+
+def compressor_gain_db(
+    x: torch.Tensor,
+    sample_rate: int,
+    threshold_db: torch.Tensor,
+    ratio: torch.Tensor,
+    attack_ms: torch.Tensor,
+    release_ms: torch.Tensor,
+    knee_db: torch.Tensor,
+) -> torch.Tensor:
+    """The gain in dB (<= 0) that :func:`compressor` with these arguments applies to each sample of ``x``
+    (batch, channels, samples): shape (batch, samples), float64 on the CPU, from the same kernel."""
+    (x, *params), coefs = _checked(x, sample_rate, threshold_db, ratio, attack_ms, release_ms, knee_db)
+    arrays = [p.detach().to(torch.float64).contiguous().numpy() for p in (*params, *coefs)]
+    x_array = x.detach().contiguous().numpy()
+    level_db, gain_db = np.empty(x_array.shape[::2]), np.empty(x_array.shape[::2])
+    _compress_forward(x_array, *arrays, np.empty_like(x_array), level_db, gain_db, True)
+    return torch.from_numpy(gain_db)

@@ -49,8 +49,15 @@ def strip_before_pan(
 
     ``params`` as for :func:`track_strip` (``pan_pct`` is not read).
     """
+    return compress(strip_before_compressor(x, sample_rate, params, exact_iir), sample_rate, params, "")
+
+
+def strip_before_compressor(
+    x: torch.Tensor, sample_rate: int, params: Mapping[str, torch.Tensor], exact_iir: bool = False
+) -> torch.Tensor:
+    """Gain -> EQ, what a strip's compressor hears, for ``x`` (tracks, channels, samples); the same shape."""
     gain = db_to_amplitude(torch.as_tensor(params["gain_db"], dtype=x.dtype, device=x.device)).reshape(-1, 1, 1)
-    return compress(_equalize(x * gain, sample_rate, params, "", exact_iir), sample_rate, params, "")
+    return _equalize(x * gain, sample_rate, params, "", exact_iir)
 
 
 def strips_before_pan(

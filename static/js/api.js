@@ -152,6 +152,7 @@ export const cancelJob = (jobId) => request('POST', `/api/jobs/${encodeURICompon
 
 export const getVersion = (id, number) => request('GET', version(id, number));
 export const getCharts = (id, number) => request('GET', `${version(id, number)}charts/`);
+export const getExplanation = (id, number) => request('GET', `${version(id, number)}explain/`);
 export const referenceAudioUrl = (id) => `${project(id)}reference/audio/`;
 export const baselineAudioUrl = (id) => `${project(id)}baseline/audio/`;
 export const versionAudioUrl = (id, number) => `${version(id, number)}audio/`;

@@ -5,6 +5,7 @@ import { $, bindDropZone, h } from './dom.js';
 import { createAdvice } from './studio/advice.js';
 import { createAnalysis } from './studio/analysis.js';
 import { createCharts } from './studio/charts.js';
+import { createExplain } from './studio/explain.js';
 import { createJobs } from './studio/jobs.js';
 import { createMixer } from './studio/mixer.js';
 import { reportError } from './studio/notify.js';
@@ -98,7 +99,11 @@ const jobs = createJobs({
   },
 });
 
-const mixer = createMixer($('#mixer'), { onChange: refreshRenderButton });
+const explanation = createExplain($('#explain'));
+const mixer = createMixer($('#mixer'), {
+  onChange: refreshRenderButton,
+  onSelect: (key) => explanation.select(key, state.project.stems),
+});
 const strength = createStrength($('#strength'), {
   onChange: (strengthsPct) => jobs.start('render', () => api.startStrength(
     projectId, { strengths_pct: strengthsPct, base_version: state.version.number })),
@@ -245,6 +250,7 @@ async function openVersion(number) {
   refreshVersions();
   refreshPlayer();
   charts.load(projectId, number);
+  explanation.load(projectId, number);
 }
 
 function startRender() {

@@ -15,6 +15,8 @@ import soundfile
 from playwright.sync_api import expect
 
 from mixing import SAMPLE_RATE
+from mixing.explain import EQ_CURVE_POINTS
+from mixing.features import N_BARK_BANDS
 from mixing.params import MixParams
 from tests.integration.studio_helpers import CORRUPT, reference_wav, session_stems, wav_bytes
 from tests.signals import sine
@@ -253,6 +255,14 @@ def test_compact_mixer_shows_24_tracks_at_once_and_moves_by_keyboard(page, scrip
     expect(first).to_have_attribute("aria-current", "false")
     expect(page.locator("[data-strip='2']")).to_be_visible()
     expect(page.locator("[data-strip='0']")).to_be_hidden()
+    # What the mix did for track 3: its EQ curve, one point per frequency the worker read, on a log Hz axis.
+    expect(page.locator("#explain-title")).to_have_text(f"What the mix did: {MANY_TRACKS[2]}")
+    eq_chart = page.get_by_test_id("explain-eq")
+    expect(eq_chart.locator(".main-svg").first).to_be_visible()
+    drawn = eq_chart.evaluate("el => ({points: el.data[0].x.length, axis: el.layout.xaxis.type,"
+                              " unit: el.layout.yaxis.title.text})")
+    assert drawn == {"points": EQ_CURVE_POINTS, "axis": "log", "unit": "Gain (dB)"}
+    expect(page.get_by_test_id("explain-summary")).to_contain_text("Pan centre")
 
     page.keyboard.press("Enter")  # into the details of track 3
     assert page.evaluate("document.activeElement.closest('[data-strip]').dataset.strip") == "2"
@@ -263,6 +273,14 @@ def test_compact_mixer_shows_24_tracks_at_once_and_moves_by_keyboard(page, scrip
     page.keyboard.press("m")
     expect(page.get_by_test_id("mute-2")).to_have_attribute("aria-pressed", "true")
     expect(page.locator("#changes-text")).to_have_text("1 change not rendered yet.")
+
+    # The master's row shows its match EQ and its width per band, one bar per band, against the reference.
+    page.locator("#strip-title-master").click()
+    expect(page.locator("#explain-title")).to_have_text("What the mix did: master")
+    width_chart = page.get_by_test_id("explain-width")
+    expect(width_chart.locator(".main-svg").first).to_be_visible()
+    assert width_chart.evaluate("el => el.data.map((trace) => trace.x.length)") == [N_BARK_BANDS] * 3
+    expect(page.get_by_test_id("explain-reduction").locator("xpath=..")).to_be_hidden()
 
     expect(page.locator("[data-testid=charts] [data-chart=levels] .main-svg").first).to_be_visible(timeout=30_000)
     page.screenshot(path=output_dir / "studio-24-tracks.png", full_page=True)

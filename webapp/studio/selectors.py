@@ -178,6 +178,12 @@ def version_advice(version: MixVersion) -> dict:
     return (version.analysis or {}).get("advice", {})
 
 
+def version_explanation(version: MixVersion) -> dict:
+    """What the version's mix did (``mixing.session.MixSession.explain``), stored with its chart data by the job
+    that made it ({} for versions made before it)."""
+    return (version.chart_data or {}).get("explain", {})
+
+
 def version_as_dict(version: MixVersion) -> dict:
     url = version_url(version)
     return {

@@ -27,6 +27,7 @@ urlpatterns = [
     path(version, views.version_detail, name="version-detail"),
     path(version + "advice/", views.version_advice, name="version-advice"),
     path(version + "charts/", views.version_charts, name="version-charts"),
+    path(version + "explain/", views.version_explanation, name="version-explain"),
     path(version + "audio/", views.version_audio, name="version-audio"),
     path(version + "download/", views.version_download, name="version-download"),
     path(version + "preset/", views.version_preset, name="version-preset"),

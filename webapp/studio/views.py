@@ -262,6 +262,12 @@ def version_advice(request: HttpRequest, project_id, number: int) -> JsonRespons
 
 
 @require_GET
+def version_explanation(request: HttpRequest, project_id, number: int) -> JsonResponse:
+    _, version = _version(request, project_id, number)
+    return JsonResponse(selectors.version_explanation(version))
+
+
+@require_GET
 def version_charts(request: HttpRequest, project_id, number: int) -> JsonResponse:
     _, version = _version(request, project_id, number)
     return JsonResponse(charts.figures(version.chart_data, version.analysis))

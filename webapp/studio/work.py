@@ -330,6 +330,10 @@ def _version_finish(
         session.comparison_charts = comparison_chart_data(engine.reference, engine.baseline, engine.sample_rate)
     charts = chart_data(audio, engine.reference, engine.baseline, engine.sample_rate,
                         comparison=session.comparison_charts)
+    report(0.9, "reading what each track's EQ and compressor did")
+    ids = [str(stem.id) for stem in stems]
+    charts["explain"] = engine.explain(params, analysis, muted=[ids.index(stem_id) for stem_id in muted],
+                                       solo=[ids.index(stem_id) for stem_id in solo], track_names=names)
     report(0.93, "saving the audio")
     version = MixVersion(
         method=method, job_id=project_job.job_id, params=params.to_preset(names), auto_params=auto_params,

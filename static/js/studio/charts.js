@@ -18,7 +18,7 @@ const THEME = {
 };
 
 // Only colours the figure does not set itself are changed, so the server keeps the final word.
-function themed(layout = {}) {
+export function themed(layout = {}) {
   const out = { ...layout };
   delete out.width; // a fixed width would defeat the responsive cards
   out.paper_bgcolor = layout.paper_bgcolor || 'rgba(0, 0, 0, 0)';

@@ -43,7 +43,7 @@ function sameSet(a, b) {
   return a.size === b.size && [...a].every((item) => b.has(item));
 }
 
-/** ctx: {onChange()} called after any edit. */
+/** ctx: {onChange()} called after any edit; onSelect(key) when a row ('0', '1', … or 'master') is selected. */
 export function createMixer(root, ctx) {
   let schema = null;
   let stems = [];
@@ -130,6 +130,7 @@ export function createMixer(root, ctx) {
       if (on && focus) row.focus();
     }
     for (const el of details.children) el.hidden = el.dataset.strip !== key;
+    ctx.onSelect?.(key);
   }
 
   function openDetails(key) {
