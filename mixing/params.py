@@ -18,7 +18,9 @@ Schema versions: 2 added the master balance and the match EQ (a graphic EQ
 on the bark bands of the AF loss, set by ``mixing.master_match``); 3 added
 the master expander (off at its default ratio of 1); 4 added the match EQ's
 left/right gains (one per band, 0 dB: both channels alike); 5 added the master
-multiband width (one side-signal width per match EQ band, 100 %: unchanged). Presets of earlier
+multiband width (one side-signal width per match EQ band, 100 %: unchanged); 6 added the reverb bus
+(``mixing.dsp.reverb``: each track's send, off at its minimum, and the bus's decay, pre-delay, damping and
+return). Presets of earlier
 versions still load: the parameters they lack take their defaults, which
 leave the sound as those versions made it. The learnable parameters (what the
 controller predicts) are the same in all versions.
@@ -35,8 +37,8 @@ import torch
 from mixing.errors import PresetError
 from mixing.features import BARK_F_MAX_HZ, N_BARK_BANDS, bark_band_centres_hz
 
-SCHEMA_VERSION = 5
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5)
+SCHEMA_VERSION = 6
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6)
 
 
 @dataclass(frozen=True)
@@ -137,11 +139,16 @@ def _compressor_specs(prefix: str, group: str, threshold_default_db: float, rati
 # track is the equal-loudness mix and presets carry over between projects.
 TRACK_INPUT_LUFS = -30.0
 
+REVERB_SEND_OFF_DB = -60.0
+
 TRACK_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("gain_db", "Gain", "dB", -36.0, 24.0, 0.0, "linear", "gain"),
     *_eq_specs("", "eq"),
     *_compressor_specs("", "compressor", threshold_default_db=0.0, ratio_default=1.0),
     ParamSpec("pan_pct", "Pan", "%", -100.0, 100.0, 0.0, "linear", "pan"),
+    # At its minimum the send is off (no signal at all, not -60 dB), so a mix without reverb stays bit-identical.
+    ParamSpec("reverb_send_db", "Reverb send (min: off)", "dB", REVERB_SEND_OFF_DB, 0.0, REVERB_SEND_OFF_DB,
+              "linear", "reverb", learnable=False),
 )
 
 # The match EQ's bands are the AF loss's bark bands (at any sample rate whose
@@ -188,6 +195,17 @@ MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
         ParamSpec(name, f"{_match_eq_label(freq_hz)} width", "%", 0.0, BAND_WIDTH_MAX_PCT, 100.0, "linear",
                   "master band width", learnable=False)
         for name, freq_hz in zip(BAND_WIDTH_NAMES, MATCH_EQ_CENTRES_HZ, strict=True)
+    ]
+    + [
+        # The shared reverb bus (mixing.dsp.reverb); silent while every track's send is off.
+        ParamSpec("master_reverb_decay_s", "Decay (RT60)", "s", 0.2, 8.0, 1.8, "log", "master reverb",
+                  learnable=False),
+        ParamSpec("master_reverb_predelay_ms", "Pre-delay", "ms", 0.0, 100.0, 20.0, "linear", "master reverb",
+                  learnable=False),
+        ParamSpec("master_reverb_damping_hz", "Damping (highs decay faster above)", "Hz", 1000.0, 20000.0, 6000.0,
+                  "log", "master reverb", learnable=False),
+        ParamSpec("master_reverb_return_db", "Return level", "dB", -30.0, 6.0, 0.0, "linear", "master reverb",
+                  learnable=False),
     ]
     + [
         ParamSpec("master_width_pct", "Stereo width", "%", 0.0, 200.0, 100.0, "linear", "master output"),

@@ -24,6 +24,7 @@ from mixing.dsp.eq import apply_response, eq_response, fft_size, schema_tail_sam
 from mixing.dsp.limiter import ceiling, loudness_gain_db
 from mixing.dsp.match_eq import match_eq_spectrum
 from mixing.dsp.pan import pan, pan_gains
+from mixing.dsp.reverb import reverb_return
 from mixing.dsp.stages import (
     compress,
     db_to_amplitude,
@@ -42,6 +43,7 @@ from mixing.params import (
     MASTER_SPECS,
     MATCH_EQ_GAIN_NAMES,
     MATCH_EQ_LR_NAMES,
+    REVERB_SEND_OFF_DB,
     MixParams,
     denormalize_tensor,
 )
@@ -50,6 +52,10 @@ from mixing.params import (
 # stay, so that a setting added to the schema invalidates it unless it is listed here.
 _AFTER_MASTER_DYNAMICS = frozenset((*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, *BAND_WIDTH_NAMES, "master_width_pct",
                                     "master_balance_pct", "master_loudness_lufs", "master_ceiling_dbtp"))
+_REVERB_BUS = ("master_reverb_decay_s", "master_reverb_predelay_ms", "master_reverb_damping_hz",
+               "master_reverb_return_db")
+# Neither changes a track's strip output: a move of either only updates the sums.
+_AFTER_STRIP = frozenset(("pan_pct", "reverb_send_db"))
 # -120 dB: a silent track reports a finite level.
 _MEAN_SQUARE_FLOOR = 1e-12
 
@@ -186,7 +192,11 @@ class IncrementalRenderer:
     compressor, expander) and its spectrum for the match EQ are kept for the
     last sum and settings, so a render that changes only the later master
     stages (match EQ, width, balance, loudness, ceiling: most of matching's
-    rounds) starts at the match EQ. ``processed_tracks``
+    rounds) starts at the match EQ. Tracks whose ``reverb_send_db`` is above
+    its off value also feed a second running sum, the reverb send
+    (``mixing.dsp.reverb``, one convolution for all tracks); its return, kept
+    for the last send and bus settings, joins the sum before the master bus;
+    with every send off neither exists. ``processed_tracks``
     counts the track strips run so far; ``track_levels_db`` holds each track's
     RMS level (dBFS, mean over the two output channels) after its strip and
     pan, for a level overview; ``loudness_gain_db`` the gain the loudness
@@ -204,6 +214,12 @@ class IncrementalRenderer:
         self._sum = torch.zeros(2, self.samples, dtype=torch.float64, device=self.device)
         # The pan gains with which each track is in the sum; None: not in it.
         self._in_sum: list[tuple[float, float] | None] = [None] * len(tracks)
+        # The same for the reverb send (pan gains times send amplitude); the send sum is made on first use.
+        self._in_send: list[tuple[float, float] | None] = [None] * len(tracks)
+        self._send_sum: torch.Tensor | None = None
+        self._send_changes = 0
+        self._reverb_key: tuple | None = None
+        self._reverb: torch.Tensor | None = None
         # Bumped on every change of the sum; with the dynamics settings, the key of the kept bus output.
         self._sum_changes = 0
         self._dynamics_key: tuple | None = None
@@ -215,20 +231,32 @@ class IncrementalRenderer:
         # Exact IIR is faster than a whole-song FFT on the CPU; on CUDA the FFT wins.
         self._exact_iir = self.device.type == "cpu"
 
-    def _place_in_sum(self, index: int, gains: tuple[float, float] | None) -> None:
-        """Make track ``index`` contribute to the sum with ``gains`` (None: not at all)."""
-        current = self._in_sum[index]
-        if current == gains:
-            return
+    def _place_in_sum(self, index: int, gains: tuple[float, float] | None,
+                      send_gains: tuple[float, float] | None = None) -> None:
+        """Make track ``index`` contribute to the sum with ``gains`` and to the reverb send with ``send_gains``
+        (None: not at all)."""
+        if self._in_sum[index] != gains:
+            self._add_to(self._sum, index, self._in_sum[index], gains)
+            self._in_sum[index] = gains
+            self._sum_changes += 1
+        if self._in_send[index] != send_gains:
+            if self._send_sum is None:
+                self._send_sum = torch.zeros_like(self._sum)
+            self._add_to(self._send_sum, index, self._in_send[index], send_gains)
+            self._in_send[index] = send_gains
+            self._send_changes += 1
+            if all(entry is None for entry in self._in_send):
+                self._send_sum = None  # every send off: no rounding left behind, and the memory back
+
+    def _add_to(self, target: torch.Tensor, index: int, current: tuple[float, float] | None,
+                gains: tuple[float, float] | None) -> None:
         processed = self._processed[index]
         for sign, channel_gains in ((-1.0, current), (1.0, gains)):
             if channel_gains is None:
                 continue
             for channel in range(2):
-                self._sum[channel].add_(processed[min(channel, processed.shape[0] - 1)],
-                                        alpha=sign * channel_gains[channel])
-        self._in_sum[index] = gains
-        self._sum_changes += 1
+                target[channel].add_(processed[min(channel, processed.shape[0] - 1)],
+                                     alpha=sign * channel_gains[channel])
 
     @torch.no_grad()
     def render(self, params: MixParams, active: Sequence[bool] | None = None) -> torch.Tensor:
@@ -237,7 +265,10 @@ class IncrementalRenderer:
         if len(active) != len(self.tracks):
             raise ValueError(f"active: {len(active)} flags for {len(self.tracks)} tracks")
         for index, gains in enumerate(self._strips_and_levels(params)):
-            self._place_in_sum(index, gains if active[index] else None)
+            send_db = float(params.tracks[index].get("reverb_send_db", REVERB_SEND_OFF_DB))
+            send = (tuple(g * 10.0 ** (send_db / 20.0) for g in gains)
+                    if active[index] and send_db > REVERB_SEND_OFF_DB else None)
+            self._place_in_sum(index, gains if active[index] else None, send)
         master = param_columns([params.master], list(MASTER_SPECS.values()), self.device)
         dynamics = self._master_dynamics(params.master, master)
         mastered = master_bus_after_dynamics(dynamics, self.sample_rate, master,
@@ -265,7 +296,7 @@ class IncrementalRenderer:
         pan gains (left, right)."""
         if len(params.tracks) != len(self.tracks):
             raise ValueError(f"{len(params.tracks)} track parameter sets for {len(self.tracks)} tracks")
-        strip_values = [{name: float(value) for name, value in values.items() if name != "pan_pct"}
+        strip_values = [{name: float(value) for name, value in values.items() if name not in _AFTER_STRIP}
                         for values in params.tracks]
         changed = [index for index in range(len(self.tracks)) if self._processed_with[index] != strip_values[index]]
         for index in changed:
@@ -291,14 +322,31 @@ class IncrementalRenderer:
 
     def _master_dynamics(self, values: Mapping[str, float], master: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The sum through the master's dynamics stages, (1, 2, samples); kept while sum and settings stay."""
-        key = (self._sum_changes, *(float(value) for name, value in sorted(values.items())
-                                    if name not in _AFTER_MASTER_DYNAMICS))
+        key = (self._sum_changes, self._send_changes, *(float(value) for name, value in sorted(values.items())
+                                                        if name not in _AFTER_MASTER_DYNAMICS))
         if key != self._dynamics_key:
             self._dynamics = self._dynamics_spectrum = None  # frees the old audio before the new is made
-            self._dynamics = master_dynamics(self._sum.float().unsqueeze(0), self.sample_rate, master,
-                                             exact_iir=self._exact_iir)
+            bus = self._sum.float()
+            wet = self._reverb_return(values)
+            if wet is not None:
+                bus += wet
+            self._dynamics = master_dynamics(bus.unsqueeze(0), self.sample_rate, master, exact_iir=self._exact_iir)
             self._dynamics_key = key
         return self._dynamics
+
+    def _reverb_return(self, values: Mapping[str, float]) -> torch.Tensor | None:
+        """The reverb bus's return for the current send, (2, samples) float32; None while every send is off."""
+        if self._send_sum is None:
+            self._reverb = self._reverb_key = None
+            return None
+        key = (self._send_changes, *(float(values[name]) for name in _REVERB_BUS))
+        if key != self._reverb_key:
+            self._reverb = None
+            decay_s, predelay_ms, damping_hz, return_db = key[1:]
+            self._reverb = reverb_return(self._send_sum.float(), self.sample_rate, decay_s, predelay_ms, damping_hz,
+                                         return_db)
+            self._reverb_key = key
+        return self._reverb
 
     def _match_eq_spectrum(self, values: Mapping[str, float]) -> torch.Tensor | None:
         """The match EQ's spectrum of the kept dynamics output, made on the first render that needs it."""

@@ -17,7 +17,7 @@ const KEYS_HINT = 'Keys on a track row: ↑ ↓ move between tracks (Home, End: 
 const GROUP_TITLES = {
   gain: 'Gain', eq: 'EQ', compressor: 'Compressor', pan: 'Pan',
   'master eq': 'EQ', 'master compressor': 'Compressor', 'master expander': 'Expander', 'master match eq': 'Match EQ', 'master match eq lr': 'Match EQ left/right',
-  'master band width': 'Band width', 'master output': 'Output',
+  'master band width': 'Band width', 'master output': 'Output', reverb: 'Reverb send', 'master reverb': 'Reverb bus',
 };
 const isCollapsible = (group) => /eq|compressor|expander|band width/.test(group);
 // Parametric EQ labels read "<band> <setting>"; the match EQ's are one gain per band, labelled by frequency.
