@@ -227,29 +227,62 @@ def balance_to_reference(
     compressor engages, its level after the strip moves by less than the
     estimate.
     """
+    # mixing.aligned builds on this module's bands, so it is imported here rather than at the top.
+    from mixing.aligned import find_alignment
+
     device = torch.device(device) if device is not None else torch.device("cpu")
     exact_iir = device.type == "cpu"
     centre = torch.zeros(1, device=device)
+    stem_sum = sum(track.expand(2, -1) for track in tracks)
+    alignment = find_alignment(stem_sum, reference, sample_rate)
+    del stem_sum
     track_spectra, start_db = [None] * len(tracks), [0.0] * len(tracks)
+    channel_power = [None] * len(tracks)
     with torch.no_grad():
         # Only each processed track's spectra and level are kept.
         for position, processed in strips_before_pan([track.to(device) for track in tracks], start.tracks,
                                                      sample_rate, exact_iir):
             processed = processed[None]
             track_spectra[position] = cross_spectra(processed)
+            channel_power[position] = processed[0].double().square().mean(dim=-1).cpu()
             # The level as the fit's floor measures it: after the pan stage (centred; constant power for mono).
             start_db[position] = 10.0 * math.log10(float(pan(processed, sample_rate, centre).square().mean()) + 1e-12)
-    estimate = _fit_balance(track_spectra, cross_spectra(reference.to(device)[None]), sample_rate,
-                            channels=[track.shape[0] for track in tracks],
-                            start_pan_pct=[row["pan_pct"] for row in start.tracks], match_stereo=match_stereo,
-                            prior_sigma_db=PRIOR_SIGMA_DB, iterations=ITERATIONS)
-    estimate.level_db = _within_floor(start_db, estimate.level_db, max_level_drop_db)
+    if alignment.aligned:
+        estimate = _aligned_estimate(tracks, reference, sample_rate, alignment.offset_samples, channel_power)
+    else:
+        estimate = _fit_balance(track_spectra, cross_spectra(reference.to(device)[None]), sample_rate,
+                                channels=[track.shape[0] for track in tracks],
+                                start_pan_pct=[row["pan_pct"] for row in start.tracks], match_stereo=match_stereo,
+                                prior_sigma_db=PRIOR_SIGMA_DB, iterations=ITERATIONS)
+        estimate.level_db = _within_floor(start_db, estimate.level_db, max_level_drop_db)
     balanced = copy.deepcopy(start)
     gain = TRACK_SPECS["gain_db"]
     for row, change_db, pan_pct in zip(balanced.tracks, estimate.level_db, estimate.pan_pct, strict=True):
         row["gain_db"] = gain.clamp(row["gain_db"] + change_db)
         row["pan_pct"] = pan_pct
     return balanced, estimate
+
+
+def _aligned_estimate(tracks: Sequence[torch.Tensor], reference: torch.Tensor, sample_rate: int, offset_samples: int,
+                      channel_power: Sequence[torch.Tensor]) -> BalanceEstimate:
+    """The balance the time-aligned ``reference`` holds (:func:`mixing.aligned.aligned_gains` on the raw tracks):
+    each track's level change moves its level after the strip and the pan (``channel_power``: per channel after the
+    strip at the start) to its level in the reference. The floor is not applied: the reference shows where each
+    track sits, however far down."""
+    from mixing.aligned import aligned_gains
+
+    gains = aligned_gains(tracks, reference, sample_rate, offset_samples).double()
+    level_db, pans = [], []
+    for track, (left, right), power in zip(tracks, gains.tolist(), channel_power, strict=True):
+        raw_power = track.double().square().mean(dim=-1).expand(2)
+        target_db = 10.0 * math.log10(float((torch.tensor([left, right]) ** 2 * raw_power).mean()) + 1e-30)
+        pan_pct = pan_pct_for_gains(left, right, track.shape[0])
+        law = pan_gains(torch.tensor([pan_pct]), track.shape[0])[0].double()
+        panned_db = 10.0 * math.log10(float((law ** 2 * power.expand(2)).mean()) + 1e-30)
+        level_db.append(target_db - panned_db)
+        pans.append(pan_pct)
+    mean_db = sum(level_db) / len(level_db)
+    return BalanceEstimate([value - mean_db for value in level_db], pans, 0.0)
 
 
 def _within_floor(start_db: Sequence[float], change_db: Sequence[float], max_drop_db: float) -> list[float]:
