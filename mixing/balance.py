@@ -60,6 +60,8 @@ ITERATIONS = 300
 # Bands this far below the reference's loudest band (or where the tracks hold nothing) carry no evidence.
 _BAND_FLOOR_DB = 60.0
 _COHERENCE_WEIGHT = 4.0
+# Passes of moving the faders toward a time-aligned reference's levels (see _aligned_balance).
+_ALIGNED_PASSES = 3
 # Log-power errors beyond about this many nepers (1.5 Np = 6.5 dB) count less and less (a Cauchy loss):
 # a band that one song has and the other lacks must not drag a whole track down.
 _ROBUST_SCALE = 1.5
@@ -236,25 +238,22 @@ def balance_to_reference(
     stem_sum = sum(track.expand(2, -1) for track in tracks)
     alignment = find_alignment(stem_sum, reference, sample_rate)
     del stem_sum
+    if alignment.aligned:
+        return _aligned_balance(start, tracks, reference, sample_rate, alignment.offset_samples, exact_iir, device)
     track_spectra, start_db = [None] * len(tracks), [0.0] * len(tracks)
-    channel_power = [None] * len(tracks)
     with torch.no_grad():
         # Only each processed track's spectra and level are kept.
         for position, processed in strips_before_pan([track.to(device) for track in tracks], start.tracks,
                                                      sample_rate, exact_iir):
             processed = processed[None]
             track_spectra[position] = cross_spectra(processed)
-            channel_power[position] = processed[0].double().square().mean(dim=-1).cpu()
             # The level as the fit's floor measures it: after the pan stage (centred; constant power for mono).
             start_db[position] = 10.0 * math.log10(float(pan(processed, sample_rate, centre).square().mean()) + 1e-12)
-    if alignment.aligned:
-        estimate = _aligned_estimate(tracks, reference, sample_rate, alignment.offset_samples, channel_power)
-    else:
-        estimate = _fit_balance(track_spectra, cross_spectra(reference.to(device)[None]), sample_rate,
-                                channels=[track.shape[0] for track in tracks],
-                                start_pan_pct=[row["pan_pct"] for row in start.tracks], match_stereo=match_stereo,
-                                prior_sigma_db=PRIOR_SIGMA_DB, iterations=ITERATIONS)
-        estimate.level_db = _within_floor(start_db, estimate.level_db, max_level_drop_db)
+    estimate = _fit_balance(track_spectra, cross_spectra(reference.to(device)[None]), sample_rate,
+                            channels=[track.shape[0] for track in tracks],
+                            start_pan_pct=[row["pan_pct"] for row in start.tracks], match_stereo=match_stereo,
+                            prior_sigma_db=PRIOR_SIGMA_DB, iterations=ITERATIONS)
+    estimate.level_db = _within_floor(start_db, estimate.level_db, max_level_drop_db)
     balanced = copy.deepcopy(start)
     gain = TRACK_SPECS["gain_db"]
     for row, change_db, pan_pct in zip(balanced.tracks, estimate.level_db, estimate.pan_pct, strict=True):
@@ -263,26 +262,45 @@ def balance_to_reference(
     return balanced, estimate
 
 
-def _aligned_estimate(tracks: Sequence[torch.Tensor], reference: torch.Tensor, sample_rate: int, offset_samples: int,
-                      channel_power: Sequence[torch.Tensor]) -> BalanceEstimate:
-    """The balance the time-aligned ``reference`` holds (:func:`mixing.aligned.aligned_gains` on the raw tracks):
-    each track's level change moves its level after the strip and the pan (``channel_power``: per channel after the
-    strip at the start) to its level in the reference. The floor is not applied: the reference shows where each
-    track sits, however far down."""
+def _aligned_balance(start: MixParams, tracks: Sequence[torch.Tensor], reference: torch.Tensor, sample_rate: int,
+                     offset_samples: int, exact_iir: bool, device: torch.device) -> tuple[MixParams, BalanceEstimate]:
+    """``start`` with the balance the time-aligned ``reference`` holds (:func:`mixing.aligned.aligned_gains` on the
+    raw tracks): each track's pan from its two gains, and its fader moved until its level after the strip and
+    the pan is its level in the reference (up to one shared offset). A few passes, because a fader ahead of an
+    engaged compressor moves the level by less than its own change. The floor is not applied: the reference
+    shows where each track sits, however far down."""
     from mixing.aligned import aligned_gains
 
     gains = aligned_gains(tracks, reference, sample_rate, offset_samples).double()
-    level_db, pans = [], []
-    for track, (left, right), power in zip(tracks, gains.tolist(), channel_power, strict=True):
+    balanced = copy.deepcopy(start)
+    targets_db = []
+    for row, track, (left, right) in zip(balanced.tracks, tracks, gains.tolist(), strict=True):
         raw_power = track.double().square().mean(dim=-1).expand(2)
-        target_db = 10.0 * math.log10(float((torch.tensor([left, right]) ** 2 * raw_power).mean()) + 1e-30)
-        pan_pct = pan_pct_for_gains(left, right, track.shape[0])
-        law = pan_gains(torch.tensor([pan_pct]), track.shape[0])[0].double()
-        panned_db = 10.0 * math.log10(float((law ** 2 * power.expand(2)).mean()) + 1e-30)
-        level_db.append(target_db - panned_db)
-        pans.append(pan_pct)
-    mean_db = sum(level_db) / len(level_db)
-    return BalanceEstimate([value - mean_db for value in level_db], pans, 0.0)
+        targets_db.append(10.0 * math.log10(float((torch.tensor([left, right]) ** 2 * raw_power).mean()) + 1e-30))
+        row["pan_pct"] = pan_pct_for_gains(left, right, track.shape[0])
+    gain = TRACK_SPECS["gain_db"]
+    for _ in range(_ALIGNED_PASSES):
+        levels_db = _panned_levels_db(balanced, tracks, sample_rate, exact_iir, device)
+        residual_db = [target - level for target, level in zip(targets_db, levels_db, strict=True)]
+        mean_db = sum(residual_db) / len(residual_db)
+        for row, change_db in zip(balanced.tracks, residual_db, strict=True):
+            row["gain_db"] = gain.clamp(row["gain_db"] + change_db - mean_db)
+    changes_db = [after["gain_db"] - before["gain_db"] for before, after in zip(start.tracks, balanced.tracks,
+                                                                                 strict=True)]
+    return balanced, BalanceEstimate(changes_db, [row["pan_pct"] for row in balanced.tracks], 0.0)
+
+
+def _panned_levels_db(params: MixParams, tracks: Sequence[torch.Tensor], sample_rate: int, exact_iir: bool,
+                      device: torch.device) -> list[float]:
+    """Each track's level in dB after its strip and pan under ``params``."""
+    levels_db = [0.0] * len(tracks)
+    with torch.no_grad():
+        for position, processed in strips_before_pan([track.to(device) for track in tracks], params.tracks,
+                                                     sample_rate, exact_iir):
+            placed = pan(processed[None], sample_rate, torch.tensor([params.tracks[position]["pan_pct"]],
+                                                                     device=device))
+            levels_db[position] = 10.0 * math.log10(float(placed.square().mean()) + 1e-12)
+    return levels_db
 
 
 def _within_floor(start_db: Sequence[float], change_db: Sequence[float], max_drop_db: float) -> list[float]:
