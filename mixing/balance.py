@@ -27,6 +27,9 @@ balance floor allows.
 The estimate moves each track's fader and sets its pan; the fit then starts
 from there. Only long-term statistics are used, so the reference may hold
 other music than the stems (another song, or another part of the same song).
+A reference that is the stems' own mix, time-aligned with them, is read over
+time instead (:mod:`mixing.aligned`), which separates tracks of overlapping
+spectrum; :func:`balance_to_reference` detects it and then skips the floor.
 """
 from __future__ import annotations
 
