@@ -27,6 +27,9 @@ balance floor allows.
 The estimate moves each track's fader and sets its pan; the fit then starts
 from there. Only long-term statistics are used, so the reference may hold
 other music than the stems (another song, or another part of the same song).
+A reference that is the stems' own mix, time-aligned with them, is read over
+time instead (:mod:`mixing.aligned`), which separates tracks of overlapping
+spectrum; :func:`balance_to_reference` detects it and then skips the floor.
 """
 from __future__ import annotations
 
@@ -60,6 +63,8 @@ ITERATIONS = 300
 # Bands this far below the reference's loudest band (or where the tracks hold nothing) carry no evidence.
 _BAND_FLOOR_DB = 60.0
 _COHERENCE_WEIGHT = 4.0
+# Passes of moving the faders toward a time-aligned reference's levels (see _aligned_balance).
+_ALIGNED_PASSES = 3
 # Log-power errors beyond about this many nepers (1.5 Np = 6.5 dB) count less and less (a Cauchy loss):
 # a band that one song has and the other lacks must not drag a whole track down.
 _ROBUST_SCALE = 1.5
@@ -227,9 +232,17 @@ def balance_to_reference(
     compressor engages, its level after the strip moves by less than the
     estimate.
     """
+    # mixing.aligned builds on this module's bands, so it is imported here rather than at the top.
+    from mixing.aligned import find_alignment
+
     device = torch.device(device) if device is not None else torch.device("cpu")
     exact_iir = device.type == "cpu"
     centre = torch.zeros(1, device=device)
+    stem_sum = sum(track.expand(2, -1) for track in tracks)
+    alignment = find_alignment(stem_sum, reference, sample_rate)
+    del stem_sum
+    if alignment.aligned:
+        return _aligned_balance(start, tracks, reference, sample_rate, alignment.offset_samples, exact_iir, device)
     track_spectra, start_db = [None] * len(tracks), [0.0] * len(tracks)
     with torch.no_grad():
         # Only each processed track's spectra and level are kept.
@@ -250,6 +263,47 @@ def balance_to_reference(
         row["gain_db"] = gain.clamp(row["gain_db"] + change_db)
         row["pan_pct"] = pan_pct
     return balanced, estimate
+
+
+def _aligned_balance(start: MixParams, tracks: Sequence[torch.Tensor], reference: torch.Tensor, sample_rate: int,
+                     offset_samples: int, exact_iir: bool, device: torch.device) -> tuple[MixParams, BalanceEstimate]:
+    """``start`` with the balance the time-aligned ``reference`` holds (:func:`mixing.aligned.aligned_gains` on the
+    raw tracks): each track's pan from its two gains, and its fader moved until its level after the strip and
+    the pan is its level in the reference (up to one shared offset). A few passes, because a fader ahead of an
+    engaged compressor moves the level by less than its own change. The floor is not applied: the reference
+    shows where each track sits, however far down."""
+    from mixing.aligned import aligned_gains
+
+    gains = aligned_gains(tracks, reference, sample_rate, offset_samples).double()
+    balanced = copy.deepcopy(start)
+    targets_db = []
+    for row, track, (left, right) in zip(balanced.tracks, tracks, gains.tolist(), strict=True):
+        raw_power = track.double().square().mean(dim=-1).expand(2)
+        targets_db.append(10.0 * math.log10(float((torch.tensor([left, right]) ** 2 * raw_power).mean()) + 1e-30))
+        row["pan_pct"] = pan_pct_for_gains(left, right, track.shape[0])
+    gain = TRACK_SPECS["gain_db"]
+    for _ in range(_ALIGNED_PASSES):
+        levels_db = _panned_levels_db(balanced, tracks, sample_rate, exact_iir, device)
+        residual_db = [target - level for target, level in zip(targets_db, levels_db, strict=True)]
+        mean_db = sum(residual_db) / len(residual_db)
+        for row, change_db in zip(balanced.tracks, residual_db, strict=True):
+            row["gain_db"] = gain.clamp(row["gain_db"] + change_db - mean_db)
+    changes_db = [after["gain_db"] - before["gain_db"] for before, after in zip(start.tracks, balanced.tracks,
+                                                                                 strict=True)]
+    return balanced, BalanceEstimate(changes_db, [row["pan_pct"] for row in balanced.tracks], 0.0)
+
+
+def _panned_levels_db(params: MixParams, tracks: Sequence[torch.Tensor], sample_rate: int, exact_iir: bool,
+                      device: torch.device) -> list[float]:
+    """Each track's level in dB after its strip and pan under ``params``."""
+    levels_db = [0.0] * len(tracks)
+    with torch.no_grad():
+        for position, processed in strips_before_pan([track.to(device) for track in tracks], params.tracks,
+                                                     sample_rate, exact_iir):
+            placed = pan(processed[None], sample_rate, torch.tensor([params.tracks[position]["pan_pct"]],
+                                                                     device=device))
+            levels_db[position] = 10.0 * math.log10(float(placed.square().mean()) + 1e-12)
+    return levels_db
 
 
 def _within_floor(start_db: Sequence[float], change_db: Sequence[float], max_drop_db: float) -> list[float]:
