@@ -75,12 +75,14 @@ class BalanceEstimate:
     """Per track: ``level_db`` (change of its level after the strip; their mean is 0 as estimated, and
     :func:`balance_to_reference` may raise some to keep the floor) and ``pan_pct``.
 
-    ``loss``: the final value of the fitted objective (log-spectral error plus prior).
+    ``loss``: the final value of the fitted objective (log-spectral error plus prior). ``aligned``: read off a
+    reference time-aligned with the stems (measured, so the fit should keep it) rather than off long-term spectra.
     """
 
     level_db: list[float]
     pan_pct: list[float]
     loss: float
+    aligned: bool = False
 
 
 def band_matrix(sample_rate: int, n_fft: int = N_FFT) -> torch.Tensor:
@@ -290,7 +292,7 @@ def _aligned_balance(start: MixParams, tracks: Sequence[torch.Tensor], reference
             row["gain_db"] = gain.clamp(row["gain_db"] + change_db - mean_db)
     changes_db = [after["gain_db"] - before["gain_db"] for before, after in zip(start.tracks, balanced.tracks,
                                                                                  strict=True)]
-    return balanced, BalanceEstimate(changes_db, [row["pan_pct"] for row in balanced.tracks], 0.0)
+    return balanced, BalanceEstimate(changes_db, [row["pan_pct"] for row in balanced.tracks], 0.0, aligned=True)
 
 
 def _panned_levels_db(params: MixParams, tracks: Sequence[torch.Tensor], sample_rate: int, exact_iir: bool,

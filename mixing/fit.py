@@ -110,6 +110,7 @@ def fit_params(
     match_stereo: bool = True,
     progress: ProgressCallback | None = None,
     device: torch.device | str | None = None,
+    fixed_track_params: Sequence[str] = (),
 ) -> FitResult:
     """Fit console parameters so that the mix's AF features match the reference's.
 
@@ -125,6 +126,8 @@ def fit_params(
         match_stereo: compare stereo width and imbalance; False for a mono
             reference (``mixing.features.carries_stereo``), whose stereo field is no style to copy.
         progress: called after every step with ``{"stage", "progress", "iteration", "loss"}``.
+        fixed_track_params: names of learnable track parameters that keep their start values in every track
+            (their gradients are zeroed): the faders and pans a time-aligned reference measured.
 
     Returns the parameters with the lowest AF loss seen (the start counts too),
     with ``master_loudness_lufs`` set to the reference's loudness.
@@ -155,6 +158,8 @@ def fit_params(
     track_logits = _logit(start_tracks + jitter).requires_grad_()
     master_logits = _logit(start_master).requires_grad_()
     optimizer = torch.optim.Adam([track_logits, master_logits], lr=learning_rate)
+    learnable_names = [spec.name for spec in LEARNABLE_TRACK_PARAMS]
+    fixed_columns = [learnable_names.index(name) for name in fixed_track_params]
 
     allowed_drop_db = None
 
@@ -196,6 +201,9 @@ def fit_params(
             break
         optimizer.zero_grad()
         objective.backward()
+        if fixed_columns:
+            # Adam never moves a parameter whose gradient has always been zero.
+            track_logits.grad[:, fixed_columns] = 0.0
         optimizer.step()
 
     params = _to_mix_params(best_tracks.cpu(), best_master.cpu(), start)

@@ -263,8 +263,8 @@ class MixSession:
             if params is not None:
                 ran = "params"
             else:
-                params, start = self._start(names, method, checkpoint, report, timings_s, warnings,
-                                            auto_start=auto_start)
+                params, start, fixed = self._start(names, method, checkpoint, report, timings_s, warnings,
+                                                   auto_start=auto_start)
                 if method == "controller":
                     params.master["master_loudness_lufs"] = self.target_loudness_lufs
                     ran = start
@@ -277,7 +277,8 @@ class MixSession:
                     with _timed(timings_s, "fitting"):
                         fit_result = fit_params(tracks, reference, sample_rate, start=params, iterations=iterations,
                                                 time_budget_s=time_budget_s, seed=seed, progress=fit_progress,
-                                                device=self.device, match_stereo=self.match_stereo)
+                                                device=self.device, match_stereo=self.match_stereo,
+                                                fixed_track_params=fixed)
 
                     def match_progress(event: dict) -> None:
                         report("matching", event["progress"], f"round {event['round']}, AF loss {event['loss']:.4f}")
@@ -326,8 +327,11 @@ class MixSession:
                                    warnings=[*self.stems.warnings, *result.warnings])
 
     def _start(self, names: list[str], method: str, checkpoint, report: pipeline.StageProgress,
-               timings_s: dict[str, float], warnings: list[str], *, auto_start: str) -> tuple[MixParams, str]:
-        """The starting parameters and where they came from ("controller" or "expert+balance")."""
+               timings_s: dict[str, float], warnings: list[str], *,
+               auto_start: str) -> tuple[MixParams, str, tuple[str, ...]]:
+        """The starting parameters, where they came from ("controller" or "expert+balance") and the track
+        parameters the fit must keep: the faders and pans, when they were measured off a reference time-aligned
+        with the stems (:func:`mixing.balance.balance_to_reference`)."""
         model = None
         if method == "controller" or (method == "auto" and auto_start == "controller"):
             model = _controller_or_none(checkpoint, self.device, required=method == "controller", warnings=warnings)
@@ -335,12 +339,12 @@ class MixSession:
         report("predicting", 0.0, f"{source} start")
         with _timed(timings_s, "predicting"):
             if model is not None:
-                return pipeline.predict_start(model, self.tracks, self.reference, self.sample_rate), source
+                return pipeline.predict_start(model, self.tracks, self.reference, self.sample_rate), source, ()
             params = starting_params(self.tracks, self.sample_rate, names)
             report("predicting", 0.3, "levels and pans from the reference's spectra")
-            params, _ = balance_to_reference(params, self.tracks, self.reference, self.sample_rate,
-                                             match_stereo=self.match_stereo, device=self.device)
-        return params, source
+            params, estimate = balance_to_reference(params, self.tracks, self.reference, self.sample_rate,
+                                                    match_stereo=self.match_stereo, device=self.device)
+        return params, source, ("gain_db", "pan_pct") if estimate.aligned else ()
 
     def neutral_params(self, track_names: Sequence[str] | None = None) -> MixParams:
         """The mix the match strength (:mod:`mixing.strength`) moves away from: the expert start of the tracks

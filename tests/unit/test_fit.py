@@ -54,6 +54,19 @@ def test_fitting_lowers_the_af_loss_below_the_start(session):
     assert math.isclose(sum(result.terms.values()), result.loss, rel_tol=1e-4)
 
 
+def test_fixed_track_params_keep_their_start_values_while_the_rest_moves(session):
+    tracks, _ = session
+    start = starting_params(tracks, SAMPLE_RATE)
+    free, fixed = _fit(session), _fit(session, fixed_track_params=("gain_db", "pan_pct"))
+    assert fixed.loss < fixed.start_loss
+    # The start's tie-breaking jitter (1e-4 of each range, normal) is all that separates them from the start.
+    for name, spread in (("gain_db", 60.0), ("pan_pct", 200.0)):
+        assert [row[name] for row in fixed.params.tracks] == pytest.approx([row[name] for row in start.tracks],
+                                                                           abs=5e-4 * spread)
+    assert any(abs(row["gain_db"] - before["gain_db"]) > 0.05 for row, before in zip(free.params.tracks,
+                                                                                      start.tracks, strict=True))
+
+
 def test_fitting_is_deterministic_for_a_seed(session):
     first, second = _fit(session), _fit(session)
     assert first.params.tracks == second.params.tracks
