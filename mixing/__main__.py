@@ -134,7 +134,9 @@ def mix_main(argv: list[str]) -> int:
                              progress=progress)
     finally:
         progress.close()
+    writing_began = time.perf_counter()
     session.export([(result.audio, args.out, format_name)])
+    writing_s = time.perf_counter() - writing_began
     if args.params_out:
         Path(args.params_out).write_text(json.dumps(result.preset(), indent=2) + "\n", encoding="utf-8")
 
@@ -148,7 +150,7 @@ def mix_main(argv: list[str]) -> int:
     if result.match is not None:
         print(f"AF loss on the whole song {result.match.start_loss:.4f} -> {result.match.loss:.4f} "
               f"after master matching.")
-    timings_s = {"loading": loading_s, **result.timings_s}
+    timings_s = {"loading": loading_s, **result.timings_s, "writing": writing_s}
     stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timings_s.items())
     print(f"Stages: {stages}.")
     print(f"Wrote {args.out} ({format_name})" + (f" and {args.params_out}." if args.params_out else "."))

@@ -44,14 +44,15 @@ def pick_windows(
     *,
     count: int,
     window_s: float,
-    activity: torch.Tensor | None = None,
+    activity: torch.Tensor | Sequence[torch.Tensor] | None = None,
 ) -> list[int]:
     """Start samples of up to ``count`` non-overlapping high-energy windows.
 
     Args:
         mono: (samples,) the signal to score (a mixdown or a reference's channel mean).
-        activity: optional (tracks, samples) stems; windows where more stems are
-            active are preferred, so that every track is heard while fitting.
+        activity: optional stems, (tracks, samples) or a sequence of (samples,) or (channels, samples) (their
+            channel mean is taken); windows where more stems are active are preferred, so that every track is
+            heard while fitting.
 
     Windows with mean energy below MIN_MEAN_ENERGY (after RMS normalization)
     are used only when there are not enough loud ones. Returned in time order.
@@ -65,7 +66,9 @@ def pick_windows(
     starts = torch.arange(frames.shape[-1]) * hop
     if activity is not None:
         # A stem counts as active in a window when it is within 30 dB of its loudest window.
-        energy = _window_energies(activity, hop)
+        # One stem at a time: squaring all of a long session's stems at once would double their memory.
+        energy = torch.stack([_window_energies(track.mean(dim=0) if track.dim() == 2 else track, hop)
+                              for track in activity])
         active = (energy > energy.max(dim=1, keepdim=True).values * 1e-3).sum(dim=0).float()
     else:
         active = torch.zeros_like(frames)
@@ -94,8 +97,10 @@ def stem_excerpts(
         excerpts: one list entry per track, each (excerpts, channels, window_samples),
         and the start samples of the windows.
     """
-    mixdown = torch.stack([t.mean(dim=0) for t in tracks])
-    starts = pick_windows(mixdown.sum(dim=0), sample_rate, count=count, window_s=window_s, activity=mixdown)
+    mixdown = torch.zeros(tracks[0].shape[-1])
+    for track in tracks:
+        mixdown += track.mean(dim=0)
+    starts = pick_windows(mixdown, sample_rate, count=count, window_s=window_s, activity=tracks)
     window = min(_window_samples(window_s, sample_rate), tracks[0].shape[-1])
     excerpts = [torch.stack([t[:, s : s + window] for s in starts]) for t in tracks]
     return excerpts, starts

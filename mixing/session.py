@@ -314,8 +314,9 @@ class MixSession:
         sounding = [index for index, silent in enumerate(self.silent) if not silent]
         if not sounding:
             raise MixingError("Every stem is silent: there is nothing to mix.")
+        peaks = self.stems.peak_dbfs
         stems = Stems([self.stems.names[i] for i in sounding], [self.stems.audio[i] for i in sounding],
-                      self.sample_rate, [])
+                      self.sample_rate, [], None if peaks is None else [peaks[i] for i in sounding])
         session = MixSession(stems, self.reference, device=self.device, trim_db=[self.trim_db[i] for i in sounding])
         session.match_stereo = self.match_stereo  # the reference as given, not as made stereo
         result = session.mix(track_names=[names[i] for i in sounding], **options)

@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -51,18 +51,23 @@ class Stems:
 
     ``audio[i]``: float32 tensor ``(channels, samples)``, channels 1 or 2.
     ``names``: unique track names. ``warnings``: sentences for the user
-    (stems padded with silence to the longest, silent stems).
+    (stems padded with silence to the longest, silent stems). ``peak_dbfs``: each stem's sample peak as decoding
+    measured it, or None (then :attr:`silent` measures it).
     """
 
     names: list[str]
     audio: list[torch.Tensor]
     sample_rate: int
     warnings: list[str]
+    peak_dbfs: list[float] | None = None
 
     @property
     def silent(self) -> list[bool]:
         """Whether each stem is silent (:func:`mixing.audio.validate.is_silent`): kept, and left out of every mix."""
-        return [is_silent(peak_dbfs(audio.numpy())) for audio in self.audio]
+        # Decoding's peaks decide, so that the silence warning and the mix agree; measuring costs a pass over
+        # every stem (seconds for a long session).
+        peaks = self.peak_dbfs if self.peak_dbfs is not None else [peak_dbfs(audio.numpy()) for audio in self.audio]
+        return [is_silent(peak) for peak in peaks]
 
 
 def _decode(path, *, name, max_duration_s, isolate, timeout_s, keep_audio,
@@ -146,27 +151,34 @@ def load_stems(paths: Sequence[str | os.PathLike], *, filenames: Sequence[str] |
     if errors:
         raise StemsRejected(errors)
     rate_hz = session_rate_hz([r.sample_rate_hz for r in results])
+    peaks_dbfs = [result.info.peak_dbfs for result in results]
     audio = []
     for index, result in enumerate(results):
         audio.append(resample(torch.from_numpy(result.audio), result.sample_rate_hz, rate_hz))
-        # Each decoded copy goes as soon as its successor exists: a session's audio is held once, not twice.
-        results[index] = replace(result, audio=None)
-    audio, warnings = pad_to_longest(audio, filenames, sample_rate=rate_hz)
+        results[index] = None  # the decoded array lives on only in audio (shared at the session's rate)
+    warnings = _pad_in_place(audio, filenames, sample_rate=rate_hz)
     warnings += [f"{filename} is silent (peak below {SILENCE_PEAK_DBFS:g} dBFS): it is kept and left out of the mix."
-                 for filename, result in zip(filenames, results, strict=True) if is_silent(result.info.peak_dbfs)]
+                 for filename, peak in zip(filenames, peaks_dbfs, strict=True) if is_silent(peak)]
     for warning in warnings:
         logger.warning(warning)
-    return Stems(names=dedupe_names(names), audio=audio, sample_rate=rate_hz, warnings=warnings)
+    return Stems(names=dedupe_names(names), audio=audio, sample_rate=rate_hz, warnings=warnings, peak_dbfs=peaks_dbfs)
 
 
-def pad_to_longest(audio: list[torch.Tensor], filenames: Sequence[str], *,
+def pad_to_longest(audio: Sequence[torch.Tensor], filenames: Sequence[str], *,
                    sample_rate: int = SAMPLE_RATE) -> tuple[list[torch.Tensor], list[str]]:
-    """Zero-pad each ``(channels, samples)`` tensor at its end to the longest, in place in ``audio`` (so that
-    each unpadded tensor can be freed as soon as its padded copy exists).
+    """Zero-pad each ``(channels, samples)`` tensor at its end to the longest.
 
-    Returns ``audio`` and one warning per stem more than
+    Returns the padded tensors and one warning per stem more than
     :data:`LENGTH_WARNING_S` shorter than the longest.
     """
+    padded = list(audio)
+    return padded, _pad_in_place(padded, filenames, sample_rate=sample_rate)
+
+
+def _pad_in_place(audio: list[torch.Tensor], filenames: Sequence[str], *, sample_rate: int) -> list[str]:
+    """:func:`pad_to_longest` replacing the entries of ``audio`` one by one, so that each original can be freed
+    as soon as its padded copy exists (AAC stems of one song often differ by a few milliseconds, so nearly
+    every stem is copied: a whole session's worth of memory at once otherwise). Returns the warnings."""
     lengths = [a.shape[-1] for a in audio]
     longest = max(range(len(audio)), key=lengths.__getitem__)
     warnings = []
@@ -177,7 +189,7 @@ def pad_to_longest(audio: list[torch.Tensor], filenames: Sequence[str], *,
                             f"({filenames[longest]}); silence was added at its end.")
         if length < lengths[longest]:
             audio[index] = torch.nn.functional.pad(audio[index], (0, lengths[longest] - length))
-    return audio, warnings
+    return warnings
 
 
 def save_audio(path: str | os.PathLike, audio: torch.Tensor | np.ndarray, sample_rate: int = SAMPLE_RATE, *,

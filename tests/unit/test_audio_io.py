@@ -155,6 +155,18 @@ def test_a_silent_stem_is_kept_marked_and_named_in_a_warning(tmp_path):
     ]
 
 
+def test_silence_is_read_off_the_peaks_decoding_measured(tmp_path):
+    # A 0.5 sine peaks at 20 log10(0.5) = -6.02 dBFS; the zeros at -inf.
+    paths = [write_audio(tmp_path / "Sine.wav", sine(440, 1.0), subtype="FLOAT"),
+             write_audio(tmp_path / "Zeros.wav", torch.zeros(1, SAMPLE_RATE))]
+    stems = load_stems(paths, isolate=False)
+    assert stems.peak_dbfs[0] == pytest.approx(-6.02, abs=0.01) and stems.peak_dbfs[1] == -np.inf
+    # The carried peaks decide, not the samples: a stem said to peak at -120 dBFS is silent whatever it holds.
+    said_quiet = Stems(["A", "B"], [sine(440, 1.0), torch.zeros(1, SAMPLE_RATE)], SAMPLE_RATE, [], [-120.0, -6.0])
+    assert said_quiet.silent == [True, False]
+    assert Stems(["A"], [sine(440, 1.0)], SAMPLE_RATE, []).silent == [False]
+
+
 def test_a_silent_reference_is_refused_with_its_name(tmp_path):
     path = write_audio(tmp_path / "Ref.wav", torch.zeros(2, 2 * SAMPLE_RATE))
     with pytest.raises(StemError, match=r"Ref.wav: it is silent \(peak below -90 dBFS\)"):
