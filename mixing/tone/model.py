@@ -1,8 +1,13 @@
 """The stem-tone deep autoencoder and its STFT front end.
 
 Frames: Hann window of ``N_FFT`` = 2048 samples, hop 1024, so ``N_BINS`` = 1025 magnitude bins per frame in and
-out. The network is a feed-forward stack of three 1024-unit ReLU layers with dropout 0.2 and a linear output
-clamped at zero (a magnitude is never negative).
+out. The network is a feed-forward stack of three 1024-unit ReLU layers with dropout 0.2, as the seeds say.
+
+What differs from the seeds: the network reads standardised log-magnitude frames and predicts a per-bin log-gain
+(a mask) that multiplies the raw magnitude, instead of the processed magnitude itself; its output layer starts
+at zero, so an untrained model is exactly the identity. A plain magnitude-to-magnitude DAE trained on our few
+minutes of data came out worse than passing the raw stem through (BENCHMARKS.md, neural tone); a mask only has
+to learn the change, which for an EQ is the same gain at every frame.
 """
 from __future__ import annotations
 
@@ -17,6 +22,10 @@ N_BINS = N_FFT // 2 + 1
 HIDDEN_UNITS = 1024
 HIDDEN_LAYERS = 3
 DROPOUT = 0.2
+# Floor added to magnitudes before the log (about -80 dB below a full-scale bin at -23 LUFS clips).
+LOG_FLOOR = 1e-4
+# The mask's log-gain is squashed into +-MAX_LOG_GAIN (natural log: +-24 dB) so no bin can explode.
+MAX_LOG_GAIN = 24.0 / 20.0 * 2.302585
 
 
 def _window(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -47,8 +56,10 @@ def resynthesize(magnitude: torch.Tensor, phase_source: torch.Tensor, num_sample
 class ToneDAE(nn.Module):
     """Magnitude frames (batch, N_BINS) -> processed magnitude frames (batch, N_BINS).
 
-    ``encoders[i]`` are the hidden layers (Linear + ReLU), each pretrained greedily as the encoder of its own
-    one-layer autoencoder (``mixing.tone.train``); ``output`` maps the last hidden layer to the bins.
+    ``features`` turns magnitudes into standardised log-magnitudes (``input_mean``/``input_std`` are buffers set
+    from the training frames, saved with the weights); ``encoders[i]`` are the hidden layers (Linear + ReLU),
+    each pretrained greedily as the encoder of its own one-layer autoencoder (``mixing.tone.train``);
+    ``output`` maps the last hidden layer to a log-gain per bin, zero-initialised (identity at the start).
     """
 
     def __init__(self, hidden_units: int = HIDDEN_UNITS, hidden_layers: int = HIDDEN_LAYERS,
@@ -58,16 +69,36 @@ class ToneDAE(nn.Module):
         self.encoders = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(hidden_units, N_BINS)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+        self.register_buffer("input_mean", torch.zeros(()))
+        self.register_buffer("input_std", torch.ones(()))
 
-    def hidden(self, frames: torch.Tensor, layers: int | None = None) -> torch.Tensor:
-        """The code after the first ``layers`` hidden layers (all by default): (batch, hidden_units)."""
-        code = frames
+    def features(self, frames: torch.Tensor) -> torch.Tensor:
+        """Standardised log-magnitudes of ``frames`` (batch, N_BINS): what the hidden layers read."""
+        return (torch.log(frames + LOG_FLOOR) - self.input_mean) / self.input_std
+
+    @torch.no_grad()
+    def fit_features(self, frames: torch.Tensor) -> None:
+        """Set the standardisation from training magnitude frames (frames, N_BINS)."""
+        logs = torch.log(frames + LOG_FLOOR)
+        self.input_mean.copy_(logs.mean())
+        self.input_std.copy_(logs.std().clamp_min(1e-3))
+
+    def log_gain(self, frames: torch.Tensor) -> torch.Tensor:
+        """The mask's natural-log gain per bin for magnitude ``frames`` (batch, N_BINS), in +-MAX_LOG_GAIN."""
+        return MAX_LOG_GAIN * torch.tanh(self.output(self.hidden(self.features(frames))) / MAX_LOG_GAIN)
+
+    def hidden(self, features: torch.Tensor, layers: int | None = None) -> torch.Tensor:
+        """The code of ``features`` (batch, N_BINS) after the first ``layers`` hidden layers (all by default):
+        (batch, hidden_units)."""
+        code = features
         for encoder in self.encoders[:layers]:
             code = self.dropout(torch.relu(encoder(code)))
         return code
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.output(self.hidden(frames)))
+        return frames * torch.exp(self.log_gain(frames))
 
 
 @torch.no_grad()

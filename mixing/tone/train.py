@@ -18,7 +18,8 @@ from mixing.tone.data import AUGMENT_SEMITONES, Pair, pitch_shifted
 from mixing.tone.model import HIDDEN_LAYERS, HIDDEN_UNITS, ToneDAE, magnitude_frames
 
 TEST_FRACTION = 0.1
-CHECKPOINT_VERSION = 1
+# 2: the log-gain mask model (input standardisation buffers, zero-initialised output).
+CHECKPOINT_VERSION = 2
 
 
 @dataclass
@@ -63,11 +64,12 @@ def _epochs(inputs: torch.Tensor, targets: torch.Tensor, parameters, forward: Ca
 
 def pretrain_layerwise(model: ToneDAE, raw: torch.Tensor, config: ToneConfig, generator: torch.Generator) -> None:
     """Greedy layer-wise: each hidden layer is the encoder of a one-layer autoencoder (with a throw-away linear
-    decoder) reconstructing the frozen code below it, starting from the raw frames (frames, N_BINS)."""
+    decoder) reconstructing the frozen code below it, starting from the raw frames' features (frames, N_BINS)."""
     model.train()
+    features = model.features(raw)
     for depth, encoder in enumerate(model.encoders):
         with torch.no_grad():
-            below = model.hidden(raw, layers=depth)
+            below = model.hidden(features, layers=depth)
         decoder = nn.Linear(encoder.out_features, encoder.in_features)
 
         def reconstruct(x, encoder=encoder, decoder=decoder):
@@ -103,6 +105,7 @@ def train_tone(family: str, pairs: Sequence[Pair], config: ToneConfig,
     log(f"{family}: {len(train_pairs)} train clips (+{len(augmented)} pitch-shifted), {len(test_pairs)} test; "
         f"{raw.shape[0]} train frames")
     model = ToneDAE(config.hidden_units, config.hidden_layers)
+    model.fit_features(raw)
     pretrain_layerwise(model, raw, config, generator)
     model.train()
     _epochs(raw, processed, model.parameters(), model, config.finetune_epochs, config, generator)
@@ -131,6 +134,9 @@ def load_tone_checkpoint(path: Path) -> tuple[ToneDAE, dict]:
     """(model in eval mode, float32, metadata). Raises MixingError naming the file when it is not one."""
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
+        if blob["version"] != CHECKPOINT_VERSION:
+            raise MixingError(f"{path}: tone checkpoint version {blob['version']}, this code reads "
+                              f"{CHECKPOINT_VERSION}; retrain it with mixref train-tone")
         config = blob["metadata"]["config"]
         model = ToneDAE(config["hidden_units"], config["hidden_layers"])
         model.load_state_dict({name: tensor.float() for name, tensor in blob["state_dict"].items()})

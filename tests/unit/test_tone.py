@@ -108,3 +108,12 @@ def test_bad_checkpoint_and_missing_partner_name_the_file(tmp_path):
     sf.write(tmp_path / "raw" / "Bass.wav", _tone(80.0, 1.0), SR)
     with pytest.raises(MixingError, match=r"Bass\.wav"):
         pairs_from_folder(tmp_path, SR)
+
+
+def test_untrained_mask_model_is_the_identity():
+    # The output layer starts at zero: log-gain 0, so the frames (and the audio) come back unchanged.
+    model = ToneDAE(hidden_units=32)
+    model.fit_features(torch.rand(50, N_BINS))
+    frames = torch.rand(7, N_BINS)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(frames), frames)
