@@ -28,6 +28,7 @@ PREVIEW_MAX_SOURCES = 16
 MANIFEST_NAME = "manifest.json"
 # Vorbis at its default quality (about 160 kbit/s stereo): transparent enough to judge a balance.
 _FORMAT, _SUBTYPE = "OGG", "VORBIS"
+_WRITE_FRAMES = 65536
 
 
 @dataclass
@@ -87,9 +88,12 @@ def _entry(index: int) -> str:
 def encode_ogg(audio: torch.Tensor, sample_rate: int) -> bytes:
     """``audio`` (channels, samples) as Ogg Vorbis at ``sample_rate``; clipped to [-1, 1] first, as any
     fixed-point decoder would."""
+    frames = np.clip(audio.detach().cpu().numpy().T, -1.0, 1.0)
     buffer = io.BytesIO()
-    sf.write(buffer, np.clip(audio.detach().cpu().numpy().T, -1.0, 1.0), sample_rate, format=_FORMAT,
-             subtype=_SUBTYPE)
+    # libsndfile's Vorbis encoder crashes (SIGSEGV) on one write of a song's length: write it in blocks.
+    with sf.SoundFile(buffer, "w", sample_rate, frames.shape[1], format=_FORMAT, subtype=_SUBTYPE) as file:
+        for start in range(0, frames.shape[0], _WRITE_FRAMES):
+            file.write(frames[start:start + _WRITE_FRAMES])
     return buffer.getvalue()
 
 
