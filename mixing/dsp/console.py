@@ -284,6 +284,11 @@ class IncrementalRenderer:
         self._strips_and_levels(params)
         return list(self.track_levels_db)
 
+    def bus_sum(self) -> torch.Tensor:
+        """The sum of the active tracks after their strips and pans as last rendered, before the master bus:
+        (2, samples) float32, a copy."""
+        return self._sum.float()
+
     @torch.no_grad()
     def strip_outputs(self, params: MixParams) -> list[torch.Tensor]:
         """Each track's strip output before pan under ``params``, (channels, samples) float32 on :attr:`device`,

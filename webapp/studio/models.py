@@ -133,6 +133,10 @@ class MixVersion(BaseModel):
         upload_to=render_upload_to, max_length=200, blank=True,
         help_text="Each track after its strip, before the master bus, as one ZIP; made on request (a stems job).",
     )
+    preview_zip = models.FileField(
+        upload_to=render_upload_to, max_length=200, blank=True,
+        help_text="The live preview's per-track (or per-group) Ogg files and manifest (mixing.preview); on request.",
+    )
     loudness_lufs = models.FloatField(null=True, blank=True)
     true_peak_dbtp = models.FloatField(null=True, blank=True)
     af_loss = models.FloatField(null=True, blank=True)
@@ -150,7 +154,8 @@ class MixVersion(BaseModel):
 
     @property
     def files(self) -> list[models.fields.files.FieldFile]:
-        return [self.wav24_file, self.wav16_file, self.flac_file, *([self.stems_zip] if self.stems_zip else [])]
+        made = [file for file in (self.stems_zip, self.preview_zip) if file]
+        return [self.wav24_file, self.wav16_file, self.flac_file, *made]
 
 
 class ProjectJob(models.Model):

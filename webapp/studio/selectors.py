@@ -3,8 +3,13 @@
 Every lookup goes through the owner's projects, so another owner's project, stem, version, file or
 job answers 404 exactly like one that does not exist.
 """
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db.models import Prefetch, QuerySet
 
+from mixing.preview import read_manifest
 from webapp.core.errors import ApplicationError
 from webapp.core.models import Job
 
@@ -205,4 +210,33 @@ def version_as_dict(version: MixVersion) -> dict:
             "stems": f"{url}stems/" if version.stems_zip else None,
         },
         "stems_url": f"{url}stems/",
+        # The live preview's manifest once made (a stems job with "set": "preview"), else None.
+        "preview_url": f"{url}preview/" if version.preview_zip else None,
     }
+
+
+@contextmanager
+def _preview_archive(version: MixVersion) -> Iterator[zipfile.ZipFile]:
+    if not version.preview_zip:
+        raise ApplicationError("The live preview of this version has not been made yet; prepare it first.",
+                               code="not_found", status=404)
+    with version.preview_zip.open("rb") as stored, zipfile.ZipFile(stored) as archive:
+        yield archive
+
+
+def version_preview_manifest(version: MixVersion) -> dict:
+    """The live preview's manifest (mixing.preview.preview_manifest), each source with its URL; 404 until made."""
+    with _preview_archive(version) as archive:
+        manifest = read_manifest(archive)
+    url = f"{version_url(version)}preview/"
+    for source in manifest["sources"]:
+        source["url"] = f"{url}{source['file']}"
+    return manifest
+
+
+def version_preview_file(version: MixVersion, entry: str) -> bytes:
+    """The Ogg file ``entry`` of the live preview; 404 until made or for a file its manifest does not name."""
+    with _preview_archive(version) as archive:
+        if entry not in {source["file"] for source in read_manifest(archive)["sources"]}:
+            raise ApplicationError(f"The live preview has no file {entry!r}.", code="not_found", status=404)
+        return archive.read(entry)

@@ -126,7 +126,7 @@ def project_files(project: Project) -> list[str]:
     names += [stem.file.name for stem in Stem.objects.filter(project=project)]
     for reference in Reference.objects.filter(project=project):
         names += [reference.file.name, reference.features_file.name]
-    for version in project.versions.only("wav24_file", "wav16_file", "flac_file", "stems_zip"):
+    for version in project.versions.only("wav24_file", "wav16_file", "flac_file", "stems_zip", "preview_zip"):
         names += [field.name for field in version.files]
     return [name for name in names if name]
 
@@ -489,6 +489,11 @@ def render_start(*, project: Project, params, muted=None, solo=None, base_versio
 def stems_export_start(*, project: Project, version: MixVersion) -> Job:
     """Starts a job that stores ``version``'s processed stems as one ZIP (``version.stems_zip``)."""
     return _job_start(project, Job.Kind.STEMS, {"version": version.number})
+
+
+def preview_start(*, project: Project, version: MixVersion) -> Job:
+    """Starts a stems job that stores ``version``'s live preview files (``version.preview_zip``)."""
+    return _job_start(project, Job.Kind.STEMS, {"version": version.number, "set": "preview"})
 
 
 def strength_start(*, project: Project, strengths_pct, muted=None, solo=None, base_version=None) -> Job:

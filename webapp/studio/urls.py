@@ -32,4 +32,6 @@ urlpatterns = [
     path(version + "download/", views.version_download, name="version-download"),
     path(version + "preset/", views.version_preset, name="version-preset"),
     path(version + "stems/", views.version_stems, name="version-stems"),
+    path(version + "preview/", views.version_preview, name="version-preview"),
+    path(version + "preview/<str:entry>", views.version_preview_file, name="version-preview-file"),
 ]

@@ -312,6 +312,26 @@ def version_stems(request: HttpRequest, project_id, number: int) -> HttpResponse
     return _by_method(request, {"GET": download, "POST": started})
 
 
+@never_cache
+def version_preview(request: HttpRequest, project_id, number: int) -> HttpResponse:
+    """GET: the live preview's manifest (404 until made); POST: a job that makes its files."""
+    def manifest():
+        _, version = _version(request, project_id, number)
+        return JsonResponse(selectors.version_preview_manifest(version))
+
+    def started():
+        project, version = _version(request, project_id, number)
+        return _job_response(services.preview_start(project=project, version=version))
+
+    return _by_method(request, {"GET": manifest, "POST": started})
+
+
+@require_GET
+def version_preview_file(request: HttpRequest, project_id, number: int, entry: str) -> HttpResponse:
+    _, version = _version(request, project_id, number)
+    return HttpResponse(selectors.version_preview_file(version, entry), content_type="audio/ogg")
+
+
 @require_GET
 def version_preset(request: HttpRequest, project_id, number: int) -> HttpResponse:
     project, version = _version(request, project_id, number)

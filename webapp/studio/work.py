@@ -30,6 +30,7 @@ from django.db.models.fields.files import FieldFile
 
 from mixing.advice import advise
 from mixing.params import MixParams
+from mixing.preview import write_preview_zip
 from mixing.session import MixSession
 from webapp.core.errors import ApplicationError
 from webapp.core.models import Job
@@ -379,30 +380,37 @@ def _version_finish(
 
 
 def project_stems_run(*, job_id: str, report: ProgressReport) -> dict:
-    """The processed stems of the version the job's request names, stored as one ZIP with that version."""
+    """The processed stems of the version the job's request names, stored as one ZIP with that version: the
+    stems ZIP for download, or with ``"set": "preview"`` the live preview's files (mixing.preview)."""
     project_job = _project_job(job_id)
     project = project_job.project
     number = project_job.request["version"]
+    preview = project_job.request.get("set") == "preview"
+    field_name = "preview_zip" if preview else "stems_zip"
     version = MixVersion.objects.filter(project=project, number=number).first()
     if version is None:
         raise ApplicationError(f"Version {number} was deleted.", code="not_found", status=404)
-    if version.stems_zip:
-        return {"version": number, "stems": True}
+    if getattr(version, field_name):
+        return {"version": number, "stems": True, "set": field_name}
     stems = _stems(project)
     names = [stem.name for stem in stems]
     session = _session_for(project, stems, _reference(project), report)
     params = MixParams.from_preset(version.params, track_names=names)
     report(0.3, f"processing {len(stems)} tracks")
     with _dropped_on_error(project), tempfile.TemporaryDirectory(prefix="mixref-stems-") as folder:
-        path = session.engine.export_stems_zip(params, Path(folder) / f"stems-v{number}.zip", names=names)
+        if preview:
+            path = write_preview_zip(session.engine, params, Path(folder) / f"preview-v{number}.zip", names=names)
+        else:
+            path = session.engine.export_stems_zip(params, Path(folder) / f"stems-v{number}.zip", names=names)
         report(0.9, "saving the stems")
-        _store(version.stems_zip, path)
+        stored = getattr(version, field_name)
+        _store(stored, path)
     with transaction.atomic():
-        saved = MixVersion.objects.filter(pk=version.pk, stems_zip="").update(stems_zip=version.stems_zip.name)
+        saved = MixVersion.objects.filter(pk=version.pk, **{field_name: ""}).update(**{field_name: stored.name})
     if not saved:  # a repeated message stored its ZIP first
-        _delete([version.stems_zip.name])
+        _delete([stored.name])
     _cache_trim()
-    return {"version": number, "stems": True}
+    return {"version": number, "stems": True, "set": field_name}
 
 
 def _delete(names: list[str]) -> None:
