@@ -199,6 +199,11 @@ MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
                   "master output", learnable=False),
         ParamSpec("master_ceiling_dbtp", "Ceiling", "dBTP", -6.0, -1.0, -1.0, "linear", "master output",
                   learnable=False),
+        # How far past the loudness the mix is pushed into the ceiling (above 0: the peaks are cut harder and
+        # the crest factor falls; below 0: the ceiling cuts less and the mix ends quieter). Master matching sets
+        # it from the reference's crest factor (mixing.master_match).
+        ParamSpec("master_limiter_drive_db", "Limiter drive", "dB", -12.0, 12.0, 0.0, "linear", "master output",
+                  learnable=False),
     ]
 )
 
