@@ -42,6 +42,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+import soxr
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,8 +137,9 @@ def matchering_master(target: torch.Tensor, reference: torch.Tensor, sample_rate
                            results=[matchering.pcm24(str(paths["result"]))])
         data, rate = sf.read(paths["result"], dtype="float32", always_2d=True)
     if rate != sample_rate:
-        raise ValueError(f"Matchering wrote {rate} Hz, expected {sample_rate} Hz")
-    return torch.from_numpy(data.T.copy())
+        # Matchering works and writes at 44.1 kHz whatever its input's rate (the real stems are 48 kHz).
+        data = soxr.resample(data, rate, sample_rate, quality="HQ")
+    return torch.from_numpy(np.ascontiguousarray(data.T))
 
 
 def _at_compare_level(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:

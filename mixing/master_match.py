@@ -74,6 +74,15 @@ kept only if it lowers the loss. Where the first does not, half its step is
 tried instead of a second round: the step can lower the bark term and raise
 the crest factor more.
 
+Last, the limiter drive (``master_limiter_drive_db``): the loudness rounds
+bring the mix to the reference's loudness under a ceiling that the reference
+may sit above (a louder master peaking at 0 dBFS, a plain sum of stems over
+it) or well below, so the crest factor stays off. Matchering meets it by
+limiting at the reference's peak level; here the drive pushes the mix further
+into the ceiling (lower crest factor, louder) or backs it off (higher, quieter)
+by the crest factor's gap, in ``DRIVE_PROBES`` probes kept only if they lower
+the loss.
+
 The parameters with the lowest whole-song AF loss are kept, so matching never
 makes the mix worse by that measure. For a stereo reference that loss takes
 the bark spectrum of the mid and the side
@@ -146,6 +155,10 @@ EXPANDER_RATIO = 2.0
 # Smaller gains come from details of this one reference: on same-song bench cases they did not carry over to
 # the other half of the song, while levelling that closes a real gap in dynamics gained 10-30 %.
 MIN_DYNAMICS_GAIN = 0.03
+# Limiter drive probes after the last round: the crest factor's gap to the reference's times 1, then times 2 if
+# that gained or 0.5 if it did not (the dynamics search's pattern). Gaps under MIN_DRIVE_GAP_DB are left alone.
+DRIVE_PROBES = 2
+MIN_DRIVE_GAP_DB = 0.25
 # Keeps the Gauss-Newton step well conditioned where a band holds little energy.
 _RIDGE = 1e-3
 # Matching narrows a band's side to a tenth at most (-20 dB): a width it sets stays invertible, so the next
@@ -176,7 +189,7 @@ def match_master(
     match_stereo: bool = True,
     progress: ProgressCallback | None = None,
 ) -> MasterMatchResult:
-    """Set the match EQ, width, balance, loudness and master compressor of ``params`` so the whole mix's
+    """Set the match EQ, width, balance, loudness, limiter drive and master compressor of ``params`` so the whole mix's
     features meet the reference's.
 
     Args:
@@ -208,7 +221,7 @@ def match_master(
 
     both_ways = renderer.samples <= both_ways_max_s * sample_rate
     renders = (rounds + 1 + (2 * DYNAMICS_PROBES * (2 if both_ways else 1) if level_dynamics else 0)
-               + ((1 + LEFT_RIGHT_ROUNDS if match_stereo else 1) if rounds else 0))
+               + ((1 + LEFT_RIGHT_ROUNDS if match_stereo else 1) + DRIVE_PROBES if rounds else 0))
     history: list[float] = []
 
     def measure(candidate: MixParams) -> _Measured:
@@ -273,6 +286,7 @@ def match_master(
                 best = min(best, measure(update(best, left_right=LEFT_RIGHT_FALLBACK_STEP)),
                            key=lambda measured: measured.loss)
             break
+        best = _drive_search(best, ref_features, measure)
     return MasterMatchResult(best.params, best.audio, history[0], best.loss, history)
 
 
@@ -293,6 +307,27 @@ class _Measured:
     bus_lufs: float
     side_features: dict | None = None
     side_magnitude: torch.Tensor | None = None
+
+
+def _drive_search(best: _Measured, ref_features: dict, measure: Callable[[MixParams], _Measured]) -> _Measured:
+    """``best`` or a probe of ``master_limiter_drive_db`` with a lower loss. With the peaks at the ceiling,
+    a dB more drive takes about a dB off the crest factor of what the ceiling limits and a dB less gives it
+    back, so the probes move the drive by the gap between the mix's crest factor (mean over channels) and the
+    reference's; the loudness stays, so the mix ends that much louder or quieter than the reference."""
+    spec = MASTER_SPECS["master_limiter_drive_db"]
+    gap_db = float((best.features["crest_factor_db"] - ref_features["crest_factor_db"]).mean())
+    if abs(gap_db) < MIN_DRIVE_GAP_DB:
+        return best
+    start_db = float(best.params.master["master_limiter_drive_db"])
+
+    def probe(share: float) -> _Measured:
+        candidate = copy.deepcopy(best.params)
+        candidate.master["master_limiter_drive_db"] = spec.clamp(start_db + share * gap_db)
+        return measure(candidate)
+
+    first = probe(1.0)
+    second = probe(2.0 if first.loss < best.loss else 0.5)
+    return min(best, first, second, key=lambda measured: measured.loss)
 
 
 def _with_mid_side_bark(features: dict, mix: torch.Tensor, sample_rate: int) -> tuple[dict, torch.Tensor]:
@@ -372,7 +407,9 @@ def _updated(params: MixParams, audio: torch.Tensor, shortfall_db: float, mix_fe
     updated = copy.deepcopy(params)
     master = updated.master
     loudness = MASTER_SPECS["master_loudness_lufs"]
-    master["master_loudness_lufs"] = loudness.clamp(master["master_loudness_lufs"] + shortfall_db)
+    # The drive puts the output that far past the loudness on purpose: the shortfall it makes is not one.
+    master["master_loudness_lufs"] = loudness.clamp(master["master_loudness_lufs"] + shortfall_db
+                                                    + master["master_limiter_drive_db"])
     powers = _power_spectra(audio, n_fft) if loudness_modelled or match_stereo else None
     loudness_share = None
     if loudness_modelled:

@@ -20,7 +20,7 @@ the master expander (off at its default ratio of 1); 4 added the match EQ's
 left/right gains (one per band, 0 dB: both channels alike); 5 added the master
 multiband width (one side-signal width per match EQ band, 100 %: unchanged); 6 added the reverb bus
 (``mixing.dsp.reverb``: each track's send, off at its minimum, and the bus's decay, pre-delay, damping and
-return). Presets of earlier
+return) and the limiter drive (0 dB: the ceiling as before). Presets of earlier
 versions still load: the parameters they lack take their defaults, which
 leave the sound as those versions made it. The learnable parameters (what the
 controller predicts) are the same in all versions.
@@ -216,6 +216,11 @@ MASTER_PARAMS: tuple[ParamSpec, ...] = tuple(
         ParamSpec("master_loudness_lufs", "Loudness before the ceiling", "LUFS", -30.0, -6.0, -14.0, "linear",
                   "master output", learnable=False),
         ParamSpec("master_ceiling_dbtp", "Ceiling", "dBTP", -6.0, -1.0, -1.0, "linear", "master output",
+                  learnable=False),
+        # How far past the loudness the mix is pushed into the ceiling (above 0: the peaks are cut harder and
+        # the crest factor falls; below 0: the ceiling cuts less and the mix ends quieter). Master matching sets
+        # it from the reference's crest factor (mixing.master_match).
+        ParamSpec("master_limiter_drive_db", "Limiter drive", "dB", -12.0, 12.0, 0.0, "linear", "master output",
                   learnable=False),
     ]
 )

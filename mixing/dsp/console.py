@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from mixing.dsp.eq import apply_response, eq_response, fft_size, schema_tail_samples
-from mixing.dsp.limiter import ceiling, loudness_gain_db
+from mixing.dsp.limiter import driven_ceiling, loudness_gain_db
 from mixing.dsp.match_eq import match_eq_spectrum
 from mixing.dsp.pan import pan, pan_gains
 from mixing.dsp.reverb import reverb_return
@@ -51,7 +51,8 @@ from mixing.params import (
 # The master settings read after master_dynamics; the renderer keeps the dynamics output while all the others
 # stay, so that a setting added to the schema invalidates it unless it is listed here.
 _AFTER_MASTER_DYNAMICS = frozenset((*MATCH_EQ_GAIN_NAMES, *MATCH_EQ_LR_NAMES, *BAND_WIDTH_NAMES, "master_width_pct",
-                                    "master_balance_pct", "master_loudness_lufs", "master_ceiling_dbtp"))
+                                    "master_balance_pct", "master_loudness_lufs", "master_ceiling_dbtp",
+                                    "master_limiter_drive_db"))
 _REVERB_BUS = ("master_reverb_decay_s", "master_reverb_predelay_ms", "master_reverb_damping_hz",
                "master_reverb_return_db")
 # Neither changes a track's strip output: a move of either only updates the sums.
@@ -275,7 +276,8 @@ class IncrementalRenderer:
                                              spectrum=self._match_eq_spectrum(params.master))[0]
         loud, self.loudness_gain_db = normalize_to_lufs(mastered, self.sample_rate,
                                                         float(params.master["master_loudness_lufs"]))
-        return ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]))
+        return driven_ceiling(loud, self.sample_rate, float(params.master["master_ceiling_dbtp"]),
+                              float(params.master["master_limiter_drive_db"]))
 
     @torch.no_grad()
     def track_levels(self, params: MixParams) -> list[float]:

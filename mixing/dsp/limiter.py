@@ -197,6 +197,15 @@ def ceiling(x, sample_rate: int, ceiling_dbtp: float):
     return limited.astype(np.asarray(x).dtype, copy=False)
 
 
+def driven_ceiling(x, sample_rate: int, ceiling_dbtp: float, drive_db: float):
+    """``ceiling`` on ``x`` (channels, samples) turned up by ``drive_db`` first: with the peaks held at the
+    ceiling, each dB of drive takes about a dB off the crest factor of whatever the ceiling limits (a negative
+    drive gives it back, the output quieter). Drive 0 is ``ceiling`` itself."""
+    if drive_db == 0.0:
+        return ceiling(x, sample_rate, ceiling_dbtp)
+    return ceiling(x * 10.0 ** (drive_db / 20.0), sample_rate, ceiling_dbtp)
+
+
 @lru_cache(maxsize=16)
 def _k_weighting_power_response(sample_rate: int, samples: int) -> np.ndarray:
     frequencies_hz = np.fft.rfftfreq(samples, 1.0 / sample_rate)

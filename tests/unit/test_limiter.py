@@ -7,7 +7,7 @@ import pytest
 import scipy.signal
 import torch
 
-from mixing.dsp.limiter import ceiling, loudness_gain_db, oversampling_factor, true_peak_dbtp
+from mixing.dsp.limiter import ceiling, driven_ceiling, loudness_gain_db, oversampling_factor, true_peak_dbtp
 from tests.signals import noise, sine
 
 SR = 44100
@@ -84,6 +84,30 @@ def test_input_below_the_ceiling_is_returned_unchanged():
     x = noise(1.0, rms=0.05, channels=2, seed=3)
     assert true_peak_dbtp(x, SR) < -1.0
     assert torch.equal(ceiling(x, SR, -1.0), x)
+
+
+def test_a_driven_sine_above_the_ceiling_peaks_at_the_ceiling():
+    out = driven_ceiling(_faded(sine(997.0, 1.0, amplitude=0.5, channels=2)), SR, -1.0, 6.0)
+    assert true_peak_dbtp(out, SR) == pytest.approx(-1.0, abs=0.1)
+
+
+def test_no_drive_is_the_identity_below_the_ceiling():
+    x = noise(1.0, rms=0.05, channels=2, seed=3)
+    assert torch.equal(driven_ceiling(x, SR, -1.0, 0.0), x)
+
+
+@pytest.mark.parametrize("drive_db", [3.0, 6.0])
+def test_drive_lowers_the_crest_factor_by_its_db(drive_db):
+    # A quiet sine with one loud burst: the ceiling holds the burst's peak, the sine far after it rises by the
+    # drive, so peak over the sine's RMS falls by drive_db.
+    quiet, burst = sine(440.0, 1.0, amplitude=0.1, channels=2), sine(440.0, 0.1, amplitude=2.0, channels=2)
+    x = torch.cat([quiet, burst, quiet], dim=1)
+
+    def crest_db(audio):
+        return 20 * math.log10(float(audio.abs().max()) / float(audio[:, -SR // 2:].pow(2).mean().sqrt()))
+
+    fall_db = crest_db(driven_ceiling(x, SR, -1.0, 0.0)) - crest_db(driven_ceiling(x, SR, -1.0, drive_db))
+    assert fall_db == pytest.approx(drive_db, abs=0.05)
 
 
 def test_ceiling_keeps_the_input_type_and_dtype():

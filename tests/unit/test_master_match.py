@@ -20,6 +20,7 @@ from mixing.losses import AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs, trim_tracks_to_input_level
 from mixing.master_match import (
     BOTH_WAYS_MAX_S,
+    DRIVE_PROBES,
     DYNAMICS_PROBES,
     DYNAMICS_STEP_DB,
     EXPANDER_BELOW_DB,
@@ -39,7 +40,8 @@ ROUNDS = 3
 # Each dynamics probe is rendered, then rendered again after a round re-matching to it.
 DYNAMICS_RENDERS = 2 * DYNAMICS_PROBES
 DYNAMICS_RENDERS_BOTH_WAYS = 2 * DYNAMICS_RENDERS
-LAST_ROUND_RENDERS = 3  # the round whose EQ step models the loudness restored after it, then two left/right rounds
+# The round whose EQ step models the loudness restored after it, two left/right rounds, the limiter drive's probes.
+LAST_ROUND_RENDERS = 3 + DRIVE_PROBES
 REFERENCE_MASTER = {
     "master_eq_low_shelf_gain_db": -5.0,
     "master_eq_high_shelf_gain_db": 6.0,
@@ -222,6 +224,28 @@ def test_a_limited_mix_is_driven_until_it_is_as_loud_as_the_reference():
     assert integrated_loudness_lufs(result.audio, SAMPLE_RATE) == pytest.approx(ref_lufs, abs=0.25)
     assert result.params.master["master_loudness_lufs"] > ref_lufs
 
+
+
+def test_a_reference_limited_harder_is_matched_with_the_limiter_drive():
+    # The same mix at the same loudness under a ceiling 4 dB lower: at the reference's loudness the start's
+    # -1 dBTP ceiling leaves its crest factor higher, which no loudness round can change.
+    tracks = session_tracks()
+    limited = MixParams.default(len(tracks))
+    limited.master["master_ceiling_dbtp"] = -5.0
+    reference = render_mix(tracks, limited, SAMPLE_RATE)
+    start = MixParams.default(len(tracks))
+    loss_fn = AudioFeatureLoss(SAMPLE_RATE)
+
+    def crest_gap_db(audio):
+        return float((loss_fn.features(audio.unsqueeze(0))["crest_factor_db"]
+                      - loss_fn.features(reference.unsqueeze(0))["crest_factor_db"]).abs().mean())
+
+    start_gap_db = crest_gap_db(render_mix(tracks, start, SAMPLE_RATE))
+    assert start_gap_db > 2.0
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
+                          level_dynamics=False)
+    assert result.params.master["master_limiter_drive_db"] > 2.0
+    assert crest_gap_db(result.audio) < start_gap_db / 2
 
 
 def test_the_last_round_closes_a_gap_common_to_all_bands():
