@@ -64,7 +64,7 @@ ITERATIONS = 300
 _BAND_FLOOR_DB = 60.0
 _COHERENCE_WEIGHT = 4.0
 # Passes of moving the faders toward a time-aligned reference's levels (see _aligned_balance).
-_ALIGNED_PASSES = 3
+_ALIGNED_PASSES = 5
 # Log-power errors beyond about this many nepers (1.5 Np = 6.5 dB) count less and less (a Cauchy loss):
 # a band that one song has and the other lacks must not drag a whole track down.
 _ROBUST_SCALE = 1.5
@@ -75,14 +75,15 @@ class BalanceEstimate:
     """Per track: ``level_db`` (change of its level after the strip; their mean is 0 as estimated, and
     :func:`balance_to_reference` may raise some to keep the floor) and ``pan_pct``.
 
-    ``loss``: the final value of the fitted objective (log-spectral error plus prior). ``aligned``: read off a
-    reference time-aligned with the stems (measured, so the fit should keep it) rather than off long-term spectra.
+    ``loss``: the final value of the fitted objective (log-spectral error plus prior). ``target_level_db``: read
+    off a reference time-aligned with the stems, each track's measured level there after its strip and pan (up to
+    one shared offset), which :func:`pin_levels` restores after the fit; None for the spectral estimate.
     """
 
     level_db: list[float]
     pan_pct: list[float]
     loss: float
-    aligned: bool = False
+    target_level_db: list[float] | None = None
 
 
 def band_matrix(sample_rate: int, n_fft: int = N_FFT) -> torch.Tensor:
@@ -244,7 +245,7 @@ def balance_to_reference(
     alignment = find_alignment(stem_sum, reference, sample_rate)
     del stem_sum
     if alignment.aligned:
-        return _aligned_balance(start, tracks, reference, sample_rate, alignment.offset_samples, exact_iir, device)
+        return _aligned_balance(start, tracks, reference, sample_rate, alignment.offset_samples, device)
     track_spectra, start_db = [None] * len(tracks), [0.0] * len(tracks)
     with torch.no_grad():
         # Only each processed track's spectra and level are kept.
@@ -268,7 +269,7 @@ def balance_to_reference(
 
 
 def _aligned_balance(start: MixParams, tracks: Sequence[torch.Tensor], reference: torch.Tensor, sample_rate: int,
-                     offset_samples: int, exact_iir: bool, device: torch.device) -> tuple[MixParams, BalanceEstimate]:
+                     offset_samples: int, device: torch.device) -> tuple[MixParams, BalanceEstimate]:
     """``start`` with the balance the time-aligned ``reference`` holds (:func:`mixing.aligned.aligned_gains` on the
     raw tracks): each track's pan from its two gains, and its fader moved until its level after the strip and
     the pan is its level in the reference (up to one shared offset). A few passes, because a fader ahead of an
@@ -283,16 +284,43 @@ def _aligned_balance(start: MixParams, tracks: Sequence[torch.Tensor], reference
         raw_power = track.double().square().mean(dim=-1).expand(2)
         targets_db.append(10.0 * math.log10(float((torch.tensor([left, right]) ** 2 * raw_power).mean()) + 1e-30))
         row["pan_pct"] = pan_pct_for_gains(left, right, track.shape[0])
-    gain = TRACK_SPECS["gain_db"]
-    for _ in range(_ALIGNED_PASSES):
-        levels_db = _panned_levels_db(balanced, tracks, sample_rate, exact_iir, device)
-        residual_db = [target - level for target, level in zip(targets_db, levels_db, strict=True)]
-        mean_db = sum(residual_db) / len(residual_db)
-        for row, change_db in zip(balanced.tracks, residual_db, strict=True):
-            row["gain_db"] = gain.clamp(row["gain_db"] + change_db - mean_db)
+    balanced = pin_levels(balanced, tracks, targets_db, sample_rate, device=device)
     changes_db = [after["gain_db"] - before["gain_db"] for before, after in zip(start.tracks, balanced.tracks,
                                                                                  strict=True)]
-    return balanced, BalanceEstimate(changes_db, [row["pan_pct"] for row in balanced.tracks], 0.0, aligned=True)
+    return balanced, BalanceEstimate(changes_db, [row["pan_pct"] for row in balanced.tracks], 0.0,
+                                     target_level_db=targets_db)
+
+
+def pin_levels(params: MixParams, tracks: Sequence[torch.Tensor], targets_db: Sequence[float], sample_rate: int,
+               *, device: torch.device | str | None = None) -> MixParams:
+    """``params`` with each track's fader moved until its level after the strip and pan is its target in
+    ``targets_db`` (up to one shared offset; tracks as :func:`balance_to_reference` takes them). A fader ahead of
+    an engaged compressor moves the level by less than its own change, so after the first pass each track's
+    step is its residual over the slope the last pass measured (a secant step). After the fit, this restores a
+    measured balance that its EQ and compressor moves shifted."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    exact_iir = device.type == "cpu"
+    pinned = copy.deepcopy(params)
+    gain = TRACK_SPECS["gain_db"]
+    slopes = [1.0] * len(tracks)
+    previous: tuple[list[float], list[float]] | None = None
+    for _ in range(_ALIGNED_PASSES):
+        levels_db = _panned_levels_db(pinned, tracks, sample_rate, exact_iir, device)
+        gains_db = [row["gain_db"] for row in pinned.tracks]
+        if previous is not None:
+            for index, (gain_db, level_db, gain_before, level_before) in enumerate(
+                    zip(gains_db, levels_db, *previous, strict=True)):
+                if abs(gain_db - gain_before) > 1e-3:
+                    # Between a fully compressed track (1/ratio, at least 1/20) and a linear one.
+                    slopes[index] = min(max((level_db - level_before) / (gain_db - gain_before), 0.05), 1.0)
+        previous = (gains_db, levels_db)
+        residual_db = [target - level for target, level in zip(targets_db, levels_db, strict=True)]
+        mean_db = sum(residual_db) / len(residual_db)
+        if max(abs(residual - mean_db) for residual in residual_db) < 0.05:
+            break
+        for row, change_db, slope in zip(pinned.tracks, residual_db, slopes, strict=True):
+            row["gain_db"] = gain.clamp(row["gain_db"] + (change_db - mean_db) / slope)
+    return pinned
 
 
 def _panned_levels_db(params: MixParams, tracks: Sequence[torch.Tensor], sample_rate: int, exact_iir: bool,

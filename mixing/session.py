@@ -53,7 +53,7 @@ import torch
 from mixing import explain, pipeline
 from mixing.analysis import TrackLevelBasis, analyse, measure_signals, measure_signals_and_tracks
 from mixing.audio import Stems, load_stems, save_audio
-from mixing.balance import balance_to_reference
+from mixing.balance import balance_to_reference, pin_levels
 from mixing.baseline import equal_loudness_mix
 from mixing.device import pick_device
 from mixing.dsp.console import IncrementalRenderer
@@ -263,8 +263,8 @@ class MixSession:
             if params is not None:
                 ran = "params"
             else:
-                params, start, fixed = self._start(names, method, checkpoint, report, timings_s, warnings,
-                                                   auto_start=auto_start)
+                params, start, measured_db = self._start(names, method, checkpoint, report, timings_s, warnings,
+                                                         auto_start=auto_start)
                 if method == "controller":
                     params.master["master_loudness_lufs"] = self.target_loudness_lufs
                     ran = start
@@ -278,14 +278,17 @@ class MixSession:
                         fit_result = fit_params(tracks, reference, sample_rate, start=params, iterations=iterations,
                                                 time_budget_s=time_budget_s, seed=seed, progress=fit_progress,
                                                 device=self.device, match_stereo=self.match_stereo,
-                                                fixed_track_params=fixed)
+                                                fixed_track_params=("gain_db", "pan_pct") if measured_db else ())
+                        fitted = fit_result.params
+                        if measured_db:
+                            fitted = pin_levels(fitted, tracks, measured_db, sample_rate, device=self.device)
 
                     def match_progress(event: dict) -> None:
                         report("matching", event["progress"], f"round {event['round']}, AF loss {event['loss']:.4f}")
 
                     report("matching", 0.0, f"rendering {len(tracks)} tracks")
                     with _timed(timings_s, "matching"):
-                        match_result = match_master(renderer, fit_result.params, reference,
+                        match_result = match_master(renderer, fitted, reference,
                                                     match_stereo=self.match_stereo, progress=match_progress)
                     if not self.match_stereo:
                         warnings.append("The reference is mono, so it says nothing about width and left/right "
@@ -329,10 +332,11 @@ class MixSession:
 
     def _start(self, names: list[str], method: str, checkpoint, report: pipeline.StageProgress,
                timings_s: dict[str, float], warnings: list[str], *,
-               auto_start: str) -> tuple[MixParams, str, tuple[str, ...]]:
-        """The starting parameters, where they came from ("controller" or "expert+balance") and the track
-        parameters the fit must keep: the faders and pans, when they were measured off a reference time-aligned
-        with the stems (:func:`mixing.balance.balance_to_reference`)."""
+               auto_start: str) -> tuple[MixParams, str, list[float] | None]:
+        """The starting parameters, where they came from ("controller" or "expert+balance") and the tracks'
+        levels measured off a reference time-aligned with the stems (None otherwise;
+        :func:`mixing.balance.balance_to_reference`): the fit keeps those faders and pans, and
+        :func:`mixing.balance.pin_levels` restores the levels after it."""
         model = None
         if method == "controller" or (method == "auto" and auto_start == "controller"):
             model = _controller_or_none(checkpoint, self.device, required=method == "controller", warnings=warnings)
@@ -340,12 +344,12 @@ class MixSession:
         report("predicting", 0.0, f"{source} start")
         with _timed(timings_s, "predicting"):
             if model is not None:
-                return pipeline.predict_start(model, self.tracks, self.reference, self.sample_rate), source, ()
+                return pipeline.predict_start(model, self.tracks, self.reference, self.sample_rate), source, None
             params = starting_params(self.tracks, self.sample_rate, names)
             report("predicting", 0.3, "levels and pans from the reference's spectra")
             params, estimate = balance_to_reference(params, self.tracks, self.reference, self.sample_rate,
                                                     match_stereo=self.match_stereo, device=self.device)
-        return params, source, ("gain_db", "pan_pct") if estimate.aligned else ()
+        return params, source, estimate.target_level_db
 
     def neutral_params(self, track_names: Sequence[str] | None = None) -> MixParams:
         """The mix the match strength (:mod:`mixing.strength`) moves away from: the expert start of the tracks

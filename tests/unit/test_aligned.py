@@ -2,7 +2,9 @@
 import torch
 
 from mixing.aligned import ALIGNED_THRESHOLD, aligned_gains, find_alignment
+from mixing.balance import _panned_levels_db, pin_levels
 from mixing.dsp.pan import pan_gains
+from mixing.params import MixParams
 
 SAMPLE_RATE = 44100
 GAINS_DB = [-3.0, 4.0, 0.0, -6.0]
@@ -52,3 +54,16 @@ def test_an_unrelated_reference_is_not_aligned():
     unrelated = torch.randn(2, SAMPLE_RATE * 10, generator=torch.Generator().manual_seed(1))
     alignment = find_alignment(sum(track.expand(2, -1) for track in tracks), unrelated, SAMPLE_RATE)
     assert not alignment.aligned and alignment.peak < ALIGNED_THRESHOLD / 2
+
+
+def test_pinned_levels_reach_their_targets_through_an_engaged_compressor():
+    tracks = [0.1 * track for track in _tracks(seconds=4)]  # about -20 dBFS RMS
+    params = MixParams.default(len(tracks))
+    params.tracks[1].update(comp_ratio=4.0, comp_threshold_db=-24.0)  # moves its level by less than its fader
+    targets_db = [-20.0, -16.0, -26.0, -18.0]
+    pinned = pin_levels(params, tracks, targets_db, SAMPLE_RATE)
+    levels_db = _panned_levels_db(pinned, tracks, SAMPLE_RATE, True, torch.device("cpu"))
+    # Up to the one shared offset: the differences between the tracks are the targets'.
+    offsets_db = [level - target for level, target in zip(levels_db, targets_db, strict=True)]
+    assert max(offsets_db) - min(offsets_db) < 0.2
+    assert pinned.tracks[1]["comp_ratio"] == 4.0 and params.tracks[1]["gain_db"] == 0.0  # a copy, strips kept
