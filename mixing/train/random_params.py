@@ -101,6 +101,8 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
         values = {"gain_db": gain_db, "pan_pct": uniform(*PAN_RANGE_PCT)}
         values.update(draw_eq(TRACK_SPECS, "", TRACK_EQ_GAIN_RANGE_DB))
         values.update(draw_compressor("", TRACK_INPUT_LUFS + gain_db, COMP_RATIO_RANGE))
+        # Off, from no random number, as the expander below: Diff-MST's console has no reverb.
+        values["reverb_send_db"] = TRACK_SPECS["reverb_send_db"].default
         tracks.append(_clamped(values, TRACK_SPECS))
 
     # Uncorrelated tracks add in power, so this estimates the loudness of the sum.
@@ -118,6 +120,9 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
         # expander, and the sessions drawn before the expander existed stay the same.
         "master_expander_threshold_db": MASTER_SPECS["master_expander_threshold_db"].default,
         "master_expander_ratio": 1.0,
+        # The reverb bus (silent with every send off) and the limiter drive stay at their defaults likewise.
+        **{spec.name: spec.default for spec in MASTER_SPECS.values() if spec.group == "master reverb"},
+        "master_limiter_drive_db": 0.0,
     }
     master.update(draw_eq(MASTER_SPECS, "master_", MASTER_EQ_GAIN_RANGE_DB))
     master.update(draw_compressor("master_", mix_lufs, MASTER_COMP_RATIO_RANGE))

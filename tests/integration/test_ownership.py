@@ -3,13 +3,17 @@ and an anonymous client. Only the owner gets 2xx on a project's URLs; the rows c
 must name every route, so a new endpoint without a row fails here. Crafted URLs never reach Django's
 debug page, and stored media are never served without the owner check, DEBUG or not."""
 import importlib
+import io
 import json
+import zipfile
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, clear_url_caches, get_resolver
 
+from mixing.preview import MANIFEST_NAME
 from webapp.core.models import Job
 from webapp.studio.models import MixVersion, Stem
 
@@ -56,6 +60,10 @@ OWNED = {
     "version-download": [("get", lambda project: {"data": {"format": "flac"}})],
     "version-preset": [("get", lambda project: {})],
     "version-stems": [("post", lambda project: {})],
+    "version-explain": [("get", lambda project: {})],
+    "strength": [("post", lambda project: _json({"strengths_pct": {"tone": 50}}))],
+    "version-preview": [("get", lambda project: {}), ("post", lambda project: {})],
+    "version-preview-file": [("get", lambda project: {})],
     "preflight": [("get", lambda project: {})],
     "stem-fix": [("post", lambda project: _json({"fix": "remove_dc"}))],
 }
@@ -87,7 +95,7 @@ def test_every_route_has_a_row_in_the_ownership_matrix():
 def _url(name: str, project: dict) -> str:
     job_id = str(MixVersion.objects.get(project_id=project["id"], number=1).job_id)
     values = {"project_id": project["id"], "stem_id": project["stems"][0]["id"], "number": "1", "job_id": job_id}
-    route = _routes()[name]
+    route = _routes()[name].replace("<str:entry>", PREVIEW_FILE)
     for key, value in values.items():
         for converter in ("uuid", "int"):
             route = route.replace(f"<{converter}:{key}>", value)
@@ -110,8 +118,24 @@ def _finish_jobs() -> None:
     Job.objects.exclude(status=Job.Status.SUCCEEDED).update(status=Job.Status.SUCCEEDED)
 
 
+PREVIEW_FILE = "00.ogg"
+
+
+def _store_preview(project: dict) -> None:
+    """A one-source live preview on version 1 (its bytes need not decode: only who may read them matters), and a
+    neutral start for the match strength to move from."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as preview:
+        preview.writestr(MANIFEST_NAME, json.dumps({"sources": [{"file": PREVIEW_FILE}]}))
+        preview.writestr(PREVIEW_FILE, b"OggS")
+    version = MixVersion.objects.get(project_id=project["id"], number=1)
+    version.neutral_params = version.params
+    version.preview_zip.save("preview.zip", ContentFile(archive.getvalue()))
+
+
 def test_only_the_owner_reaches_a_projects_urls(client, rendered_project, intruders, enqueued):
     project = rendered_project
+    _store_preview(project)
     calls = [(name, method, kwargs) for name, rows in OWNED.items() for method, kwargs in rows]
     calls += [(name, method, lambda project: {}) for name, method in DESTRUCTIVE]
 
