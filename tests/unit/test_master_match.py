@@ -362,7 +362,10 @@ def test_a_more_dynamic_reference_is_matched_with_the_expander():
         expanded.master["master_expander_threshold_db"], abs=0.1)
     assert result.params.master["master_comp_ratio"] == start.master["master_comp_ratio"]  # no levelling
     assert result.loss < 0.1 * without.loss, (without.loss, result.loss)
-    assert len(result.history) == len(without.history) + DYNAMICS_RENDERS
+    # The limiter drive's probes run only where the crest factor is MIN_DRIVE_GAP_DB or more off, which the
+    # expander changes: either run may have them.
+    extra = len(result.history) - len(without.history) - DYNAMICS_RENDERS
+    assert extra in (-DRIVE_PROBES, 0, DRIVE_PROBES)
 
 
 @pytest.mark.parametrize("reference_dynamics", ["levelled", "expanded"])
