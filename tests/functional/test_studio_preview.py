@@ -1,9 +1,10 @@
 """The live slider preview in Chromium against the real web server and worker: mix four stems, prepare the
 preview (a stems job labelled "Preparing the live preview"), move one fader and check within one animation
-frame that its source's GainNode holds 10^((new - rendered) / 20), mute a track and see its source at 0, then
+frame that its source's GainNode holds 10^((new - rendered) / 20), mute a track and see its source at 0, pan one, then
 re-render and hear the exact render again. The slider -> gain node latency is kept in
 test-output/preview-latency.json (BENCHMARKS.md, "Live preview files")."""
 import json
+import math
 import re
 import statistics
 
@@ -18,6 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PREVIEW_TEXT = "Preview (approximate, master not applied)"
 LATENCY_MOVES = 50
+PAN_PCT = -40
 
 # Sets a slider the way a drag does (value, then an input event that bubbles to the mixer) and answers in the
 # next animation frame: the hook's gain for that track, the indicator, and the time from before the event to
@@ -55,7 +57,10 @@ def test_the_live_preview_follows_a_fader_within_a_frame_until_the_exact_render_
     expect(indicator).to_have_text("Exact render")
     page.get_by_test_id("preview-button").click()
     expect(page.get_by_test_id("job-status")).to_contain_text("Preparing the live preview")
-    expect(page.get_by_test_id("preview-button")).to_be_hidden(timeout=JOB_TIMEOUT_MS)
+    panel = page.locator("#job-panel")
+    expect(panel).to_have_class(re.compile(r"is-done|is-failed"), timeout=JOB_TIMEOUT_MS)
+    assert "is-done" in panel.get_attribute("class"), page.locator("#job-error").inner_text()
+    expect(page.get_by_test_id("preview-button")).to_be_hidden()
     page.wait_for_function("() => window.__mixrefPreview.ready", timeout=30_000)
     manifest = page.request.get(f"{studio_app.url}/api/projects/{project_id}/versions/1/preview/").json()
     rendered_db = manifest["tracks"][0]["gain_db"]
@@ -73,6 +78,14 @@ def test_the_live_preview_follows_a_fader_within_a_frame_until_the_exact_render_
     page.get_by_test_id("mute-1").click()
     assert page.evaluate("window.__mixrefPreview.gainOf(1)") == 0.0
     page.get_by_test_id("mute-1").click()
+    # The pan follows with the console's law: a one-channel source's StereoPannerNode at pan / 100, a
+    # two-channel one's sides at cos(pan * pi / 200) on the far side (mixing/dsp/pan.py pan_gains).
+    page.get_by_test_id("slider-0-pan_pct").fill(str(PAN_PCT))
+    pan = page.evaluate("window.__mixrefPreview.sources[0].pan")
+    if manifest["sources"][0]["channels"] == 1:
+        assert pan == pytest.approx(PAN_PCT / 100, abs=1e-6)
+    else:
+        assert pan == pytest.approx([1.0, math.cos(-PAN_PCT * math.pi / 200)], abs=1e-6)
 
     latencies_ms = []
     for move in range(LATENCY_MOVES):

@@ -197,9 +197,16 @@ export function createPreview({ button, indicator, clock, mixer, getTracks, onPr
     get ready() {
       return manifest !== null;
     },
-    /** Per source: its name, tracks and the gain its GainNode holds now (null until the preview is first heard). */
+    /**
+     * Per source: its name, tracks, and what its nodes hold now (null until the preview is first heard): the
+     * GainNode's gain and the pan, a StereoPannerNode's value for one channel, [left, right] gains for two.
+     */
     get sources() {
-      return files.map((file, index) => ({ name: file.entry.name, tracks: file.entry.tracks, gain: nodes[index] ? nodes[index].gain.gain.value : null }));
+      return files.map((file, index) => {
+        const node = nodes[index];
+        const pan = node && (node.panner ? node.panner.pan.value : node.sides.map((side) => side.gain.value));
+        return { name: file.entry.name, tracks: file.entry.tracks, gain: node ? node.gain.gain.value : null, pan: node ? pan : null };
+      });
     },
     gainOf(track) {
       const index = files.findIndex((file) => file.entry.tracks.includes(track));
