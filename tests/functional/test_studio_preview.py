@@ -80,12 +80,13 @@ def test_the_live_preview_follows_a_fader_within_a_frame_until_the_exact_render_
     page.get_by_test_id("mute-1").click()
     # The pan follows with the console's law: a one-channel source's StereoPannerNode at pan / 100, a
     # two-channel one's sides at cos(pan * pi / 200) on the far side (mixing/dsp/pan.py pan_gains).
-    page.get_by_test_id("slider-0-pan_pct").fill(str(PAN_PCT))
-    pan = page.evaluate("window.__mixrefPreview.sources[0].pan")
-    if manifest["sources"][0]["channels"] == 1:
-        assert pan == pytest.approx(PAN_PCT / 100, abs=1e-6)
-    else:
-        assert pan == pytest.approx([1.0, math.cos(-PAN_PCT * math.pi / 200)], abs=1e-6)
+    # The bass is one channel, the pad two.
+    assert [source["channels"] for source in manifest["sources"]] == [1, 1, 2, 1]
+    for track in (0, 2):
+        page.get_by_test_id(f"slider-{track}-pan_pct").fill(str(PAN_PCT))
+        pan = page.evaluate(f"window.__mixrefPreview.sources[{track}].pan")
+        expected = PAN_PCT / 100 if track == 0 else [1.0, math.cos(-PAN_PCT * math.pi / 200)]
+        assert pan == pytest.approx(expected, abs=1e-6)
 
     latencies_ms = []
     for move in range(LATENCY_MOVES):
