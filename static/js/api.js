@@ -145,12 +145,14 @@ export const uploadReference = (id, file, onProgress) => upload('PUT', `${projec
 export const startMix = (id) => request('POST', `${project(id)}mix/`, { method: 'auto' });
 export const startRender = (id, body) => request('POST', `${project(id)}render/`, body);
 export const startStems = (id, number) => request('POST', `${version(id, number)}stems/`);
+export const startPreview = (id, number) => request('POST', `${version(id, number)}preview/`);
 export const startStrength = (id, body) => request('POST', `${project(id)}strength/`, body);
 export const uploadPreset = (id, file) => upload('POST', `${project(id)}preset/`, formWith('file', file));
 export const getJob = (jobId) => request('GET', `/api/jobs/${encodeURIComponent(jobId)}/`);
 export const cancelJob = (jobId) => request('POST', `/api/jobs/${encodeURIComponent(jobId)}/cancel/`);
 
 export const getVersion = (id, number) => request('GET', version(id, number));
+export const getPreview = (id, number) => request('GET', `${version(id, number)}preview/`);
 export const getCharts = (id, number) => request('GET', `${version(id, number)}charts/`);
 export const getExplanation = (id, number) => request('GET', `${version(id, number)}explain/`);
 export const referenceAudioUrl = (id) => `${project(id)}reference/audio/`;

@@ -11,6 +11,7 @@ import { createMixer } from './studio/mixer.js';
 import { reportError } from './studio/notify.js';
 import { createPlayer } from './studio/player.js';
 import { createPreflight } from './studio/preflight.js';
+import { createPreview } from './studio/preview.js';
 import { createStrength } from './studio/strength.js';
 import { createUpload } from './studio/upload.js';
 import { createVersions } from './studio/versions.js';
@@ -78,7 +79,7 @@ function checkStems() {
 
 const jobs = createJobs({
   panel: $('#job-panel'),
-  anchors: { mix: $('#mix-job-anchor'), render: $('#render-job-anchor'), preset: $('#preset-job-anchor'), stems: $('#stems-job-anchor') },
+  anchors: { mix: $('#mix-job-anchor'), render: $('#render-job-anchor'), preset: $('#preset-job-anchor'), stems: $('#stems-job-anchor'), preview: $('#preview-job-anchor') },
   // The project is refetched before the version opens: the job may have deleted the reference's audio, which
   // the player must then not ask for.
   async onSucceeded(job) {
@@ -95,14 +96,23 @@ const jobs = createJobs({
     refreshRenderButton();
     $('#preset-input').disabled = busy;
     $('#stems-button').disabled = busy;
+    $('#preview-button').disabled = busy;
     if (!busy) refreshProject();
   },
 });
 
 const explanation = createExplain($('#explain'));
 const mixer = createMixer($('#mixer'), {
-  onChange: refreshRenderButton,
+  onChange() {
+    refreshRenderButton();
+    preview.refresh();
+  },
   onSelect: (key) => explanation.select(key, state.project.stems),
+});
+const preview = createPreview({
+  button: $('#preview-button'), indicator: $('#preview-indicator'), clock: $('#player audio[data-source="mix"]'),
+  mixer: $('#mixer'), getTracks: () => mixer.trackStates(),
+  onPrepare: () => state.version && jobs.start('preview', () => api.startPreview(projectId, state.version.number)),
 });
 const strength = createStrength($('#strength'), {
   onChange: (strengthsPct) => jobs.start('render', () => api.startStrength(
@@ -251,6 +261,7 @@ async function openVersion(number) {
   refreshPlayer();
   charts.load(projectId, number);
   explanation.load(projectId, number);
+  preview.load(projectId, version);
 }
 
 function startRender() {

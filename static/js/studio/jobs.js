@@ -7,7 +7,7 @@ const POLL_MS = 700;
 // Consecutive failed polls (about 10 s) before the page admits it lost contact.
 const MAX_MISSES = 14;
 
-const KIND_LABELS = { mix: 'Mixing', render: 'Re-rendering', analyse: 'Analysing', preset: 'Applying preset', stems: 'Exporting stems' };
+const KIND_LABELS = { mix: 'Mixing', render: 'Re-rendering', analyse: 'Analysing', preset: 'Applying preset', stems: 'Exporting stems', preview: 'Preparing the live preview' };
 const STATUS_TEXT = { queued: 'waiting for a free worker…', running: 'working…' };
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -359,6 +359,14 @@ export function createMixer(root, ctx) {
     return true;
   }
 
+  /** Per track in stem order: its fader and pan now, and whether its mute (or another track's solo) silences it. */
+  function trackStates() {
+    return stems.map((stem) => {
+      const { values } = models.get(stem.id);
+      return { gain_db: values.gain_db, pan_pct: values.pan_pct, silent: muted.has(stem.id) || (solo.size > 0 && !solo.has(stem.id)) };
+    });
+  }
+
   /** The render request body for POST /render/: the full preset, mute and solo lists. */
   function renderBody(schemaVersion, baseVersion) {
     return {
@@ -373,5 +381,5 @@ export function createMixer(root, ctx) {
     };
   }
 
-  return { setSchema, load, setStems, changes, revert, renderBody, setValue };
+  return { setSchema, load, setStems, changes, revert, renderBody, setValue, trackStates };
 }
