@@ -323,10 +323,7 @@ class MixSession:
         session = MixSession(stems, self.reference, device=self.device, trim_db=[self.trim_db[i] for i in sounding])
         session.match_stereo = self.match_stereo  # the reference as given, not as made stereo
         result = session.mix(track_names=[names[i] for i in sounding], **options)
-        params = MixParams.default(len(names))
-        params.master = dict(result.params.master)
-        for position, index in enumerate(sounding):
-            params.tracks[index] = dict(result.params.tracks[position])
+        params = _with_silent_defaults(result.params, sounding, len(names))
         return dataclasses.replace(result, params=params, track_names=names, trim_db=self.trim_db,
                                    warnings=[*self.stems.warnings, *result.warnings])
 
@@ -358,10 +355,8 @@ class MixSession:
         names = list(track_names) if track_names is not None else list(self.stems.names)
         sounding = [index for index, silent in enumerate(self.silent) if not silent]
         start = starting_params([self.tracks[i] for i in sounding], self.sample_rate, [names[i] for i in sounding])
-        params = MixParams.default(len(names))
-        params.master = dict(start.master, master_loudness_lufs=pipeline.DEFAULT_LOUDNESS_LUFS)
-        for position, index in enumerate(sounding):
-            params.tracks[index] = dict(start.tracks[position])
+        params = _with_silent_defaults(start, sounding, len(names))
+        params.master["master_loudness_lufs"] = pipeline.DEFAULT_LOUDNESS_LUFS
         return params
 
     def playing(self, *, muted: Sequence[int] = (), solo: Sequence[int] = ()) -> list[bool]:
@@ -423,7 +418,6 @@ class MixSession:
         with ThreadPoolExecutor(max_workers=max(len(files), 1)) as pool:
             return list(pool.map(write, files))
 
-
     def explain(self, params: MixParams, analysis: dict, *, muted: Sequence[int] = (), solo: Sequence[int] = (),
                 track_names: Sequence[str] | None = None) -> dict:
         """What the mix under ``params`` did (:mod:`mixing.explain`), JSON-ready: ``eq_freqs_hz`` (points,),
@@ -478,6 +472,16 @@ def _safe_entry_name(name: str) -> str:
     """A track name as a ZIP entry's name: no folders, no control characters."""
     cleaned = "".join(c if c.isprintable() and c not in '/\\:*?"<>|' else "_" for c in name).strip(" .")
     return cleaned[:100] or "track"
+
+
+def _with_silent_defaults(sounding_params: MixParams, sounding: Sequence[int], count: int) -> MixParams:
+    """The parameters of ``count`` tracks: ``sounding_params``' rows (a mix of the tracks ``sounding`` alone) at
+    those indices, the schema's defaults for the silent ones in between, and its master."""
+    params = MixParams.default(count)
+    params.master = dict(sounding_params.master)
+    for position, index in enumerate(sounding):
+        params.tracks[index] = dict(sounding_params.tracks[position])
+    return params
 
 
 @contextmanager
