@@ -63,7 +63,7 @@ ITERATIONS = 300
 # Bands this far below the reference's loudest band (or where the tracks hold nothing) carry no evidence.
 _BAND_FLOOR_DB = 60.0
 _COHERENCE_WEIGHT = 4.0
-# Passes of moving the faders toward a time-aligned reference's levels (see _aligned_balance).
+# Most passes of moving the faders toward a time-aligned reference's levels (pin_levels).
 _ALIGNED_PASSES = 5
 # Log-power errors beyond about this many nepers (1.5 Np = 6.5 dB) count less and less (a Cauchy loss):
 # a band that one song has and the other lacks must not drag a whole track down.
@@ -272,9 +272,8 @@ def _aligned_balance(start: MixParams, tracks: Sequence[torch.Tensor], reference
                      offset_samples: int, device: torch.device) -> tuple[MixParams, BalanceEstimate]:
     """``start`` with the balance the time-aligned ``reference`` holds (:func:`mixing.aligned.aligned_gains` on the
     raw tracks): each track's pan from its two gains, and its fader moved until its level after the strip and
-    the pan is its level in the reference (up to one shared offset). A few passes, because a fader ahead of an
-    engaged compressor moves the level by less than its own change. The floor is not applied: the reference
-    shows where each track sits, however far down."""
+    the pan is its level in the reference (up to one shared offset; :func:`pin_levels`). The floor is not
+    applied: the reference shows where each track sits, however far down."""
     from mixing.aligned import aligned_gains
 
     gains = aligned_gains(tracks, reference, sample_rate, offset_samples).double()
