@@ -8,6 +8,7 @@ parent, which must stay free of torch and CUDA (see workers.celery).
 """
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -35,24 +36,57 @@ def job_run(job_id: str, work: Callable[[Callable[[float, str], None]], dict]) -
     if job_claim(job_id=job_id, max_attempts=settings.MIXREF_JOB_MAX_ATTEMPTS) is None:
         return
 
+    clock = StageClock()
+
     def report(progress: float, stage: str) -> None:
-        job_progress_set(job_id=job_id, progress=progress, stage=stage)
+        job_progress_set(job_id=job_id, progress=progress, stage=stage, stage_s=clock.enter(stage))
 
     try:
         with _heartbeat(job_id, interval_s=settings.MIXREF_JOB_HEARTBEAT_S):
             result = work(report)
     except SoftTimeLimitExceeded:
-        job_fail(job_id=job_id, error=f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s.")
+        job_fail(job_id=job_id, error=f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s.",
+                 stage_s=clock.stop())
         return
     except Exception as exc:
         error = as_application_error(exc)
         if error is None:
             logger.exception("job %s failed", job_id)
-            job_fail(job_id=job_id, error="Internal error; it has been logged.")
+            job_fail(job_id=job_id, error="Internal error; it has been logged.", stage_s=clock.stop())
         else:
-            job_fail(job_id=job_id, error=error.message)
+            job_fail(job_id=job_id, error=error.message, stage_s=clock.stop())
         return
-    job_succeed(job_id=job_id, result=result)
+    job_succeed(job_id=job_id, result=result, stage_s=clock.stop())
+
+
+class StageClock:
+    """Seconds a job spent in each stage it reported, by stage name: the stage text up to its first ": ", so
+    that a fit's iteration count ("fitting: 12 of 30") stays one stage. A stage reported twice adds up. The
+    time before the first report counts as "starting"."""
+
+    STARTING = "starting"
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.name = self.STARTING
+        self.since = clock()
+        self.seconds: dict[str, float] = {}
+
+    def enter(self, stage: str) -> dict[str, float]:
+        """Closes the current stage, starts ``stage``; returns the seconds of the closed stages."""
+        self._close()
+        self.name = stage.split(": ", 1)[0]
+        return dict(self.seconds)
+
+    def stop(self) -> dict[str, float]:
+        """Closes the current stage; returns the seconds of every stage."""
+        self._close()
+        return dict(self.seconds)
+
+    def _close(self) -> None:
+        now = self.clock()
+        self.seconds[self.name] = round(self.seconds.get(self.name, 0.0) + now - self.since, 3)
+        self.since = now
 
 
 class _heartbeat:

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from webapp.core.models import Job
+from webapp.studio.selectors import job_as_dict
 from workers import tasks
 
 from .studio_helpers import error_of, project_create
@@ -35,6 +36,32 @@ def test_progress_reported_by_work_is_visible_while_it_runs():
     job.refresh_from_db()
     assert seen == [(Job.Status.RUNNING, 0.5, "halfway")]
     assert (job.status, job.progress, job.attempts, job.result) == (Job.Status.SUCCEEDED, 1.0, 1, {"answer": 42})
+
+
+def test_stage_clock_adds_up_each_stage_by_name_before_its_first_colon():
+    ticks = iter([0.0, 1.0, 1.5, 4.0, 6.5])
+    clock = tasks.StageClock(clock=lambda: next(ticks))
+
+    assert clock.enter("loading") == {"starting": 1.0}
+    assert clock.enter("fitting: 1 of 30") == {"starting": 1.0, "loading": 0.5}
+    assert clock.enter("fitting: 2 of 30") == {"starting": 1.0, "loading": 0.5, "fitting": 2.5}
+    assert clock.stop() == {"starting": 1.0, "loading": 0.5, "fitting": 5.0}
+
+
+def test_job_keeps_its_stage_times_after_it_ends():
+    job = Job.objects.create(kind=Job.Kind.RENDER)
+
+    def work(report):
+        report(0.5, "halfway: 1 of 2")
+        report(0.9, "halfway: 2 of 2")
+        return {"answer": 42}
+
+    tasks.job_run(str(job.pk), work)
+
+    job.refresh_from_db()
+    assert set(job.stage_s) == {"starting", "halfway"}
+    assert all(seconds >= 0.0 for seconds in job.stage_s.values())
+    assert job_as_dict(job)["stage_s"] == job.stage_s
 
 
 def test_running_a_finished_job_again_changes_nothing():

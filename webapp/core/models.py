@@ -46,6 +46,10 @@ class Job(BaseModel):
     error = models.TextField(blank=True, help_text="Why the job failed, shown to the user as it is.")
     attempts = models.PositiveIntegerField(default=0, help_text="How many times a worker has started the job.")
     result = models.JSONField(default=dict, blank=True)
+    stage_s = models.JSONField(
+        default=dict, blank=True,
+        help_text="Seconds spent in each stage so far, by stage name (the stage text up to its first ': ').",
+    )
 
     class Meta:
         constraints = [

@@ -76,23 +76,27 @@ def job_claim(*, job_id: str, max_attempts: int) -> Job | None:
     return job
 
 
-def job_progress_set(*, job_id: str, progress: float, stage: str) -> None:
+def job_progress_set(*, job_id: str, progress: float, stage: str, stage_s: dict[str, float] | None = None) -> None:
     if not 0.0 <= progress <= 1.0:
         raise ValueError(f"progress must be within 0..1, got {progress}")
+    timing = {} if stage_s is None else {"stage_s": stage_s}
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-        progress=progress, stage=stage, updated_at=timezone.now()
+        progress=progress, stage=stage, updated_at=timezone.now(), **timing
     )
 
 
-def job_succeed(*, job_id: str, result: dict) -> None:
+def job_succeed(*, job_id: str, result: dict, stage_s: dict[str, float] | None = None) -> None:
+    timing = {} if stage_s is None else {"stage_s": stage_s}
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-        status=Job.Status.SUCCEEDED, progress=1.0, stage="done", error="", result=result, updated_at=timezone.now()
+        status=Job.Status.SUCCEEDED, progress=1.0, stage="done", error="", result=result, updated_at=timezone.now(),
+        **timing,
     )
 
 
-def job_fail(*, job_id: str, error: str) -> None:
+def job_fail(*, job_id: str, error: str, stage_s: dict[str, float] | None = None) -> None:
+    timing = {} if stage_s is None else {"stage_s": stage_s}
     Job.objects.filter(pk=job_id, status__in=_UNFINISHED).update(
-        status=Job.Status.FAILED, stage="failed", error=error, updated_at=timezone.now()
+        status=Job.Status.FAILED, stage="failed", error=error, updated_at=timezone.now(), **timing
     )
 
 

@@ -139,6 +139,7 @@ def job_as_dict(job: Job) -> dict:
         "error": job.error,
         "attempts": job.attempts,
         "result": job.result,
+        "stage_s": job.stage_s,
         "version": version.number if version is not None else None,
         "created_at": job.created_at.isoformat(),
         "updated_at": job.updated_at.isoformat(),
