@@ -23,7 +23,7 @@ Suggestions, in this order, each ranked by its effect computed, not guessed:
    that band, dB, from the EQ's response on its measured spectrum. At most :data:`MAX_MASKING` of them.
 3. ``tone``, ``width``, ``dynamics``, ``loudness``: master-bus changes (match EQ gains, width, the target's
    compressor and expander, loudness); effect: the AF loss against the target's mix removed, measured by
-   rendering the mix with the change (:func:`mixing.losses.feature_metrics` at matched loudness). Width, then
+   rendering the mix with the change (the paper-convention AF loss at matched loudness). Width, then
    dynamics, then tone are each read and measured after the changes kept before them (a wider mix also reads
    brighter in each channel); only changes that lower the loss are kept. Tone moves each match EQ band by its
    own gap; the bands overlap, so a run of them can overshoot, which its measured effect shows.
@@ -43,7 +43,7 @@ import torch
 from mixing import analysis, features, spectra
 from mixing.dsp.eq import eq_response
 from mixing.expert import profile_track
-from mixing.losses import feature_metrics
+from mixing.losses import AudioFeatureLoss
 from mixing.loudness import integrated_loudness_lufs
 from mixing.params import EQ_BANDS, MASTER_SPECS, MATCH_EQ_GAIN_NAMES, TRACK_SPECS, MixParams
 
@@ -176,11 +176,66 @@ def solve_gains_db(renderer, params: MixParams, target_levels_db: Sequence[float
 def track_spectra(strips: Sequence[torch.Tensor], sample_rate: int) -> torch.Tensor:
     """Mean STFT magnitude of each strip output (channels, samples), mean over channels, over the windows
     :func:`mixing.analysis.spectrum_windows` picks: (tracks, bins)."""
-    rows = []
-    for audio in strips:
-        windows = analysis.spectrum_windows(audio.detach().cpu().float(), sample_rate)
-        rows.append(features.mean_magnitude_spectrum(windows).mean(dim=(0, 1)))
-    return torch.stack(rows)
+    return torch.stack([_track_spectrum(audio, sample_rate) for audio in strips])
+
+
+def _track_spectrum(audio: torch.Tensor, sample_rate: int) -> torch.Tensor:
+    windows = analysis.spectrum_windows(audio.detach().cpu().float(), sample_rate)
+    return features.mean_magnitude_spectrum(windows).mean(dim=(0, 1))
+
+
+@dataclass
+class AdviceMemo:
+    """What :func:`advise` measured that its next call on the same session can reuse, so that advice after one
+    fader move measures one track, not all: each strip output's spectrum (bins,) and role by track, name and
+    strip settings (``IncrementalRenderer.strip_settings``), and the readings of the last target's mix. Holds
+    only what the last call used."""
+
+    spectra: dict = field(default_factory=dict)
+    roles: dict = field(default_factory=dict)
+    target_key: str | None = None
+    target: dict = field(default_factory=dict)
+
+
+def _strip_readings(renderer, params: MixParams, names: Sequence[str], sample_rate: int, memo: AdviceMemo,
+                    *, with_roles: bool) -> tuple[torch.Tensor, list[str] | None]:
+    """The spectra (tracks, bins) of the strip outputs under ``params`` and, ``with_roles``, their roles
+    (:func:`mixing.expert.profile_track`), measuring only what ``memo`` lacks."""
+    strips = renderer.strip_outputs(params)
+    keys = [(index, name, settings) for index, (name, settings)
+            in enumerate(zip(names, renderer.strip_settings(params), strict=True))]
+    spectra_now = {key: memo.spectra.get(key) for key in keys}
+    for key, audio in zip(keys, strips, strict=True):
+        if spectra_now[key] is None:
+            spectra_now[key] = _track_spectrum(audio, sample_rate)
+    memo.spectra = spectra_now
+    roles = None
+    if with_roles:
+        roles_now = {key: memo.roles.get(key) for key in keys}
+        for key, audio in zip(keys, strips, strict=True):
+            if roles_now[key] is None:
+                roles_now[key] = profile_track(audio.cpu(), sample_rate, key[1]).role
+        memo.roles = roles_now
+        roles = [roles_now[key] for key in keys]
+    return torch.stack([spectra_now[key] for key in keys]), roles
+
+
+def _target_readings(session, target: MixParams, memo: AdviceMemo) -> dict:
+    """The target mix's track levels, loudness, :func:`mixing.analysis.measure`, region widths and paper-convention
+    AF features, from ``memo`` when the target is the last call's."""
+    key = repr((target.tracks, target.master))
+    if memo.target_key != key:
+        sample_rate = session.sample_rate
+        audio = session.render(target)
+        memo.target = {"levels": session.renderer.track_levels(target),
+                       "lufs": integrated_loudness_lufs(audio, sample_rate),
+                       "measured": analysis.measure(audio, sample_rate),
+                       "widths": region_widths_db(audio, sample_rate)}
+        with torch.no_grad():
+            memo.target["features"] = AudioFeatureLoss(sample_rate, bark=features.PAPER_BARK).features(
+                audio.unsqueeze(0))
+        memo.target_key = key
+    return memo.target
 
 
 def band_levels_db(magnitude: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -209,10 +264,8 @@ def find_masking(band_db: torch.Tensor, leads: Sequence[int]) -> list[Masking]:
     return sorted(found, key=lambda m: -m.excess_db)
 
 
-def _leads(strips: Sequence[torch.Tensor], names: Sequence[str], levels_db: Sequence[float], sample_rate: int) \
-        -> list[int]:
-    leads = [index for index, (audio, name) in enumerate(zip(strips, names, strict=True))
-             if profile_track(audio.cpu(), sample_rate, name).role in LEAD_ROLES]
+def _leads(roles: Sequence[str], levels_db: Sequence[float]) -> list[int]:
+    leads = [index for index, role in enumerate(roles) if role in LEAD_ROLES]
     return leads or [max(range(len(levels_db)), key=lambda index: levels_db[index])]
 
 
@@ -263,10 +316,13 @@ def _matched(audio: torch.Tensor, loudness_lufs: float, sample_rate: int) -> tor
     return audio * 10.0 ** ((loudness_lufs - measured) / 20.0) if math.isfinite(measured) else audio
 
 
-def _af_loss(audio: torch.Tensor, target: torch.Tensor, sample_rate: int, *, matched: bool = True) -> float:
-    target_lufs = integrated_loudness_lufs(target, sample_rate)
-    audio = _matched(audio, target_lufs, sample_rate) if matched else audio
-    return feature_metrics(audio.unsqueeze(0), target.unsqueeze(0), sample_rate)["af_loss"]
+def _af_loss(audio: torch.Tensor, target: dict, sample_rate: int, *, matched: bool = True) -> float:
+    """The paper-convention AF loss of ``audio`` (2, samples) against the target of :func:`_target_readings`,
+    at its loudness when ``matched``."""
+    audio = _matched(audio, target["lufs"], sample_rate) if matched else audio
+    loss_fn = AudioFeatureLoss(sample_rate, bark=features.PAPER_BARK)
+    with torch.no_grad():
+        return float(loss_fn.compare(loss_fn.features(audio.unsqueeze(0)), target["features"])[0])
 
 
 def region_widths_db(audio: torch.Tensor, sample_rate: int) -> dict[str, float]:
@@ -350,21 +406,24 @@ def _tone_candidates(params: MixParams, mine: dict, theirs: dict, sample_rate: i
 
 
 def advise(session, current: MixParams, target: MixParams, *, current_audio: torch.Tensor | None = None,
-           track_names: Sequence[str] | None = None, leads: Sequence[int] | None = None) -> Advice:
+           track_names: Sequence[str] | None = None, leads: Sequence[int] | None = None,
+           memo: AdviceMemo | None = None) -> Advice:
     """Advice that moves ``current`` toward ``target`` (both for the tracks of ``session``, a
     :class:`mixing.session.MixSession`; see the module docstring).
 
     ``current_audio``: the current mix (2, samples) when already rendered. ``track_names``: default the stems'
     names. ``leads``: the track indices whose masking counts (default: by role, see the module docstring).
+    ``memo``: kept between calls on the same session (its tracks' audio unchanged) to measure only what changed.
     """
+    memo = memo if memo is not None else AdviceMemo()
     tracks = len(session.stems.audio)
     if len(current.tracks) != tracks or len(target.tracks) != tracks:
         raise ValueError(f"expected parameters for {tracks} tracks, got {len(current.tracks)} and "
                          f"{len(target.tracks)}")
     names = list(track_names) if track_names is not None else list(session.stems.names)
     sample_rate, renderer = session.sample_rate, session.renderer
-    target_audio = session.render(target)
-    target_levels = renderer.track_levels(target)
+    target_read = _target_readings(session, target, memo)
+    target_levels = target_read["levels"]
     if current_audio is None:
         current_audio = session.render(current)
     levels = renderer.track_levels(current)
@@ -388,10 +447,9 @@ def advise(session, current: MixParams, target: MixParams, *, current_audio: tor
     # Masking and the mix are read after the track moves, so that no advice makes up for a fader twice.
     moved = MixParams([dict(values, gain_db=gain) for values, gain in zip(current.tracks, gains, strict=True)],
                       dict(current.master))
-    strips = renderer.strip_outputs(moved)
-    magnitude = track_spectra(strips, sample_rate)
+    magnitude, roles = _strip_readings(renderer, moved, names, sample_rate, memo, with_roles=leads is None)
     band_db = band_levels_db(magnitude, sample_rate)
-    lead_tracks = list(leads) if leads is not None else _leads(strips, names, solved_levels, sample_rate)
+    lead_tracks = list(leads) if leads is not None else _leads(roles, solved_levels)
     masking = find_masking(band_db, lead_tracks)
     cuts = [cut for cut in (_cut(found, moved, magnitude, band_db, sample_rate, names) for found in masking)
             if cut is not None]
@@ -402,8 +460,7 @@ def advise(session, current: MixParams, target: MixParams, *, current_audio: tor
     suggestions += list(best_cuts.values())[:MAX_MASKING]
 
     moved_audio = session.render(moved) if off else current_audio
-    target_lufs = integrated_loudness_lufs(target_audio, sample_rate)
-    theirs, target_widths = analysis.measure(target_audio, sample_rate), region_widths_db(target_audio, sample_rate)
+    target_lufs, theirs, target_widths = target_read["lufs"], target_read["measured"], target_read["widths"]
 
     def measured(audio: torch.Tensor) -> dict:
         return analysis.measure(_matched(audio, target_lufs, sample_rate), sample_rate)
@@ -411,7 +468,7 @@ def advise(session, current: MixParams, target: MixParams, *, current_audio: tor
     # Width, then dynamics, then tone, each read after the moves before it: a wider mix also reads brighter in
     # each channel, and tone is what the others leave. Each stage's effect is measured from where the last left.
     state, state_audio = moved, moved_audio
-    base_loss = loss_before = _af_loss(moved_audio, target_audio, sample_rate)
+    base_loss = loss_before = _af_loss(moved_audio, target_read, sample_rate)
     widths = region_widths_db(moved_audio, sample_rate)
     mine = moved_read = measured(moved_audio)
     # Lambdas: each stage reads ``state`` and ``mine`` as the stages before it left them.
@@ -423,7 +480,7 @@ def advise(session, current: MixParams, target: MixParams, *, current_audio: tor
         tried = []
         for kind, text, why, changes in stage():
             audio = session.render(apply(state, changes))
-            tried.append((_af_loss(audio, target_audio, sample_rate), kind, text, why, changes, audio))
+            tried.append((_af_loss(audio, target_read, sample_rate), kind, text, why, changes, audio))
         kept = [row for row in tried if row[0] < loss_before]
         for loss, kind, text, why, changes, _ in kept:
             mix_suggestions.append(Suggestion(kind, text, why + f" AF loss against the target {loss_before:.4f} -> "
@@ -437,8 +494,8 @@ def advise(session, current: MixParams, target: MixParams, *, current_audio: tor
         value = MASTER_SPECS["master_loudness_lufs"].clamp(round(current.master["master_loudness_lufs"]
                                                                  - loudness_gap_lu, 1))
         changes = (Change(None, "master_loudness_lufs", value),)
-        unmatched = _af_loss(moved_audio, target_audio, sample_rate, matched=False)
-        loss = _af_loss(session.render(apply(moved, changes)), target_audio, sample_rate, matched=False)
+        unmatched = _af_loss(moved_audio, target_read, sample_rate, matched=False)
+        loss = _af_loss(session.render(apply(moved, changes)), target_read, sample_rate, matched=False)
         if loss < unmatched:
             mix_suggestions.append(Suggestion(
                 "loudness", f"The mix is {abs(loudness_gap_lu):.1f} LU {'louder' if loudness_gap_lu > 0 else 'quieter'}"

@@ -298,13 +298,19 @@ class IncrementalRenderer:
         self._strips_and_levels(params)
         return list(self._processed)
 
+    @staticmethod
+    def strip_settings(params: MixParams) -> list[tuple[tuple[str, float], ...]]:
+        """Each track's settings that its strip output depends on (all but those applied after it), hashable:
+        equal settings, equal :meth:`strip_outputs`."""
+        return [tuple(sorted((name, float(value)) for name, value in values.items() if name not in _AFTER_STRIP))
+                for values in params.tracks]
+
     def _strips_and_levels(self, params: MixParams) -> list[tuple[float, float]]:
         """Re-process the tracks whose strip settings changed, set ``track_levels_db``; returns each track's
         pan gains (left, right)."""
         if len(params.tracks) != len(self.tracks):
             raise ValueError(f"{len(params.tracks)} track parameter sets for {len(self.tracks)} tracks")
-        strip_values = [{name: float(value) for name, value in values.items() if name not in _AFTER_STRIP}
-                        for values in params.tracks]
+        strip_values = [dict(settings) for settings in self.strip_settings(params)]
         changed = [index for index in range(len(self.tracks)) if self._processed_with[index] != strip_values[index]]
         for index in changed:
             self._place_in_sum(index, None)

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 from mixing import SAMPLE_RATE
-from mixing.advice import GAIN_MIN_DB, GAIN_TOLERANCE_DB, advise, apply, band_levels_db, find_masking, track_spectra
+from mixing.advice import (
+    GAIN_MIN_DB,
+    GAIN_TOLERANCE_DB,
+    AdviceMemo,
+    advise,
+    apply,
+    band_levels_db,
+    find_masking,
+    track_spectra,
+)
 from mixing.audio import Stems
 from mixing.params import MATCH_EQ_GAIN_NAMES, MixParams
 from mixing.session import MixSession
@@ -143,3 +152,19 @@ def test_master_gaps_to_the_target_become_width_tone_and_loudness_suggestions():
     # the move takes most of it back, measured after the width move.
     assert 0.0 <= tone[MATCH_EQ_GAIN_NAMES[band]] <= 4.0
     assert "more" in by_kind["tone"].text
+
+
+def test_advice_with_a_memo_after_one_fader_move_equals_fresh_advice_and_measures_only_that_track():
+    target = MixParams.default(3)
+    target.tracks[1].update(comp_threshold_db=-35.0, comp_ratio=3.0)
+    engine, memo = session(), AdviceMemo()
+    advise(engine, detuned(target, {2: -4.0}), target, memo=memo)
+    spectra_before = dict(memo.spectra)
+    current = detuned(target, {0: 2.0, 2: -4.0})
+
+    remembered = advise(engine, current, target, memo=memo)
+
+    fresh = advise(session(), current, target)
+    assert remembered.to_dict() == fresh.to_dict()
+    # The gain moves solved for track 2 put it back at the target's settings either time; only track 0 is new.
+    assert [key[0] for key in memo.spectra if key not in spectra_before] == [0]

@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.db.models.fields.files import FieldFile
 
-from mixing.advice import advise
+from mixing.advice import AdviceMemo, advise
 from mixing.params import MixParams
 from mixing.preview import write_preview_zip
 from mixing.session import MixSession
@@ -52,11 +52,13 @@ class _Session:
 
     ``key``: the stored files its audio came from. ``comparison_charts``: the reference's and baseline's
     chart data (``comparison_chart_data``), made with the session's first version and the same for all.
+    ``advice_memo``: what advice measured for the last version, so the next measures only what changed.
     """
 
     key: tuple
     engine: MixSession
     comparison_charts: dict | None = None
+    advice_memo: AdviceMemo = dataclasses.field(default_factory=AdviceMemo)
 
 
 _sessions: "OrderedDict[str, _Session]" = OrderedDict()
@@ -326,7 +328,7 @@ def _version_finish(
     analysis["notes"] = list(notes)
     report(0.86, "advice toward the automatic mix")
     analysis["advice"] = advise(engine, params, MixParams.from_preset(auto_params, track_names=names),
-                                current_audio=audio, track_names=names).to_dict()
+                                current_audio=audio, track_names=names, memo=session.advice_memo).to_dict()
     if session.comparison_charts is None:
         session.comparison_charts = comparison_chart_data(engine.reference, engine.baseline, engine.sample_rate)
     charts = chart_data(audio, engine.reference, engine.baseline, engine.sample_rate,
