@@ -28,6 +28,7 @@ from mixing.master_match import (
     EXPANDER_STEP_DB,
     LEFT_RIGHT_FALLBACK_STEP,
     LEVELLER,
+    ROUND_FALLBACK_STEP,
     _matched_stereo,
     _power_spectra,
     match_master,
@@ -37,6 +38,8 @@ from mixing.params import BAND_WIDTH_NAMES, MASTER_SPECS, MATCH_EQ_GAIN_NAMES, M
 SAMPLE_RATE = 44100
 SECONDS = 6.0
 ROUNDS = 3
+# Each round that does not gain is rendered again at a shorter step.
+ROUND_RENDERS = 2 * ROUNDS
 # Each dynamics probe is rendered, then rendered again after a round re-matching to it.
 DYNAMICS_RENDERS = 2 * DYNAMICS_PROBES
 DYNAMICS_RENDERS_BOTH_WAYS = 2 * DYNAMICS_RENDERS
@@ -121,7 +124,8 @@ def test_the_reference_is_far_from_the_start(matched):
 
 def test_loss_never_rises_and_history_is_as_documented(matched):
     result = matched["result"]
-    assert 1 <= len(result.history) <= ROUNDS + 1 + DYNAMICS_RENDERS_BOTH_WAYS + LAST_ROUND_RENDERS  # 6 s: both ways
+    # 6 s: both ways.
+    assert 1 <= len(result.history) <= ROUND_RENDERS + 1 + DYNAMICS_RENDERS_BOTH_WAYS + LAST_ROUND_RENDERS
     assert result.history[0] == result.start_loss
     assert result.loss == min(result.history) <= result.start_loss
     start_loss = comparison(matched["start_audio"], matched["reference"])["loss"]
@@ -172,7 +176,7 @@ def test_returned_audio_is_a_fresh_render_of_the_returned_params(matched):
 def test_progress_reports_each_render(matched):
     events, history = matched["events"], matched["result"].history
     assert len(events) == len(history)
-    most_renders = ROUNDS + 1 + DYNAMICS_RENDERS_BOTH_WAYS + LAST_ROUND_RENDERS
+    most_renders = ROUND_RENDERS + 1 + DYNAMICS_RENDERS_BOTH_WAYS + LAST_ROUND_RENDERS
     for round_, event in enumerate(events):
         assert set(event) == {"stage", "progress", "round", "loss"}
         assert event["stage"] == "matching" and event["round"] == round_ and event["loss"] == history[round_]
@@ -269,11 +273,12 @@ def test_the_last_round_closes_a_gap_common_to_all_bands():
                           level_dynamics=False)
     assert common_gap_db(steady) > 2.0
     assert abs(common_gap_db(result.audio)) < 0.25 * common_gap_db(steady)
-    # The gain is the loudness-modelled round's: the first round could not lower the loss, which ends the rounds,
-    # so the third render is that round's (the left/right rounds follow it). Judged with the mid/side bark
-    # spectrum it gains about 9 % (the width feature, met on energy, leaves the side's bark level a little high).
-    assert result.history[1] >= result.history[0]
-    assert result.loss <= result.history[2] < 0.95 * min(result.history[:2])
+    # The gain is the loudness-modelled round's: neither the first round nor its shorter step could lower the loss,
+    # which ends the rounds, so the fourth render is that round's (the left/right rounds follow it). Judged with the
+    # mid/side bark spectrum it gains about 9 % (the width feature, met on energy, leaves the side's bark level a
+    # little high).
+    assert min(result.history[1:3]) >= result.history[0]
+    assert result.loss <= result.history[3] < 0.95 * min(result.history[:3])
     assert result.params.tracks == start.tracks
 
 
@@ -449,7 +454,7 @@ def test_a_left_right_step_that_overshoots_is_retried_at_part_of_its_length(monk
     # follows the reference's lean, which the mid/side judge sees as side signal all over the spectrum: the
     # first round gets worse, the start stays best and no left/right round gains.)
     monkeypatch.setattr(master_match_module, "_band_widths",
-                        lambda master, *args: {name: master[name] for name in BAND_WIDTH_NAMES})
+                        lambda master, *args, **kwargs: {name: master[name] for name in BAND_WIDTH_NAMES})
     monkeypatch.setattr(master_match_module, "_matched_stereo",
                         lambda powers, old, *args: (old["master_width_pct"], old["master_balance_pct"]))
     result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=ROUNDS,
@@ -458,6 +463,47 @@ def test_a_left_right_step_that_overshoots_is_retried_at_part_of_its_length(monk
     before_left_right = min(result.history[:-2])
     assert result.history[-2] > before_left_right  # the full step made things worse
     assert result.loss == result.history[-1] < 0.5 * before_left_right
+
+
+def test_a_round_whose_full_step_overshoots_keeps_a_shorter_one(monkeypatch):
+    # The reference is the start's mix with the master's high shelf 4 dB up, and every match EQ step is made 3
+    # times too long by this test: the first round's full step leaves the bark gap twice as large and reversed,
+    # ROUND_FALLBACK_STEP of it (1.5 times the right step) half as large, reversed. The band widths, which this
+    # reference leaves as they were (the same EQ on mid and side), are asked for the same shares.
+    tracks = session_tracks()
+    start = MixParams.default(len(tracks))
+    brighter = copy.deepcopy(start)
+    brighter.master["master_eq_high_shelf_gain_db"] = 4.0
+    reference = render_mix(tracks, brighter, SAMPLE_RATE)
+    eq_steps, width_shares = [], []
+    too_long, band_widths = master_match_module._match_eq_gains, master_match_module._band_widths
+
+    def overshooting(*args, share=1.0, **kwargs):
+        gains = too_long(*args, share=3.0 * share, **kwargs)
+        eq_steps.append((share, gains))
+        return gains
+
+    def recorded(*args, share=1.0, **kwargs):
+        width_shares.append(share)
+        return band_widths(*args, share=share, **kwargs)
+
+    monkeypatch.setattr(master_match_module, "_match_eq_gains", overshooting)
+    monkeypatch.setattr(master_match_module, "_band_widths", recorded)
+    result = match_master(IncrementalRenderer(tracks, SAMPLE_RATE), start, reference, rounds=1,
+                          level_dynamics=False)
+    assert [share for share, _ in eq_steps[:2]] == width_shares[:2] == [1.0, ROUND_FALLBACK_STEP]
+    (_, full), (_, shorter) = eq_steps[:2]
+    for name in MATCH_EQ_GAIN_NAMES:  # from the same start, the same step at half its length
+        assert shorter[name] == pytest.approx(ROUND_FALLBACK_STEP * full[name], abs=1e-9)
+    assert max(full.values()) > 6.0  # the high bands' 4 dB, tripled, less the mean that centring takes off
+    start_loss, full_loss, shorter_loss = result.history[:3]
+    assert full_loss > start_loss  # the full step made things worse
+    assert shorter_loss < 0.5 * start_loss  # the gap half as large
+    # Kept: the loudness-modelled round after it overshoots too (its step is also tripled), and the left/right
+    # rounds and the limiter drive leave the curve alone.
+    for name in MATCH_EQ_GAIN_NAMES:
+        assert result.params.master[name] == pytest.approx(shorter[name], abs=1e-9)
+    assert result.loss <= shorter_loss
 
 
 def test_a_reference_narrower_at_the_top_is_matched_by_the_band_widths():
