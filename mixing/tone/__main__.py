@@ -21,7 +21,7 @@ def _console_pairs(folders: list[str], family: str, draws: int, rng: random.Rand
     from mixing import SAMPLE_RATE
     from mixing.audio.io import load_audio
     from mixing.audio.names import is_audio_filename, track_name_from_filename
-    from mixing.tone.data import console_pair
+    from mixing.tone.data import console_pair, random_tone_params
     from mixing.tone.family import family_from_name
 
     stems = sorted(path for folder in folders for path in Path(folder).rglob("*")
@@ -30,7 +30,8 @@ def _console_pairs(folders: list[str], family: str, draws: int, rng: random.Rand
     for path in stems[:max_stems]:
         audio = load_audio(path).numpy()
         for draw in range(draws):
-            pair = console_pair(audio, SAMPLE_RATE, family, rng, f"{path.parent.name}/{path.name} draw {draw}")
+            pair = console_pair(audio, SAMPLE_RATE, random_tone_params(family, rng),
+                                f"{path.parent.name}/{path.name} draw {draw}", str(path))
             if pair is not None:
                 pairs.append(pair)
     return pairs
@@ -54,22 +55,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrain-epochs", type=int, default=ToneConfig.pretrain_epochs)
     parser.add_argument("--finetune-epochs", type=int, default=ToneConfig.finetune_epochs)
     parser.add_argument("--no-augment", action="store_true", help="skip the pitch-shift augmentation")
+    parser.add_argument("--augment-per-clip", type=int,
+                        help="pitch shifts drawn per training clip (default: all 16)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     pairs = _console_pairs(args.stems, args.family, args.draws, rng, args.max_stems)
     if args.pairs:
         pairs += pairs_from_folder(Path(args.pairs), SAMPLE_RATE)
-    if len(pairs) < 2:
+    if len({pair.recording for pair in pairs}) < 2:
         raise MixingError(f"{args.family}: found {len(pairs)} clips in {[*args.stems, args.pairs or '']}; "
-                          "need at least 2")
+                          "need clips of at least 2 recordings")
     config = ToneConfig(hidden_units=args.hidden_units, pretrain_epochs=args.pretrain_epochs,
                         finetune_epochs=args.finetune_epochs, seed=args.seed,
-                        augment_semitones=[] if args.no_augment else ToneConfig().augment_semitones)
+                        augment_semitones=[] if args.no_augment else ToneConfig().augment_semitones,
+                        augment_per_clip=args.augment_per_clip)
     model, metadata = train_tone(args.family, pairs, config, log=lambda line: print(line, file=sys.stderr))
     metadata["command"] = "mixref train-tone " + " ".join(argv if argv is not None else sys.argv[1:])
     save_tone_checkpoint(Path(args.out), model, metadata)
-    print(f"wrote {args.out}: test MAE {metadata['test_mae']:.4f}, identity {metadata['identity_test_mae']:.4f}")
+    print(f"wrote {args.out}: test MAE {metadata['test_mae']:.4f}, identity {metadata['identity_test_mae']:.4f}, "
+          f"fitted EQ {metadata['eq_fit_test_mae']:.4f}")
     return 0
 
 

@@ -50,13 +50,20 @@ FAMILY_TONES: dict[str, dict[str, tuple[float, float]]] = {
 
 @dataclass(frozen=True)
 class Pair:
-    """One training clip: ``raw`` and ``processed`` mono float32 (samples,) at ``sample_rate``; ``source`` names
-    where it came from (recorded in the checkpoint)."""
+    """One training clip: ``raw`` and ``processed`` mono float32 (samples,) at ``sample_rate``.
+
+    ``source`` names the clip (recorded in the checkpoint); ``recording`` the raw recording it was cut from (its
+    file path: generated sessions repeat stem names across folders), which the test split holds out whole;
+    ``tone_params`` the strip settings that made the processed side (None for a user's pair), so that a test
+    pair can be made again from its recording (:func:`console_pair`).
+    """
 
     raw: np.ndarray
     processed: np.ndarray
     sample_rate: int
     source: str
+    recording: str
+    tone_params: Mapping[str, float] | None = None
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
@@ -75,7 +82,8 @@ def loudest_window_start(audio: np.ndarray, sample_rate: int, window_s: float = 
     return int(np.argmax(energy[window:] - energy[:-window]))
 
 
-def loudest_clip_pair(raw: np.ndarray, processed: np.ndarray, sample_rate: int, source: str) -> Pair | None:
+def loudest_clip_pair(raw: np.ndarray, processed: np.ndarray, sample_rate: int, source: str, recording: str,
+                      tone_params: Mapping[str, float] | None = None) -> Pair | None:
     """The loudest ``CLIP_S`` of the processed stem and the same span of the raw one, both mono and normalised to
     ``CLIP_LUFS``; None when either is silent there."""
     raw, processed = to_mono(raw), to_mono(processed)
@@ -86,7 +94,8 @@ def loudest_clip_pair(raw: np.ndarray, processed: np.ndarray, sample_rate: int, 
     processed_clip, processed_gain_db = normalize_to_lufs(processed[None, span], sample_rate, CLIP_LUFS)
     if raw_gain_db == 0.0 or processed_gain_db == 0.0:
         return None
-    return Pair(raw_clip[0].astype(np.float32), processed_clip[0].astype(np.float32), sample_rate, source)
+    return Pair(raw_clip[0].astype(np.float32), processed_clip[0].astype(np.float32), sample_rate, source,
+                recording, tone_params)
 
 
 def random_tone_params(family: str, rng: random.Random) -> dict[str, float]:
@@ -111,18 +120,20 @@ def console_tone(audio: np.ndarray, sample_rate: int, params: Mapping[str, float
         return strip_before_pan(x, sample_rate, columns, exact_iir=True)[0, 0].numpy()
 
 
-def console_pair(raw: np.ndarray, sample_rate: int, family: str, rng: random.Random, source: str) -> Pair | None:
+def console_pair(raw: np.ndarray, sample_rate: int, tone_params: Mapping[str, float], source: str,
+                 recording: str) -> Pair | None:
     """A pair whose processed side is ``raw`` (channels, samples) through :func:`console_tone` with
-    :func:`random_tone_params`; the loudest clip is chosen on the raw stem and processed alone (the strip's
-    compressor state at the clip's start is what 10 s of warm-up would give only approximately)."""
+    ``tone_params`` (e.g. :func:`random_tone_params`); the loudest clip is chosen on the raw stem and processed
+    alone (the strip's compressor state at the clip's start is what 10 s of warm-up would give only
+    approximately). Deterministic: the same recording and settings give the same pair."""
     mono = to_mono(raw)
     start = loudest_window_start(mono, sample_rate)
     clip = mono[start:start + int(CLIP_S * sample_rate)]
     clip, gain_db = normalize_to_lufs(clip[None], sample_rate, CLIP_LUFS)
     if gain_db == 0.0:
         return None
-    return loudest_clip_pair(clip[0], console_tone(clip[0], sample_rate, random_tone_params(family, rng)),
-                             sample_rate, source)
+    return loudest_clip_pair(clip[0], console_tone(clip[0], sample_rate, tone_params), sample_rate, source,
+                             recording, dict(tone_params))
 
 
 def pitch_shifted(pair: Pair, semitones: float) -> Pair:
@@ -132,7 +143,8 @@ def pitch_shifted(pair: Pair, semitones: float) -> Pair:
     def shift(audio: np.ndarray) -> np.ndarray:
         return librosa.effects.pitch_shift(audio, sr=pair.sample_rate, n_steps=semitones).astype(np.float32)
 
-    return Pair(shift(pair.raw), shift(pair.processed), pair.sample_rate, f"{pair.source} {semitones:+.1f} st")
+    return Pair(shift(pair.raw), shift(pair.processed), pair.sample_rate, f"{pair.source} {semitones:+.1f} st",
+                pair.recording, pair.tone_params)
 
 
 def pairs_from_folder(folder: Path, sample_rate: int) -> list[Pair]:
@@ -150,7 +162,7 @@ def pairs_from_folder(folder: Path, sample_rate: int) -> list[Pair]:
         if raw_path.stem not in processed:
             raise MixingError(f"{raw_path}: no processed file named {raw_path.stem}.* in {processed_dir}")
         pair = loudest_clip_pair(load_audio(raw_path).numpy(), load_audio(processed[raw_path.stem]).numpy(),
-                                 sample_rate, f"user {raw_path.name}")
+                                 sample_rate, f"user {raw_path.name}", str(raw_path))
         if pair is not None:
             pairs.append(pair)
     if not pairs:

@@ -1,16 +1,28 @@
-"""The neural tone model: STFT round trip, shapes, family names, pairs, a tiny training run, checkpoints."""
+"""The neural tone model: STFT round trip, shapes, family names, pairs, the split by recording, the fitted-EQ
+baseline, a tiny training run, checkpoints."""
 import random
 
 import numpy as np
 import pytest
 import torch
 
+from mixing.dsp.eq import parametric_eq_iir
 from mixing.errors import MixingError
 from mixing.loudness import integrated_loudness_lufs
-from mixing.tone.data import AUGMENT_SEMITONES, CLIP_LUFS, Pair, console_pair, loudest_window_start, pairs_from_folder
+from mixing.params import defaults
+from mixing.tone.data import (
+    AUGMENT_SEMITONES,
+    CLIP_LUFS,
+    Pair,
+    console_pair,
+    loudest_window_start,
+    pairs_from_folder,
+    random_tone_params,
+)
+from mixing.tone.eq_fit import EQ_FIT_PARAMS, eq_magnitude, fit_eq
 from mixing.tone.family import family_from_name, family_from_spectrum
 from mixing.tone.model import N_BINS, ToneDAE, magnitude_frames, process_audio, resynthesize, stft
-from mixing.tone.train import ToneConfig, load_tone_checkpoint, save_tone_checkpoint, split_pairs, train_tone
+from mixing.tone.train import ToneConfig, augment, load_tone_checkpoint, save_tone_checkpoint, split_pairs, train_tone
 
 SR = 44100
 
@@ -64,8 +76,13 @@ def test_loudest_window_finds_the_burst():
 
 
 def test_console_pair_is_loudness_normalised_and_changed():
-    pair = console_pair(_tone(110.0, 3.0) + _tone(3000.0, 3.0, 0.1), SR, "vocal", random.Random(1), "test")
+    raw = _tone(110.0, 3.0) + _tone(3000.0, 3.0, 0.1)
+    params = random_tone_params("vocal", random.Random(1))
+    pair = console_pair(raw, SR, params, "test", "song/Vox.wav")
     assert pair.raw.shape == pair.processed.shape == (3 * SR,)
+    assert pair.recording == "song/Vox.wav" and pair.tone_params == params
+    # Made again from its recording and settings, as bench/tone.py does with a checkpoint's test pairs.
+    assert np.array_equal(console_pair(raw, SR, pair.tone_params, "again", "song/Vox.wav").processed, pair.processed)
     assert integrated_loudness_lufs(pair.processed[None], SR) == pytest.approx(CLIP_LUFS, abs=0.1)
     assert float(np.abs(pair.raw - pair.processed).mean()) > 1e-3
 
@@ -75,21 +92,52 @@ def test_augmentation_steps_are_50_cents_to_4_semitones():
     assert 0.0 not in AUGMENT_SEMITONES
 
 
-def test_split_holds_out_a_tenth():
-    pairs = [Pair(np.zeros(4), np.zeros(4), SR, str(i)) for i in range(20)]
+def test_split_holds_out_a_tenth_of_the_recordings_with_all_their_draws():
+    # 20 recordings with 3 draws each; the same stem name in different session folders is a different recording.
+    pairs = [Pair(np.zeros(4), np.zeros(4), SR, f"draw {draw}", f"session_{i:02d}/Bass.wav")
+             for i in range(20) for draw in range(3)]
     train, test = split_pairs(pairs, random.Random(0))
-    assert len(test) == 2 and len(train) == 18 and not {p.source for p in train} & {p.source for p in test}
+    assert len({p.recording for p in test}) == 2 and len(test) == 6 and len(train) == 54
+    assert not {p.recording for p in train} & {p.recording for p in test}
+
+
+def test_augment_draws_distinct_shifts_per_clip_and_keeps_the_recording():
+    pairs = [Pair(_tone(220.0, 0.5), _tone(220.0, 0.5, 0.1), SR, f"clip {i}", f"rec {i}") for i in range(2)]
+    shifted = augment(pairs, ToneConfig(augment_per_clip=3), random.Random(0))
+    assert len(shifted) == 6 and [p.recording for p in shifted] == ["rec 0"] * 3 + ["rec 1"] * 3
+    assert len({p.source for p in shifted[:3]}) == 3
+
+
+def test_fitted_eq_recovers_a_known_strip_eq():
+    # Noise through the console's exact IIR EQ with known gains: the fitted response must match the true one.
+    noise = torch.from_numpy(np.random.default_rng(0).standard_normal(2 * SR).astype(np.float32) * 0.1)
+    true = defaults(EQ_FIT_PARAMS) | {"gain_db": -2.0, "eq_low_shelf_gain_db": 4.0, "eq_band2_gain_db": 6.0,
+                                      "eq_high_shelf_gain_db": -8.0}
+    columns = {name: torch.tensor([value]) for name, value in true.items()}
+    gain = 10 ** (true["gain_db"] / 20)
+    processed = parametric_eq_iir(noise.reshape(1, 1, -1) * gain, SR, columns, "")[0, 0]
+    raw_frames, processed_frames = magnitude_frames(noise), magnitude_frames(processed)
+    [(fitted, error)] = fit_eq([(raw_frames, processed_frames)], SR)
+    fitted_db = 20 * torch.log10(eq_magnitude({k: torch.tensor([v]) for k, v in fitted.items()}, SR)[0])
+    true_db = 20 * torch.log10(eq_magnitude(columns, SR)[0])
+    freqs_hz = torch.arange(N_BINS) * SR / 2048
+    audible = (freqs_hz > 40.0) & (freqs_hz < 16000.0)
+    assert float((fitted_db - true_db)[audible].abs().max()) < 0.5
+    assert error < 0.05 * float((raw_frames - processed_frames).abs().mean())
 
 
 def test_training_learns_a_gain_and_the_checkpoint_round_trips(tmp_path):
     # The processed side is the raw one 6 dB down at every bin: a map the network can learn in a few epochs.
     rng = np.random.default_rng(0)
-    pairs = [Pair(raw, raw * 0.5, SR, f"clip {i}") for i, raw in
+    pairs = [Pair(raw, raw * 0.5, SR, f"clip {i}", f"rec {i}") for i, raw in
              enumerate(rng.standard_normal((10, SR // 2)).astype(np.float32) * 0.1)]
     config = ToneConfig(hidden_units=64, pretrain_epochs=1, finetune_epochs=30, augment_semitones=[],
                         batch_frames=32)
     model, metadata = train_tone("bass", pairs, config, log=lambda line: None)
     assert metadata["test_mae"] < 0.5 * metadata["identity_test_mae"]
+    # A broadband -6 dB is the strip's own gain: the fitted EQ maps it (nearly) exactly.
+    assert metadata["eq_fit_test_mae"] < 0.05 * metadata["identity_test_mae"]
+    assert metadata["test_recordings"] == [metadata["test_pairs"][0]["recording"]]
     assert len(metadata["test_sources"]) == 1 and len(metadata["train_sources"]) == 9
     save_tone_checkpoint(tmp_path / "bass.pt", model, metadata)
     loaded, loaded_metadata = load_tone_checkpoint(tmp_path / "bass.pt")
