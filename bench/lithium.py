@@ -150,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"making the reference {args.reference} from {DEFAULT_REFERENCE_SONG}", file=sys.stderr)
         make_reference(DEFAULT_REFERENCE_SONG, args.reference)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    stems = sorted(str(p) for p in args.stems.iterdir() if p.suffix.lower() == ".m4a")
+    sys.path.insert(0, str(ROOT))
+    from mixing.audio.names import is_audio_filename  # names only: this process stays free of torch
+
+    stems = sorted(str(p) for p in args.stems.iterdir() if is_audio_filename(p.name))
     command = [sys.executable, "-m", "mixing", "mix", *stems, "--reference", str(args.reference),
                "--out", str(args.out), *args.mix_args]
     result = run(command, sample_s=args.sample_s, min_available_bytes=int(args.min_available_gb * GIB))

@@ -128,7 +128,7 @@ def mix_main(argv: list[str]) -> int:
             stems, reference = load_inputs(paths, None if args.params_in else args.reference, progress=progress)
         loading_s = time.perf_counter() - began
         params = read_preset(args.params_in, stems.names) if args.params_in else None
-        session = MixSession(stems, reference)
+        session = MixSession(stems, reference, trim_in_place=True)
         result = session.mix(method=method, params=params, checkpoint=args.checkpoint,
                              time_budget_s=args.time_budget_s, iterations=args.iterations, seed=args.seed,
                              progress=progress)

@@ -44,23 +44,29 @@ def equal_loudness_mix(
     tracks: Sequence[torch.Tensor],
     sample_rate: int,
     target_lufs: float = -14.0,
+    *,
+    loudness_lufs: Sequence[float] | None = None,
 ) -> torch.Tensor:
     """Mix tracks (each (channels, samples), 1 or 2 channels) at equal loudness.
 
     Returns a float32 stereo mix (2, samples), samples being the longest
     track's length, normalized to ``target_lufs`` (pass the reference's
     loudness to compare at matched level) unless that would push the sample
-    peak above -1 dBFS.
+    peak above -1 dBFS. ``loudness_lufs``: each track's integrated loudness when it is known already (a mono
+    track's as it is; its copy in both channels at -3 dB has the same), so that the tracks are not measured again.
     """
     if not tracks:
         raise ValueError("expected at least one track")
-    stereo_tracks = [_to_stereo(torch.as_tensor(track, dtype=torch.float32), i) for i, track in enumerate(tracks)]
-    num_samples = max(track.shape[-1] for track in stereo_tracks)
+    if loudness_lufs is not None and len(loudness_lufs) != len(tracks):
+        raise ValueError(f"loudness_lufs: {len(loudness_lufs)} values for {len(tracks)} tracks")
+    num_samples = max(track.shape[-1] for track in tracks)
     mix = torch.zeros(2, num_samples)
-    for track in stereo_tracks:
-        track, _ = normalize_to_lufs(track, sample_rate, TRACK_LUFS)
+    for index, track in enumerate(tracks):
+        # One track at a time: a stereo copy of a mono track lives only while it is added.
+        track, _ = normalize_to_lufs(_to_stereo(torch.as_tensor(track, dtype=torch.float32), index), sample_rate,
+                                     TRACK_LUFS, loudness_lufs=None if loudness_lufs is None else loudness_lufs[index])
         mix[:, : track.shape[-1]] += track
-    mix /= len(stereo_tracks)
+    mix /= len(tracks)
 
     mix, _ = normalize_to_lufs(mix, sample_rate, target_lufs)
     peak = float(mix.abs().max())

@@ -119,7 +119,9 @@ def fit_params(
             (channels, samples), all the same length.
         reference: the reference song, (2, samples), at ``sample_rate``.
         start: where the search starts (controller prediction or expert start).
-        iterations, time_budget_s: the search stops at whichever comes first.
+        iterations, time_budget_s: the search stops at whichever comes first; the budget is the search's own
+            time, counted from its first step (picking the excerpts, the reference's features and the master EQ
+            match come before it, and take longer the more tracks there are).
         max_level_drop_db: the balance floor (see the module docstring); the
             product guarantees 25 dB, and the floor sits below it with margin.
         match_master_eq: start by setting the master EQ gains from the spectral gap.
@@ -181,6 +183,7 @@ def fit_params(
     history: list[float] = []
     start_loss = math.nan
     iteration = 0
+    stepping_began = time.monotonic()
     for iteration in range(iterations + 1):
         objective, af_loss, terms = evaluate()
         value = float(af_loss.detach())
@@ -191,7 +194,7 @@ def fit_params(
             best_loss, best_terms = value, {name: float(term.detach()) for name, term in terms.items()}
             best_tracks = torch.sigmoid(track_logits).detach().clone()
             best_master = torch.sigmoid(master_logits).detach().clone()
-        elapsed = time.monotonic() - began
+        elapsed = time.monotonic() - stepping_began
         if progress is not None:
             fraction = iteration / iterations if iterations else 1.0
             if time_budget_s:

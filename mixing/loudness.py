@@ -176,18 +176,28 @@ def gated_loudness_lufs(block_powers: np.ndarray) -> float:
     return float(_power_to_lufs(powers.mean()))
 
 
-def normalize_to_lufs(audio, sample_rate: int, target_lufs: float, *, max_gain_db: float = math.inf):
+def normalize_to_lufs(audio, sample_rate: int, target_lufs: float, *, max_gain_db: float = math.inf,
+                      loudness_lufs: float | None = None):
     """Scale audio (channels, samples) to ``target_lufs``; returns ``(scaled audio, gain_db)``.
 
     The gain is capped at ``max_gain_db`` (boosts only). Silent audio is
     returned unchanged with gain 0 dB, since no gain can give it a loudness.
+    ``loudness_lufs``: the audio's integrated loudness when it is known already (it is then not measured).
     The result has the input's type (tensor or array), dtype and device.
     """
-    loudness_lufs = integrated_loudness_lufs(audio, sample_rate)
-    if loudness_lufs == float("-inf"):
+    gain_db = _gain_to_lufs_db(integrated_loudness_lufs(audio, sample_rate) if loudness_lufs is None
+                               else loudness_lufs, target_lufs, max_gain_db)
+    if gain_db is None:
         return audio, 0.0
-    gain_db = min(target_lufs - loudness_lufs, max_gain_db)
     return audio * 10.0 ** (gain_db / 20.0), gain_db
+
+
+def _gain_to_lufs_db(loudness_lufs: float, target_lufs: float, max_gain_db: float) -> float | None:
+    """The gain that brings audio at ``loudness_lufs`` to ``target_lufs``, capped at ``max_gain_db``; None for
+    silence (``-inf``)."""
+    if loudness_lufs == float("-inf"):
+        return None
+    return min(target_lufs - loudness_lufs, max_gain_db)
 
 
 def trim_tracks_to_input_level(
@@ -210,3 +220,26 @@ def trim_tracks_to_input_level(
         trimmed.append(track)
         gains_db.append(gain_db)
     return trimmed, gains_db
+
+
+def trim_tracks_in_place(
+    tracks: Sequence[torch.Tensor],
+    sample_rate: int,
+    target_lufs: float = TRACK_INPUT_LUFS,
+    max_gain_db: float = MAX_TRIM_GAIN_DB,
+) -> tuple[list[float], list[float]]:
+    """:func:`trim_tracks_to_input_level` that scales each of ``tracks`` (float tensors (channels, samples)) in
+    place, to the same samples, so that a long session is held once rather than beside a trimmed copy.
+
+    Returns the trim applied to each in dB and each track's integrated loudness after it (LUFS; ``-inf`` for a
+    silent track), which the equal-loudness baseline reads instead of measuring the tracks again.
+    """
+    gains_db, loudness_lufs = [], []
+    for track in tracks:
+        measured_lufs = integrated_loudness_lufs(track, sample_rate)
+        gain_db = _gain_to_lufs_db(measured_lufs, target_lufs, max_gain_db)
+        if gain_db is not None:
+            track.mul_(10.0 ** (gain_db / 20.0))
+        gains_db.append(gain_db or 0.0)
+        loudness_lufs.append(measured_lufs + (gain_db or 0.0))
+    return gains_db, loudness_lufs

@@ -63,7 +63,7 @@ from mixing.errors import CheckpointError, MixingError, PresetError
 from mixing.expert import starting_params
 from mixing.features import carries_stereo
 from mixing.fit import DEFAULT_TIME_BUDGET_S, fit_params, reference_loudness_lufs
-from mixing.loudness import integrated_loudness_lufs, trim_tracks_to_input_level
+from mixing.loudness import integrated_loudness_lufs, trim_tracks_in_place, trim_tracks_to_input_level
 from mixing.master_match import match_master
 from mixing.params import MixParams
 
@@ -89,12 +89,14 @@ class MixSession:
     when it is known already (a part of a song trimmed as the whole song was); default: measured,
     :func:`mixing.loudness.trim_tracks_to_input_level`. ``reference_features``: what
     :meth:`reference_features` kept of a reference whose audio is gone; with it and no ``reference``, renders
-    and analyses work as before (an automatic mix needs the audio).
+    and analyses work as before (an automatic mix needs the audio). ``trim_in_place``: the session owns the stems'
+    audio, so the input trim scales it in place and the song is held once, not beside a trimmed copy (afterwards
+    ``stems.audio`` holds the trimmed tracks); :meth:`from_files` does so.
     """
 
     def __init__(self, stems: Stems, reference: torch.Tensor | None = None, *,
                  device: torch.device | str | None = None, trim_db: Sequence[float] | None = None,
-                 reference_features: dict | None = None):
+                 reference_features: dict | None = None, trim_in_place: bool = False):
         if trim_db is not None and len(trim_db) != len(stems.audio):
             raise ValueError(f"trim_db: {len(trim_db)} trims for {len(stems.audio)} stems")
         self.stems = stems
@@ -105,6 +107,7 @@ class MixSession:
         self.reference = pipeline.as_stereo(reference) if reference is not None else None
         self.device = torch.device(device) if device is not None else pick_device()
         self._given_trim_db = list(trim_db) if trim_db is not None else None
+        self._trim_in_place = trim_in_place
         self._compared: tuple[dict[str, dict], list[TrackLevelBasis]] | None = None
         # mixing.explain's gain reductions by track and strip settings: a re-render reads the unchanged ones.
         self._gain_reductions: dict = {}
@@ -127,16 +130,28 @@ class MixSession:
         stems = load_stems(stem_paths, filenames=filenames, names=names, **limits)
         reference = (pipeline.load_reference(reference_path, name=reference_name, sample_rate_hz=stems.sample_rate)
                      if reference_path is not None else None)
-        return cls(stems, reference, device=device, reference_features=reference_features)
+        return cls(stems, reference, device=device, reference_features=reference_features, trim_in_place=True)
 
     @cached_property
-    def _trimmed(self) -> tuple[list[torch.Tensor], list[float]]:
+    def _trimmed(self) -> tuple[list[torch.Tensor], list[float], list[float] | None]:
+        """The trimmed tracks, the trim of each in dB and, when measured here, each track's loudness after it."""
+        if self._trim_in_place:
+            _ = self.silent  # judged on the stems as decoded, before their audio is scaled
+        if self._given_trim_db is None and self._trim_in_place:
+            trim_db, loudness_lufs = trim_tracks_in_place(self.stems.audio, self.sample_rate)
+            return self.stems.audio, trim_db, loudness_lufs
         if self._given_trim_db is None:
-            return trim_tracks_to_input_level(self.stems.audio, self.sample_rate)
+            tracks, trim_db = trim_tracks_to_input_level(self.stems.audio, self.sample_rate)
+            return tracks, trim_db, None
         # The same gain expression as the trim itself, so a known trim gives the same samples.
-        return ([audio * 10.0 ** (gain_db / 20.0) for audio, gain_db in zip(self.stems.audio, self._given_trim_db,
-                                                                            strict=True)],
-                list(self._given_trim_db))
+        gains = [10.0 ** (gain_db / 20.0) for gain_db in self._given_trim_db]
+        if self._trim_in_place:
+            for audio, gain in zip(self.stems.audio, gains, strict=True):
+                if gain != 1.0:
+                    audio.mul_(gain)
+            return self.stems.audio, list(self._given_trim_db), None
+        tracks = [audio * gain for audio, gain in zip(self.stems.audio, gains, strict=True)]
+        return tracks, list(self._given_trim_db), None
 
     @property
     def tracks(self) -> list[torch.Tensor]:
@@ -190,12 +205,15 @@ class MixSession:
 
     @cached_property
     def baseline(self) -> torch.Tensor:
-        """The equal-loudness mix of the untrimmed stems that sound, at :attr:`target_loudness_lufs`: float32
-        (2, samples)."""
-        sounding = [audio for audio, silent in zip(self.stems.audio, self.silent, strict=True) if not silent]
+        """The equal-loudness mix of the stems that sound, at :attr:`target_loudness_lufs`: float32 (2, samples).
+        Made from the trimmed tracks (each is brought to one loudness, so the trim changes nothing), with the
+        loudness the trim measured."""
+        sounding = [index for index, silent in enumerate(self.silent) if not silent]
         if not sounding:
             return torch.zeros(2, self.stems.audio[0].shape[-1])
-        return equal_loudness_mix(sounding, self.sample_rate, self.target_loudness_lufs)
+        loudness_lufs = self._trimmed[2]
+        return equal_loudness_mix([self.tracks[i] for i in sounding], self.sample_rate, self.target_loudness_lufs,
+                                  loudness_lufs=None if loudness_lufs is None else [loudness_lufs[i] for i in sounding])
 
     def mix(
         self,
@@ -318,9 +336,11 @@ class MixSession:
         if not sounding:
             raise MixingError("Every stem is silent: there is nothing to mix.")
         peaks = self.stems.peak_dbfs
-        stems = Stems([self.stems.names[i] for i in sounding], [self.stems.audio[i] for i in sounding],
+        # The trimmed tracks themselves, under a trim of 0 dB: no copy of them is made.
+        stems = Stems([self.stems.names[i] for i in sounding], [self.tracks[i] for i in sounding],
                       self.sample_rate, [], None if peaks is None else [peaks[i] for i in sounding])
-        session = MixSession(stems, self.reference, device=self.device, trim_db=[self.trim_db[i] for i in sounding])
+        session = MixSession(stems, self.reference, device=self.device, trim_db=[0.0] * len(sounding),
+                             trim_in_place=True)
         session.match_stereo = self.match_stereo  # the reference as given, not as made stereo
         result = session.mix(track_names=[names[i] for i in sounding], **options)
         params = _with_silent_defaults(result.params, sounding, len(names))

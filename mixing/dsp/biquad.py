@@ -25,13 +25,3 @@ def biquad_step(value, coefficients, state1, state2):
 def section_coefficients(sos, section):
     """Row ``section`` of ``sos`` (sections, 6) as the tuple :func:`biquad_step` takes."""
     return sos[section, 0], sos[section, 1], sos[section, 2], sos[section, 3], sos[section, 4], sos[section, 5]
-
-
-@numba.njit(inline="always", nogil=True)
-def biquad_sections(value, sos, state1, state2):
-    """One sample ``value`` (float64) through the sections ``sos`` (sections, 6, a0 = 1) in turn;
-    ``state1`` and ``state2`` (sections,) float64 are updated in place. Returns the filtered sample."""
-    for section in range(sos.shape[0]):
-        value, state1[section], state2[section] = biquad_step(
-            value, section_coefficients(sos, section), state1[section], state2[section])
-    return value

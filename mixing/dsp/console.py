@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from mixing.dsp.eq import apply_response, eq_response, fft_size, schema_tail_samples
+from mixing.dsp.kept import BoundedAudioStore, kept_strips_max_bytes
 from mixing.dsp.limiter import driven_ceiling, loudness_gain_db
 from mixing.dsp.match_eq import match_eq_spectrum
 from mixing.dsp.pan import pan, pan_gains
@@ -185,8 +186,13 @@ class IncrementalRenderer:
 
     ``tracks``: the trimmed stems, each (channels, samples) with channels 1 or 2
     and equal samples. Each track's strip output before panning is kept (float32,
-    channels x samples per track), and so is the running stereo sum of the
-    active tracks (float64, so that many edits add no audible rounding). A
+    channels x samples per track) in a store bounded by ``max_kept_bytes``
+    (default :func:`mixing.dsp.kept.kept_strips_max_bytes`, 1 GiB), the least
+    recently used evicted first; a track whose output was evicted is processed
+    again, with the same settings and so to the same samples, when its audio is
+    needed (its pan or mute/solo state changes, its settings change, or
+    :meth:`strip_outputs` reads it). The running stereo sum of the active tracks
+    is kept whole (float64, so that many edits add no audible rounding). A
     render re-processes a track only when its parameters other than ``pan_pct``
     changed, and updates the sum only for tracks whose audio, pan or
     mute/solo state changed. The output of the master bus's dynamics stages (EQ,
@@ -198,18 +204,21 @@ class IncrementalRenderer:
     (``mixing.dsp.reverb``, one convolution for all tracks); its return, kept
     for the last send and bus settings, joins the sum before the master bus;
     with every send off neither exists. ``processed_tracks``
-    counts the track strips run so far; ``track_levels_db`` holds each track's
+    counts the track strips run so far (evicted ones run again included); ``track_levels_db`` holds each track's
     RMS level (dBFS, mean over the two output channels) after its strip and
     pan, for a level overview; ``loudness_gain_db`` the gain the loudness
     stage applied in the last render.
     """
 
-    def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int, device: torch.device | str | None = None):
+    def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int, device: torch.device | str | None = None,
+                 *, max_kept_bytes: int | None = None):
         self.samples = _check_tracks(tracks, 0)
         self.sample_rate = sample_rate
         self.device = torch.device(device) if device is not None else tracks[0].device
         self.tracks = [track.detach().to(self.device, torch.float32) for track in tracks]
-        self._processed: list[torch.Tensor | None] = [None] * len(tracks)
+        self._kept = BoundedAudioStore(kept_strips_max_bytes() if max_kept_bytes is None else max_kept_bytes)
+        # Each track's row as last processed (what an evicted output is made again from) and its strip settings.
+        self._processed_rows: list[Mapping[str, float] | None] = [None] * len(tracks)
         self._processed_with: list[dict[str, float] | None] = [None] * len(tracks)
         self._mean_square: list[list[float] | None] = [None] * len(tracks)
         self._sum = torch.zeros(2, self.samples, dtype=torch.float64, device=self.device)
@@ -251,7 +260,7 @@ class IncrementalRenderer:
 
     def _add_to(self, target: torch.Tensor, index: int, current: tuple[float, float] | None,
                 gains: tuple[float, float] | None) -> None:
-        processed = self._processed[index]
+        processed = self._output(index)
         for sign, channel_gains in ((-1.0, current), (1.0, gains)):
             if channel_gains is None:
                 continue
@@ -265,11 +274,7 @@ class IncrementalRenderer:
         active = [True] * len(self.tracks) if active is None else list(active)
         if len(active) != len(self.tracks):
             raise ValueError(f"active: {len(active)} flags for {len(self.tracks)} tracks")
-        for index, gains in enumerate(self._strips_and_levels(params)):
-            send_db = float(params.tracks[index].get("reverb_send_db", REVERB_SEND_OFF_DB))
-            send = (tuple(g * 10.0 ** (send_db / 20.0) for g in gains)
-                    if active[index] and send_db > REVERB_SEND_OFF_DB else None)
-            self._place_in_sum(index, gains if active[index] else None, send)
+        self._strips_and_levels(params, active)
         master = param_columns([params.master], list(MASTER_SPECS.values()), self.device)
         dynamics = self._master_dynamics(params.master, master)
         mastered = master_bus_after_dynamics(dynamics, self.sample_rate, master,
@@ -286,17 +291,24 @@ class IncrementalRenderer:
         self._strips_and_levels(params)
         return list(self.track_levels_db)
 
+    @property
+    def kept_strip_bytes(self) -> int:
+        """The bytes of strip outputs kept now (at most ``max_kept_bytes``, or one output alone over it)."""
+        return self._kept.nbytes
+
     def bus_sum(self) -> torch.Tensor:
         """The sum of the active tracks after their strips and pans as last rendered, before the master bus:
         (2, samples) float32, a copy."""
         return self._sum.float()
 
     @torch.no_grad()
-    def strip_outputs(self, params: MixParams) -> list[torch.Tensor]:
+    def strip_outputs(self, params: MixParams) -> Sequence[torch.Tensor]:
         """Each track's strip output before pan under ``params``, (channels, samples) float32 on :attr:`device`,
-        made as :meth:`track_levels` makes them: the renderer's kept audio, to read, not to change."""
+        made as :meth:`track_levels` makes them: the renderer's kept audio, to read, not to change. The sequence
+        fetches each track's output when it is read (processing an evicted one again), so that going through
+        it holds one output at a time beyond the store's bound."""
         self._strips_and_levels(params)
-        return list(self._processed)
+        return _StripOutputs(self)
 
     @staticmethod
     def strip_settings(params: MixParams) -> list[tuple[tuple[str, float], ...]]:
@@ -305,33 +317,57 @@ class IncrementalRenderer:
         return [tuple(sorted((name, float(value)) for name, value in values.items() if name not in _AFTER_STRIP))
                 for values in params.tracks]
 
-    def _strips_and_levels(self, params: MixParams) -> list[tuple[float, float]]:
-        """Re-process the tracks whose strip settings changed, set ``track_levels_db``; returns each track's
-        pan gains (left, right)."""
+    def _output(self, index: int) -> torch.Tensor:
+        """Track ``index``'s strip output under the settings it was last processed with: the kept one, or,
+        when evicted, the same made again (and kept)."""
+        processed = self._kept.get(index)
+        if processed is None:
+            ((_, processed),) = strips_before_pan([self.tracks[index]], [self._processed_rows[index]],
+                                                  self.sample_rate, self._exact_iir)
+            self._kept.put(index, processed)
+            self.processed_tracks += 1
+        return processed
+
+    def _strips_and_levels(self, params: MixParams, active: Sequence[bool] | None = None) -> None:
+        """Re-process the tracks whose strip settings changed and set ``track_levels_db``; with ``active``
+        (a flag per track), also place every track in the sum and the reverb send as :meth:`render` needs, each
+        processed track as soon as it is made, so that the store's bound never evicts one before it is summed."""
         if len(params.tracks) != len(self.tracks):
             raise ValueError(f"{len(params.tracks)} track parameter sets for {len(self.tracks)} tracks")
+        all_gains = [tuple(float(g) for g in pan_gains(torch.tensor([float(values["pan_pct"])]), track.shape[0])[0])
+                     for values, track in zip(params.tracks, self.tracks, strict=True)]
+
+        def place(index: int) -> None:
+            if active is None:
+                return
+            gains = all_gains[index] if active[index] else None
+            send_db = float(params.tracks[index].get("reverb_send_db", REVERB_SEND_OFF_DB))
+            send = (tuple(g * 10.0 ** (send_db / 20.0) for g in gains)
+                    if gains is not None and send_db > REVERB_SEND_OFF_DB else None)
+            self._place_in_sum(index, gains, send)
+
         strip_values = [dict(settings) for settings in self.strip_settings(params)]
         changed = [index for index in range(len(self.tracks)) if self._processed_with[index] != strip_values[index]]
         for index in changed:
             self._place_in_sum(index, None)
-            self._processed[index] = None  # frees the old audio before the new is made
+            self._kept.discard(index)  # frees the old audio before the new is made
         for position, processed in strips_before_pan([self.tracks[index] for index in changed],
                                                      [params.tracks[index] for index in changed], self.sample_rate,
                                                      self._exact_iir):
             index = changed[position]
-            self._processed[index] = processed
+            self._kept.put(index, processed)
             self._mean_square[index] = [float(channel.square().mean()) for channel in processed]
+            self._processed_rows[index] = dict(params.tracks[index])
             self._processed_with[index] = strip_values[index]
             self.processed_tracks += 1
-        all_gains = []
-        for index, values in enumerate(params.tracks):
-            processed = self._processed[index]
-            gains = tuple(float(g) for g in pan_gains(torch.tensor([float(values["pan_pct"])]), processed.shape[0])[0])
+            place(index)
+        made = set(changed)
+        for index, gains in enumerate(all_gains):
+            if index not in made:
+                place(index)
             mean_square = self._mean_square[index]
             panned_mean_square = sum(g**2 * mean_square[min(c, len(mean_square) - 1)] for c, g in enumerate(gains)) / 2
             self.track_levels_db[index] = 10.0 * math.log10(panned_mean_square + _MEAN_SQUARE_FLOOR)
-            all_gains.append(gains)
-        return all_gains
 
     def _master_dynamics(self, values: Mapping[str, float], master: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The sum through the master's dynamics stages, (1, 2, samples); kept while sum and settings stay."""
@@ -369,6 +405,24 @@ class IncrementalRenderer:
         if self._dynamics_spectrum is None:
             self._dynamics_spectrum = match_eq_spectrum(self._dynamics, self.sample_rate)
         return self._dynamics_spectrum
+
+
+class _StripOutputs(Sequence):
+    """The renderer's strip outputs as :meth:`IncrementalRenderer.strip_outputs` returns them, each read when
+    indexed."""
+
+    def __init__(self, renderer: IncrementalRenderer):
+        self._renderer = renderer
+
+    def __len__(self) -> int:
+        return len(self._renderer.tracks)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"track {index} of {len(self)}")
+        return self._renderer._output(index % len(self))
 
 
 def render_mix(tracks: Sequence[torch.Tensor], params: MixParams, sample_rate: int) -> torch.Tensor:

@@ -31,7 +31,7 @@ import scipy.fft
 import torch
 from dasp_pytorch.signal import biquad
 
-from mixing.dsp.biquad import biquad_sections
+from mixing.dsp.biquad import biquad_step, section_coefficients
 from mixing.params import EQ_BANDS, EQ_GAIN_RANGE_DB, PEAK_Q_RANGE, SHELF_Q_RANGE
 
 # Guards against the NaN responses listed in shared/DSP.md (Q = 0, cutoff 0 Hz
@@ -219,21 +219,53 @@ def parametric_eq(
     return apply_response(torch.fft.rfft(x, n_fft), response, n_fft, samples)
 
 
+# Samples filtered through one section before the next: a block's float64 values stay in the cache while every
+# section runs over them, and each section's state stays in registers within the block.
+_CASCADE_BLOCK_SAMPLES = 4096
+# A section's state under this (-600 dB) is set to 0 between blocks: after a stem falls silent its state would
+# otherwise decay through the subnormal numbers, each operation on which costs about a hundred normal ones (a stem
+# that is silent half the time filtered 10 times slower). The change to any output sample is under 1e-30.
+_STATE_FLUSH = 1e-30
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _biquad_cascade(signal, sos):
     # signal (rows, samples) float32; sos (rows, sections, 6) float64 with a0 = 1.
-    # The state stays in float64: low, narrow bands have poles within 1e-4 of
-    # z = 1, where float32 state leaves only ~40 dB signal-to-noise. Same
-    # recursion as scipy.signal.sosfilt, without its float64 copies of the audio.
+    # The state and the values between sections stay in float64: low, narrow bands have poles within 1e-4 of
+    # z = 1, where float32 state leaves only ~40 dB signal-to-noise. The recursion of scipy.signal.sosfilt,
+    # without its float64 copies of the audio, block by block and section after section (the same arithmetic as
+    # sample after sample). A section whose b equals its a (a band at 0 dB) passes its input through exactly and
+    # is skipped, as is a section at rest (state 0) over a block of digital silence.
     rows, samples = signal.shape
     sections = sos.shape[1]
     out = np.empty_like(signal)
     for row in numba.prange(rows):
+        coefficients = sos[row]
         state1 = np.zeros(sections)
         state2 = np.zeros(sections)
-        coefficients = sos[row]
-        for n in range(samples):
-            out[row, n] = biquad_sections(np.float64(signal[row, n]), coefficients, state1, state2)
+        passes = np.empty(sections, np.bool_)
+        for section in range(sections):
+            passes[section] = (coefficients[section, 0] == 1.0 and coefficients[section, 1] == coefficients[section, 4]
+                               and coefficients[section, 2] == coefficients[section, 5])
+        block = np.empty(_CASCADE_BLOCK_SAMPLES)
+        for start in range(0, samples, _CASCADE_BLOCK_SAMPLES):
+            length = min(_CASCADE_BLOCK_SAMPLES, samples - start)
+            silent = True
+            for i in range(length):
+                block[i] = np.float64(signal[row, start + i])
+                silent = silent and block[i] == 0.0
+            for section in range(sections):
+                first, second = state1[section], state2[section]
+                if passes[section] or (silent and first == 0.0 and second == 0.0):
+                    continue
+                section_sos = section_coefficients(coefficients, section)
+                for i in range(length):
+                    block[i], first, second = biquad_step(block[i], section_sos, first, second)
+                state1[section] = first if abs(first) >= _STATE_FLUSH else 0.0
+                state2[section] = second if abs(second) >= _STATE_FLUSH else 0.0
+                silent = False
+            for i in range(length):
+                out[row, start + i] = block[i]
     return out
 
 

@@ -151,6 +151,19 @@ def test_exact_iir_matches_scipy_sosfilt():
     )
 
 
+def test_exact_iir_through_silences_and_flat_bands_matches_scipy_sosfilt():
+    # Sound, then 3 s of digital silence: the ringing decays and its state is flushed under 1e-30, unheard.
+    x = torch.zeros(1, 2, 4 * SAMPLE_RATE)
+    x[..., :SAMPLE_RATE] = torch.randn(1, 2, SAMPLE_RATE, generator=torch.Generator().manual_seed(5)) * 0.1
+    params = extreme_eq(1)
+    params["eq_band2_gain_db"] = torch.tensor([0.0])  # a flat band: skipped, exactly as filtering by it
+    coefficients = band_coefficients(params, SAMPLE_RATE)
+    sos = np.stack([torch.cat([b[0], a[0]]).numpy() for b, a in coefficients])
+    expected = scipy.signal.sosfilt(sos, x[0].double().numpy(), axis=-1)
+    filtered = parametric_eq_iir(x, SAMPLE_RATE, params)[0]
+    torch.testing.assert_close(filtered.double(), torch.from_numpy(expected), atol=1e-6, rtol=0)
+
+
 @pytest.mark.parametrize("samples, tail, expected", [
     (180 * 44100, 11025, 2**23),  # the power of two, 5 % over the fast length 7962624
     (441000, 4096, 2**4 * 3**2 * 5**5),  # an excerpt: the fast length 450000, not 2^19

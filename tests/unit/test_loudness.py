@@ -13,6 +13,7 @@ from mixing.loudness import (
     integrated_loudness_lufs,
     k_weighting_sos,
     normalize_to_lufs,
+    trim_tracks_in_place,
     trim_tracks_to_input_level,
 )
 from mixing.params import TRACK_INPUT_LUFS
@@ -132,3 +133,23 @@ def test_trim_brings_stems_to_the_input_level_caps_boosts_and_skips_silence():
     assert integrated_loudness_lufs(trimmed[1], SR) < TRACK_INPUT_LUFS - 1.0
     assert gains_db[2] == 0.0 and torch.equal(trimmed[2], silent)
     assert math.isclose(gains_db[0], TRACK_INPUT_LUFS - integrated_loudness_lufs(loud, SR), abs_tol=1e-9)
+
+
+def test_trimming_in_place_gives_the_samples_and_trims_of_the_trim_to_input_level():
+    generator = torch.Generator().manual_seed(3)
+    tracks = [0.1 * torch.randn(2, 3 * SR, generator=generator),  # loud: trimmed down
+              5e-4 * torch.randn(1, 3 * SR, generator=generator),  # quiet: raised by MAX_TRIM_GAIN_DB only
+              torch.zeros(2, SR)]  # silent: left alone
+    trimmed, trim_db = trim_tracks_to_input_level(tracks, SR)
+    in_place = [track.clone() for track in tracks]
+    storages = [track.untyped_storage().data_ptr() for track in in_place]
+    in_place_db, loudness_lufs = trim_tracks_in_place(in_place, SR)
+    assert in_place_db == trim_db
+    assert trim_db[1] == MAX_TRIM_GAIN_DB and trim_db[2] == 0.0
+    for before, after in zip(trimmed, in_place, strict=True):
+        assert torch.equal(before, after)
+    assert [track.untyped_storage().data_ptr() for track in in_place] == storages
+    # The loudness after the trim, without measuring again: the target, the quiet track 30 dB up, silence.
+    assert loudness_lufs[0] == pytest.approx(TRACK_INPUT_LUFS, abs=1e-9)
+    assert loudness_lufs[1] == pytest.approx(integrated_loudness_lufs(in_place[1], SR), abs=1e-4)
+    assert loudness_lufs[2] == float("-inf")

@@ -227,3 +227,17 @@ def test_a_session_with_only_the_references_features_renders_and_analyses_as_wit
     assert analysis["readings"] == expected["readings"]
     with pytest.raises(MixingError):
         MixSession(stems(), device="cpu").analyse(without_audio.render(params))
+
+
+def test_a_session_trimming_in_place_holds_the_song_once_and_mixes_as_one_that_copies(reference):
+    copying = MixSession(with_silence(), reference, device="cpu")
+    owning_stems = with_silence()
+    owning = MixSession(owning_stems, reference, device="cpu", trim_in_place=True)
+    assert owning.silent == copying.silent  # judged before the audio is scaled
+    assert owning.trim_db == copying.trim_db
+    for kept, stem, trimmed in zip(owning.tracks, owning_stems.audio, copying.tracks, strict=True):
+        assert kept is stem  # the stems' own tensors, scaled
+        assert torch.equal(kept, trimmed)
+    torch.testing.assert_close(owning.baseline, copying.baseline, atol=1e-6, rtol=0.0)
+    params = edited(MixParams.default(5))
+    assert torch.equal(owning.render(params), copying.render(params))
