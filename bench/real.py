@@ -11,11 +11,16 @@ Cases, per song ``i`` (its stems in that window):
 
 - ``other``: toward song ``i + 1``'s mix (its master, else the plain sum of its stems) in its own window, the
   paper's setting: a reference of different music;
-- ``own``: toward the plain sum of song ``i``'s own stems, a rough mix as a user would bring it: the one case
+- ``own``: toward the plain sum of song ``i``'s own stems, a rough mix as a user would bring it: a case
   with ground truth, every track at unity gain. Besides the AF loss it reports the balance error: each
   track's level in the mix (after its strip and pan, :meth:`IncrementalRenderer.track_levels`) against its
   level in the sum, relative to the mean over the tracks (the loudness stage makes a common offset
-  inaudible), RMS over the tracks that sound in the window, and that of the lead vocal (``VOX LEAD``).
+  inaudible), RMS over the tracks that sound in the window, and that of the lead vocal (``VOX LEAD``);
+- ``synthetic``: toward song ``i``'s stems mixed with seeded random gains (uniform within +-SYNTHETIC_GAIN_DB),
+  pans (within +-SYNTHETIC_PAN_PCT) and a mild EQ per track (low shelf, one peak and high shelf, each within
+  +-SYNTHETIC_EQ_DB), by the console's own pan law and EQ (:func:`synthetic_mix`): a rough mix that is not
+  the plain sum, whose ground truth is exact, each track's level being that of its part of the sum. The
+  same balance error as ``own``, against those levels; the seed is in the reference's name and the JSON.
 
 Figures, at -16 LUFS each: the AF loss of eq. 8 with the bark spectrum as Diff-MST's code takes it
 (:func:`mixing.losses.feature_metrics`, mid and side, 32768 points) and with the fitting's
@@ -28,6 +33,7 @@ runs). Prints figures; asserts nothing.
 
     .venv/bin/python bench/real.py --json var/bench/real.json
     .venv/bin/python bench/real.py --songs ../shared/real/lithium var/real/6.Caesium --window-s 20
+    .venv/bin/python bench/real.py --cases own synthetic --methods auto --seed 0 --window-s 20
 """
 from __future__ import annotations
 
@@ -50,15 +56,22 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mixing.audio import Stems, is_audio_filename, load_audio, load_stems  # noqa: E402
+from mixing.dsp.eq import eq_param_names, parametric_eq_iir  # noqa: E402
+from mixing.dsp.pan import pan  # noqa: E402
 from mixing.excerpts import pick_windows  # noqa: E402
 from mixing.features import FIT_BARK, PAPER_BARK, bark_band_centres_hz, bark_spectrum  # noqa: E402
 from mixing.losses import PAPER_WEIGHTS, feature_metrics  # noqa: E402
 from mixing.loudness import integrated_loudness_lufs, normalize_to_lufs  # noqa: E402
+from mixing.params import TRACK_SPECS  # noqa: E402
 from mixing.pipeline import as_stereo  # noqa: E402
 from mixing.session import MixSession  # noqa: E402
 
 METHODS = ("equal-loudness", "auto", "matchering")
-CASE_TYPES = ("other", "own")
+CASE_TYPES = ("other", "own", "synthetic")
+# The synthetic references' draws, each uniform within +- this: a rough mix's spread, not a producer's.
+SYNTHETIC_GAIN_DB = 6.0
+SYNTHETIC_PAN_PCT = 60.0
+SYNTHETIC_EQ_DB = 3.0
 COMPARE_LUFS = -16.0
 HIGH_MIN_HZ = 4000.0
 DEFAULT_SONGS = [ROOT.parent / "shared" / "real" / "lithium", *sorted((ROOT / "var" / "real").glob("*"))]
@@ -93,6 +106,22 @@ class CaseResult:
     balance_rms_db: float | None = None
     lead_vocal_db: float | None = None
     tracks: int = 0
+    seed: int | None = None  # the synthetic reference's
+    track_errors_db: dict[str, float] = field(default_factory=dict)  # the balance error of each sounding track
+
+
+@dataclass
+class SyntheticMix:
+    """A song's stems mixed with known random settings: ``audio`` (2, samples), the sum of the tracks' parts;
+    per track its ``gain_db``, ``pan_pct`` and EQ gains ``eq_db`` (schema names), and ``levels_db``, the level of
+    its part of the sum (mean square over both channels, as :meth:`IncrementalRenderer.track_levels` measures)."""
+
+    audio: torch.Tensor
+    gain_db: list[float]
+    pan_pct: list[float]
+    eq_db: list[dict[str, float]]
+    levels_db: list[float]
+    seed: int
 
 
 def _stem_paths(folder: Path) -> tuple[list[Path], Path | None]:
@@ -120,6 +149,34 @@ def load_song(folder: Path, window_s: float) -> Song:
     else:
         mix, source = stem_sum, "stem sum"
     return Song(folder.name, cut, mix.contiguous(), source, stem_sum, start / stems.sample_rate)
+
+
+def synthetic_mix(stems: Stems, seed: int) -> SyntheticMix:
+    """``stems`` gained, equalised (the console's EQ: a low shelf, the band-2 peak at a random frequency, Q 1, and
+    a high shelf) and panned (the console's pan law) with settings drawn from ``seed``, and summed."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def uniform(low: float, high: float) -> float:
+        return low + (high - low) * float(torch.rand(1, generator=generator))
+
+    audio = torch.zeros(2, stems.audio[0].shape[-1])
+    mix = SyntheticMix(audio, [], [], [], [], seed)
+    for track in stems.audio:
+        gain_db = uniform(-SYNTHETIC_GAIN_DB, SYNTHETIC_GAIN_DB)
+        pan_pct = uniform(-SYNTHETIC_PAN_PCT, SYNTHETIC_PAN_PCT)
+        eq = {name: TRACK_SPECS[name].default for name in eq_param_names()}
+        eq_db = {f"eq_{band}_gain_db": uniform(-SYNTHETIC_EQ_DB, SYNTHETIC_EQ_DB)
+                 for band in ("low_shelf", "band2", "high_shelf")}
+        eq.update(eq_db, eq_band2_freq_hz=200.0 * 20.0 ** uniform(0.0, 1.0), eq_band2_q=1.0)
+        shaped = parametric_eq_iir(track[None] * 10.0 ** (gain_db / 20.0), stems.sample_rate,
+                                   {name: torch.tensor([value]) for name, value in eq.items()})
+        part = pan(shaped, stems.sample_rate, torch.tensor([pan_pct]))[0]
+        audio += part
+        mix.gain_db.append(gain_db)
+        mix.pan_pct.append(pan_pct)
+        mix.eq_db.append(eq_db | {"eq_band2_freq_hz": eq["eq_band2_freq_hz"]})
+        mix.levels_db.append(10.0 * math.log10(float(part.double().square().mean()) + 1e-30))
+    return mix
 
 
 def matchering_master(target: torch.Tensor, reference: torch.Tensor, sample_rate: int) -> torch.Tensor:
@@ -158,14 +215,28 @@ def high_band_errors_db(mix: torch.Tensor, reference: torch.Tensor, sample_rate:
             "mid_high_rms_db": float(mid.pow(2).mean().sqrt())}
 
 
-def _balance_summary(differences_db: dict[str, float]) -> tuple[float | None, float | None]:
-    """(RMS, lead vocal's) of per-track level differences in dB, each taken relative to their mean."""
+@dataclass
+class BalanceError:
+    """Per-track level differences of a mix from the truth, relative to their mean: ``rms_db`` over the tracks,
+    the lead vocal's ``lead_vocal_db`` (None without one), and every track's in ``tracks_db``."""
+
+    rms_db: float | None
+    lead_vocal_db: float | None
+    tracks_db: dict[str, float]
+
+
+def _balance_summary(differences_db: dict[str, float]) -> BalanceError:
     if len(differences_db) < 2:
-        return None, None
+        return BalanceError(None, None, {})
     offset = statistics.fmean(differences_db.values())
     errors = {name: difference - offset for name, difference in differences_db.items()}
     lead = next((error for name, error in errors.items() if "VOX LEAD" in name.upper()), None)
-    return math.sqrt(statistics.fmean(e * e for e in errors.values())), lead
+    return BalanceError(math.sqrt(statistics.fmean(e * e for e in errors.values())), lead, errors)
+
+
+def own_levels_db(stems: Stems) -> list[float]:
+    """Each stem's level in the plain sum of the stems (a mono stem copied to both channels)."""
+    return [10.0 * math.log10(float(as_stereo(audio).double().pow(2).mean()) + 1e-30) for audio in stems.audio]
 
 
 def _sounding(stems: Stems) -> list[tuple[int, str, torch.Tensor]]:
@@ -175,23 +246,34 @@ def _sounding(stems: Stems) -> list[tuple[int, str, torch.Tensor]]:
             if math.isfinite(integrated_loudness_lufs(as_stereo(audio), stems.sample_rate))]
 
 
-def balance_errors_db(session: MixSession, params, stems: Stems) -> tuple[float | None, float | None]:
-    """The ``own`` case's balance error under ``params``: RMS over sounding tracks of each one's level in the mix
-    against its level in the plain sum, and the lead vocal's (None without one)."""
+def balance_errors_db(session: MixSession, params, stems: Stems, truth_db: list[float]) -> BalanceError:
+    """The balance error under ``params``: each sounding track's level in the mix against ``truth_db``, its level
+    in the reference."""
     levels_db = session.renderer.track_levels(params)
-    return _balance_summary({name: levels_db[index] - 10.0 * math.log10(float(stereo.double().pow(2).mean()))
-                             for index, name, stereo in _sounding(stems)})
+    return _balance_summary({name: levels_db[index] - truth_db[index] for index, name, _ in _sounding(stems)})
 
 
-def run_cases(songs: list[Song], methods=METHODS, case_types=CASE_TYPES, log=print, **mix_options) -> list[CaseResult]:
-    """Every case type, song and method; see the module docstring."""
+def run_cases(songs: list[Song], methods=METHODS, case_types=CASE_TYPES, log=print, seed: int = 0,
+              **mix_options) -> list[CaseResult]:
+    """Every case type, song and method; see the module docstring. Song ``i``'s synthetic reference is drawn
+    from ``seed + i``."""
     results = []
     for case_type in case_types:
         for index, song in enumerate(songs):
-            reference = songs[(index + 1) % len(songs)] if case_type == "other" else song
-            reference_mix = reference.mix if case_type == "other" else song.stem_sum
+            reference_name, song_seed, truth_db = song.name, None, None
+            if case_type == "other":
+                other = songs[(index + 1) % len(songs)]
+                reference_name, reference_mix = other.name, other.mix
+            elif case_type == "own":
+                reference_mix, truth_db = song.stem_sum, own_levels_db(song.stems)
+            else:
+                song_seed = seed + index
+                synthetic = synthetic_mix(song.stems, song_seed)
+                reference_name = f"{song.name} synthetic (seed {song_seed})"
+                reference_mix, truth_db = synthetic.audio, synthetic.levels_db
             for method in methods:
-                result = CaseResult(case_type, song.name, reference.name, method, tracks=len(song.stems.audio))
+                result = CaseResult(case_type, song.name, reference_name, method, tracks=len(song.stems.audio),
+                                    seed=song_seed)
                 session = MixSession(song.stems, reference_mix)
                 began = time.perf_counter()
                 if method == "matchering":
@@ -210,26 +292,26 @@ def run_cases(songs: list[Song], methods=METHODS, case_types=CASE_TYPES, log=pri
                 result.af_loss_fit_bark = feature_metrics(mix, target, sample_rate, bark=FIT_BARK)["af_loss"]
                 for key, value in high_band_errors_db(mix, target, sample_rate).items():
                     setattr(result, key, value)
-                if case_type == "own":
-                    if mixed.params is None:
-                        # Equal loudness: every track at the same loudness, so its level in the mix is its loudness.
-                        result.balance_rms_db, result.lead_vocal_db = _equal_loudness_balance(song.stems)
-                    else:
-                        result.balance_rms_db, result.lead_vocal_db = balance_errors_db(session, mixed.params,
-                                                                                        song.stems)
+                if truth_db is not None:
+                    # Equal loudness has no params: every track at the same loudness.
+                    error = (_equal_loudness_balance(song.stems, truth_db) if mixed.params is None
+                             else balance_errors_db(session, mixed.params, song.stems, truth_db))
+                    result.balance_rms_db, result.lead_vocal_db = error.rms_db, error.lead_vocal_db
+                    result.track_errors_db = error.tracks_db
                 results.append(result)
-                log(f"[{case_type}] {song.name} -> {reference.name} {method}: AF {result.af_loss:.4g} "
+                log(f"[{case_type}] {song.name} -> {reference_name} {method}: AF {result.af_loss:.4g} "
                     f"(fit bark {result.af_loss_fit_bark:.4g}), side >4 kHz {result.side_high_mean_db:+.1f} dB mean "
                     f"{result.side_high_rms_db:.1f} dB RMS, {result.wall_s:.1f} s"
                     + (f", balance {result.balance_rms_db:.2f} dB RMS" if result.balance_rms_db is not None else ""))
     return results
 
 
-def _equal_loudness_balance(stems: Stems) -> tuple[float | None, float | None]:
-    """The ``own`` balance error of the equal-loudness anchor: each track's loudness set equal, against the sum."""
-    # Raised to a common loudness L, a track's level moves by L - loudness: relative to the sum, -loudness.
-    return _balance_summary({name: -integrated_loudness_lufs(stereo, stems.sample_rate)
-                             for _, name, stereo in _sounding(stems)})
+def _equal_loudness_balance(stems: Stems, truth_db: list[float]) -> BalanceError:
+    """The balance error of the equal-loudness anchor: each track's loudness set equal, against ``truth_db``."""
+    # Raised to a common loudness L, a track's level moves by L - loudness from its own level in the sum.
+    own_db = own_levels_db(stems)
+    return _balance_summary({name: own_db[index] - integrated_loudness_lufs(stereo, stems.sample_rate)
+                             - truth_db[index] for index, name, stereo in _sounding(stems)})
 
 
 def summarize(results: list[CaseResult]) -> dict:
@@ -241,6 +323,7 @@ def summarize(results: list[CaseResult]) -> dict:
             rows = [r for r in results if r.case_type == case_type and r.method == method]
             ratios = [r.af_loss / anchor[(r.case_type, r.song)] for r in rows if anchor.get((r.case_type, r.song))]
             balance = [r.balance_rms_db for r in rows if r.balance_rms_db is not None]
+            leads = [abs(r.lead_vocal_db) for r in rows if r.lead_vocal_db is not None]
             summary[f"{case_type}/{method}"] = {
                 "cases": len(rows),
                 "af_loss_median": statistics.median(r.af_loss for r in rows),
@@ -249,6 +332,8 @@ def summarize(results: list[CaseResult]) -> dict:
                 "side_high_rms_db_median": statistics.median(r.side_high_rms_db for r in rows),
                 "side_high_mean_db_median": statistics.median(r.side_high_mean_db for r in rows),
                 "balance_rms_db_median": statistics.median(balance) if balance else None,
+                "balance_rms_db_worst": max(balance) if balance else None,
+                "lead_vocal_abs_db_worst": max(leads) if leads else None,
             }
     return summary
 
@@ -265,12 +350,16 @@ def format_report(results: list[CaseResult], summary: dict) -> str:
                      f"| {r.mid_high_rms_db:.1f} "
                      f"| {'-' if r.balance_rms_db is None else f'{r.balance_rms_db:.2f}'} "
                      f"| {'-' if r.lead_vocal_db is None else f'{r.lead_vocal_db:+.1f}'} | {r.wall_s:.1f} |")
+    def db(value, sign=""):
+        return "-" if value is None else f"{value:{sign}.2f}"
+
     lines += ["", "| Cases / method | n | AF median | / equal-loudness, median (worst) | side >4 kHz RMS dB, median "
-                  "| balance RMS dB, median |", "|---|---|---|---|---|---|"]
+                  "| balance RMS dB, median (worst) | lead vocal, worst abs dB |", "|---|---|---|---|---|---|---|"]
     for key, f in summary.items():
-        balance = "-" if f["balance_rms_db_median"] is None else f"{f['balance_rms_db_median']:.2f}"
         lines.append(f"| {key} | {f['cases']} | {f['af_loss_median']:.4g} | {ratio(f['ratio_median'])} "
-                     f"({ratio(f['ratio_worst'])}) | {f['side_high_rms_db_median']:.1f} | {balance} |")
+                     f"({ratio(f['ratio_worst'])}) | {f['side_high_rms_db_median']:.1f} "
+                     f"| {db(f['balance_rms_db_median'])} ({db(f['balance_rms_db_worst'])}) "
+                     f"| {db(f['lead_vocal_abs_db_worst'])} |")
     return "\n".join(lines)
 
 
@@ -282,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     parser.add_argument("--time-budget-s", type=float, default=20.0, help="auto's fit budget (default %(default)s)")
     parser.add_argument("--iterations", type=int, default=150)
+    parser.add_argument("--seed", type=int, default=0, help="song i's synthetic reference is drawn from seed + i")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     folders = [folder for folder in args.songs if folder.is_dir()]
@@ -294,13 +384,14 @@ def main(argv: list[str] | None = None) -> int:
                       for s in songs), file=sys.stderr)
     results = run_cases(songs, methods=args.methods, case_types=args.cases,
                         log=lambda line: print(line, file=sys.stderr, flush=True),
-                        time_budget_s=args.time_budget_s, iterations=args.iterations)
+                        seed=args.seed, time_budget_s=args.time_budget_s, iterations=args.iterations)
     summary = summarize(results)
     print(format_report(results, summary))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         config = {"songs": [str(f) for f in folders], "window_s": args.window_s, "time_budget_s": args.time_budget_s,
-                  "iterations": args.iterations, "licence": "CC0 1.0 (Software-Entwicklungskit, Everything is Free)",
+                  "iterations": args.iterations, "seed": args.seed,
+                  "licence": "CC0 1.0 (Software-Entwicklungskit, Everything is Free)",
                   "source": "public repository ichbinsoftware/everythingisremixed, commit 6a6fbe3",
                   "windows_s": {s.name: s.window_start_s for s in songs}}
         args.json.write_text(json.dumps({"config": config, "summary": summary,

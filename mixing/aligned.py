@@ -8,9 +8,14 @@ low rate (:func:`find_alignment`); the mix is then, per STFT bin ``f`` and frame
     R_c(f, t) = m(f) sum_i g_i,c T_i,c(f, t)
 
 with ``g_i,c`` track ``i``'s amplitude gain into channel ``c`` (its fader and pan) and ``m(f)`` the
-master EQ, complex and smooth. Within a 1/6-octave band ``m`` is about constant, so least squares over
-the band's bins and frames gives ``a_i,b,c = m_b g_i,c``; then ``log |a| = log g + log |m_b|`` is solved
-across bands, each band weighted by the track's own energy there (:func:`aligned_gains`).
+master EQ, complex and smooth. Within a 1/6-octave band ``m`` (and any EQ of the track's own) is about
+constant, so least squares over the band's bins and frames gives ``a_i,b,c``, the track's gain into the
+channel in that band. Its gain over the whole spectrum is the RMS of ``|a_i,b,c|`` over the bands, each
+weighted by the track's energy there: its part of the reference holds that much more power than the track
+(:func:`aligned_gains`). No curve shared by all tracks is divided out: what a shared curve and each track's
+own EQ contributed cannot be told apart band by band (with tracks equalised one by one, a curve fitted across
+them takes the loudest track's EQ in each band for the master's), and the master stage matches whatever
+spectrum the tracks leave.
 """
 from __future__ import annotations
 
@@ -34,7 +39,6 @@ N_FFT = 2048
 # dozen unknowns per band, and a bounded cost on a long song.
 _BLOCK_FRAMES = 128
 _MAX_BLOCKS = 12
-_LOG_ITERATIONS = 30
 
 
 @dataclass
@@ -102,16 +106,27 @@ def _overlap(stems: torch.Tensor, reference: torch.Tensor, offset: int) -> tuple
     return stems[..., start:stop], reference[..., start + offset:stop + offset]
 
 
+def _covering_bands(sample_rate: int) -> torch.Tensor:
+    """(bands, bins) 0/1: :func:`mixing.balance.band_matrix`'s bands at N_FFT, and the bins below and above them as
+    two more, so that every bin's power counts toward a track's level."""
+    matrix = band_matrix(sample_rate, N_FFT)
+    covered = matrix.sum(dim=0) > 0
+    first = int(torch.nonzero(covered)[0])
+    outside = [(~covered) & (torch.arange(len(covered)) < first), (~covered) & (torch.arange(len(covered)) > first)]
+    return torch.cat([matrix, *(rows.double()[None] for rows in outside if rows.any())])
+
+
 def aligned_gains(tracks: Sequence[torch.Tensor], reference: torch.Tensor, sample_rate: int,
                   offset_samples: int) -> torch.Tensor:
-    """Each track's amplitude gain into the reference's left and right channels, (tracks, 2), up to one factor
-    shared by all (the master's level).
+    """Each track's amplitude gain into the reference's left and right channels, (tracks, 2): the RMS over its
+    spectrum of its per-band gains, weighted by its energy, so that a track of power ``P_c`` in channel ``c``
+    holds ``gain_c^2 P_c`` in the reference, whatever EQ it went through there.
 
     Args:
         tracks: each (channels 1 or 2, samples), all the same length; a mono track feeds both channels.
         reference: (2, samples), playing the tracks' sample ``n`` at ``n + offset_samples``.
     """
-    bands = band_matrix(sample_rate, N_FFT).to(torch.complex128)  # (bands, bins)
+    bands = _covering_bands(sample_rate).to(torch.complex128)  # (bands, bins)
     count = len(tracks)
     gram = torch.zeros(2, bands.shape[0], count, count, dtype=torch.complex128)
     cross = torch.zeros(2, bands.shape[0], count, dtype=torch.complex128)
@@ -142,12 +157,6 @@ def aligned_gains(tracks: Sequence[torch.Tensor], reference: torch.Tensor, sampl
     # A small ridge keeps a band solvable where a track holds nothing (its gain there comes out ~0, unweighted).
     ridge = 1e-9 * energy.sum(dim=-1, keepdim=True).clamp_min(1e-30)
     solved = torch.linalg.solve(gram + torch.diag_embed(ridge.expand_as(energy)).to(gram.dtype), cross[..., None])
-    log_gain = solved[..., 0].abs().clamp_min(1e-6).log()  # (2, bands, tracks)
-    weight = energy / energy.sum(dim=(0, 1), keepdim=True).clamp_min(1e-30)
-    log_track = torch.zeros(2, count, dtype=torch.float64)
-    log_band = torch.zeros(bands.shape[0], dtype=torch.float64)
-    for _ in range(_LOG_ITERATIONS):
-        log_track = (weight * (log_gain - log_band[None, :, None])).sum(dim=1) / weight.sum(dim=1).clamp_min(1e-30)
-        band_weight = weight.sum(dim=(0, 2)).clamp_min(1e-30)
-        log_band = (weight * (log_gain - log_track[:, None, :])).sum(dim=(0, 2)) / band_weight
-    return log_track.exp().T.float()
+    band_power_gain = solved[..., 0].abs().square()  # (2, bands, tracks)
+    power_gain = (energy * band_power_gain).sum(dim=1) / energy.sum(dim=1).clamp_min(1e-30)  # (2, tracks)
+    return power_gain.sqrt().T.float()

@@ -293,14 +293,18 @@ def _aligned_balance(start: MixParams, tracks: Sequence[torch.Tensor], reference
 def pin_levels(params: MixParams, tracks: Sequence[torch.Tensor], targets_db: Sequence[float], sample_rate: int,
                *, device: torch.device | str | None = None) -> MixParams:
     """``params`` with each track's fader moved until its level after the strip and pan is its target in
-    ``targets_db`` (up to one shared offset; tracks as :func:`balance_to_reference` takes them). A fader ahead of
-    an engaged compressor moves the level by less than its own change, so after the first pass each track's
-    step is its residual over the slope the last pass measured (a secant step). After the fit, this restores a
-    measured balance that its EQ and compressor moves shifted."""
+    ``targets_db`` (up to one shared offset; tracks as :func:`balance_to_reference` takes them). After the fit,
+    this restores a measured balance that its EQ and compressor moves shifted.
+
+    Each track's compressor threshold moves with its fader, so the compressor acts on the moved signal as it
+    did before (the same gain reduction over time) and the level moves by the fader's change: a fader alone,
+    ahead of an engaged compressor, moves the level by less and changes how the track is compressed. Where a
+    threshold or fader reaches the end of its range that no longer holds, so after the first pass each
+    track's step is its residual over the slope the last pass measured (a secant step)."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     exact_iir = device.type == "cpu"
     pinned = copy.deepcopy(params)
-    gain = TRACK_SPECS["gain_db"]
+    gain, threshold = TRACK_SPECS["gain_db"], TRACK_SPECS["comp_threshold_db"]
     slopes = [1.0] * len(tracks)
     previous: tuple[list[float], list[float]] | None = None
     for _ in range(_ALIGNED_PASSES):
@@ -318,7 +322,9 @@ def pin_levels(params: MixParams, tracks: Sequence[torch.Tensor], targets_db: Se
         if max(abs(residual - mean_db) for residual in residual_db) < 0.05:
             break
         for row, change_db, slope in zip(pinned.tracks, residual_db, slopes, strict=True):
-            row["gain_db"] = gain.clamp(row["gain_db"] + (change_db - mean_db) / slope)
+            moved_db = gain.clamp(row["gain_db"] + (change_db - mean_db) / slope) - row["gain_db"]
+            row["gain_db"] += moved_db
+            row["comp_threshold_db"] = threshold.clamp(row["comp_threshold_db"] + moved_db)
     return pinned
 
 

@@ -4,7 +4,15 @@ import math
 import pytest
 import torch
 
-from bench.real import _equal_loudness_balance, balance_errors_db, high_band_errors_db, load_song, matchering_master
+from bench.real import (
+    _equal_loudness_balance,
+    balance_errors_db,
+    high_band_errors_db,
+    load_song,
+    matchering_master,
+    own_levels_db,
+    synthetic_mix,
+)
 from mixing import SAMPLE_RATE
 from mixing.audio import Stems
 from mixing.loudness import integrated_loudness_lufs
@@ -34,10 +42,12 @@ def stems(lead_channels: int = 2) -> Stems:
 def test_unity_faders_on_untrimmed_stereo_stems_have_no_balance_error_and_a_fader_move_shows_in_full():
     session = MixSession(stems(), device="cpu", trim_db=[0.0, 0.0, 0.0])
     params = MixParams.default(3)
-    balance, lead = balance_errors_db(session, params, stems())
+    error = balance_errors_db(session, params, stems(), own_levels_db(stems()))
+    balance, lead = error.rms_db, error.lead_vocal_db
     assert balance == pytest.approx(0.0, abs=0.01) and lead == pytest.approx(0.0, abs=0.01)
     params.tracks[1]["gain_db"] = 6.0
-    balance, lead = balance_errors_db(session, params, stems())
+    error = balance_errors_db(session, params, stems(), own_levels_db(stems()))
+    balance, lead = error.rms_db, error.lead_vocal_db
     # +6 dB on one of three tracks: its error is 6 - 2 = +4 dB, the others' -2 dB.
     assert lead == pytest.approx(4.0, abs=0.05)
     assert balance == pytest.approx(math.sqrt((16 + 4 + 4) / 3), abs=0.05)
@@ -46,12 +56,14 @@ def test_unity_faders_on_untrimmed_stereo_stems_have_no_balance_error_and_a_fade
 def test_a_mono_stem_at_unity_sits_3_db_under_the_sum_that_copies_it_to_both_channels():
     # The pan law puts a centred mono track at -3.01 dB in each channel; the plain sum copies it at full level.
     session = MixSession(stems(lead_channels=1), device="cpu", trim_db=[0.0, 0.0, 0.0])
-    _, lead = balance_errors_db(session, MixParams.default(3), stems(lead_channels=1))
+    lead = balance_errors_db(session, MixParams.default(3), stems(lead_channels=1),
+                             own_levels_db(stems(lead_channels=1))).lead_vocal_db
     assert lead == pytest.approx(-10 * math.log10(2) * 2 / 3, abs=0.05)
 
 
 def test_equal_loudness_moves_each_track_by_minus_its_loudness():
-    balance, lead = _equal_loudness_balance(stems())
+    error = _equal_loudness_balance(stems(), own_levels_db(stems()))
+    balance, lead = error.rms_db, error.lead_vocal_db
     # White noise of RMS 0.2, 0.05 and 0.1: loudness 0, -12.04 and -6.02 dB apart. Brought to one loudness the
     # tracks move by 0, +12.04 and +6.02 dB, +6.02 dB on average: errors -6.02, +6.02 and 0 dB.
     assert lead == pytest.approx(6.02, abs=0.1)
@@ -77,3 +89,20 @@ def test_matchering_masters_a_quiet_mix_up_to_the_references_loudness():
     assert mastered.shape == quiet.shape
     assert integrated_loudness_lufs(mastered, SAMPLE_RATE) == pytest.approx(
         integrated_loudness_lufs(reference, SAMPLE_RATE), abs=1.5)
+
+
+def test_the_synthetic_references_own_settings_on_the_console_have_no_balance_error():
+    song = stems(lead_channels=1)
+    synthetic = synthetic_mix(song, seed=3)
+    assert all(abs(gain_db) <= 6.0 for gain_db in synthetic.gain_db) and len(set(synthetic.gain_db)) == 3
+    assert synthetic_mix(song, seed=3).gain_db == synthetic.gain_db != synthetic_mix(song, seed=4).gain_db
+    params = MixParams.default(3)
+    for row, gain_db, pan_pct, eq_db in zip(params.tracks, synthetic.gain_db, synthetic.pan_pct, synthetic.eq_db,
+                                            strict=True):
+        row.update(eq_db, gain_db=gain_db, pan_pct=pan_pct, eq_band2_q=1.0, comp_ratio=1.0)
+    session = MixSession(song, device="cpu", trim_db=[0.0, 0.0, 0.0])
+    error = balance_errors_db(session, params, song, synthetic.levels_db)
+    assert error.rms_db == pytest.approx(0.0, abs=0.01)
+    # The truth is each track's part of the sum: the parts' powers add up to the sum's (independent noises).
+    total_db = 10 * math.log10(sum(10 ** (level_db / 10) for level_db in synthetic.levels_db))
+    assert total_db == pytest.approx(10 * math.log10(float(synthetic.audio.double().square().mean())), abs=0.05)
