@@ -95,7 +95,8 @@ def test_batch_items_are_filtered_with_their_own_gains():
     gains_db = random_gains_db(2, seed=5)
     together = match_eq(x, SAMPLE_RATE, gains_db)
     apart = torch.cat([match_eq(x[i : i + 1], SAMPLE_RATE, gains_db[i : i + 1]) for i in range(2)])
-    torch.testing.assert_close(together, apart, atol=1e-6, rtol=0)
+    # One FFT of the batch against one per item: float32 rounding of unit-variance noise, a few ULP.
+    torch.testing.assert_close(together, apart, atol=1e-5, rtol=0)
     assert not torch.allclose(together[0], together[1])
 
 
