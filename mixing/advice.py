@@ -204,20 +204,17 @@ def _strip_readings(renderer, params: MixParams, names: Sequence[str], sample_ra
     strips = renderer.strip_outputs(params)
     keys = [(index, name, settings) for index, (name, settings)
             in enumerate(zip(names, renderer.strip_settings(params), strict=True))]
-    spectra_now = {key: memo.spectra.get(key) for key in keys}
-    for key, audio in zip(keys, strips, strict=True):
-        if spectra_now[key] is None:
-            spectra_now[key] = _track_spectrum(audio, sample_rate)
-    memo.spectra = spectra_now
+
+    def remembered(kept: dict, measure) -> dict:
+        # A strip output is read only on a miss: reading one the renderer let go would process it again.
+        return {key: kept[key] if key in kept else measure(strips[key[0]], key[1]) for key in keys}
+
+    memo.spectra = remembered(memo.spectra, lambda audio, _: _track_spectrum(audio, sample_rate))
     roles = None
     if with_roles:
-        roles_now = {key: memo.roles.get(key) for key in keys}
-        for key, audio in zip(keys, strips, strict=True):
-            if roles_now[key] is None:
-                roles_now[key] = profile_track(audio.cpu(), sample_rate, key[1]).role
-        memo.roles = roles_now
-        roles = [roles_now[key] for key in keys]
-    return torch.stack([spectra_now[key] for key in keys]), roles
+        memo.roles = remembered(memo.roles, lambda audio, name: profile_track(audio.cpu(), sample_rate, name).role)
+        roles = [memo.roles[key] for key in keys]
+    return torch.stack([memo.spectra[key] for key in keys]), roles
 
 
 def _target_readings(session, target: MixParams, memo: AdviceMemo) -> dict:

@@ -219,7 +219,7 @@ class IncrementalRenderer:
         self._kept = BoundedAudioStore(kept_strips_max_bytes() if max_kept_bytes is None else max_kept_bytes)
         # Each track's row as last processed (what an evicted output is made again from) and its strip settings.
         self._processed_rows: list[Mapping[str, float] | None] = [None] * len(tracks)
-        self._processed_with: list[dict[str, float] | None] = [None] * len(tracks)
+        self._processed_with: list[tuple[tuple[str, float], ...] | None] = [None] * len(tracks)
         self._mean_square: list[list[float] | None] = [None] * len(tracks)
         self._sum = torch.zeros(2, self.samples, dtype=torch.float64, device=self.device)
         # The pan gains with which each track is in the sum; None: not in it.
@@ -346,7 +346,7 @@ class IncrementalRenderer:
                     if gains is not None and send_db > REVERB_SEND_OFF_DB else None)
             self._place_in_sum(index, gains, send)
 
-        strip_values = [dict(settings) for settings in self.strip_settings(params)]
+        strip_values = self.strip_settings(params)
         changed = [index for index in range(len(self.tracks)) if self._processed_with[index] != strip_values[index]]
         for index in changed:
             self._place_in_sum(index, None)
