@@ -45,18 +45,18 @@ def job_run(job_id: str, work: Callable[[Callable[[float, str], None]], dict]) -
         with _heartbeat(job_id, interval_s=settings.MIXREF_JOB_HEARTBEAT_S):
             result = work(report)
     except SoftTimeLimitExceeded:
-        job_fail(job_id=job_id, error=f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s.",
-                 stage_s=clock.stop())
-        return
+        message = f"Stopped after the time limit of {settings.CELERY_TASK_SOFT_TIME_LIMIT} s."
     except Exception as exc:
         error = as_application_error(exc)
         if error is None:
             logger.exception("job %s failed", job_id)
-            job_fail(job_id=job_id, error="Internal error; it has been logged.", stage_s=clock.stop())
+            message = "Internal error; it has been logged."
         else:
-            job_fail(job_id=job_id, error=error.message, stage_s=clock.stop())
+            message = error.message
+    else:
+        job_succeed(job_id=job_id, result=result, stage_s=clock.stop())
         return
-    job_succeed(job_id=job_id, result=result, stage_s=clock.stop())
+    job_fail(job_id=job_id, error=message, stage_s=clock.stop())
 
 
 class StageClock:

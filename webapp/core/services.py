@@ -79,25 +79,27 @@ def job_claim(*, job_id: str, max_attempts: int) -> Job | None:
 def job_progress_set(*, job_id: str, progress: float, stage: str, stage_s: dict[str, float] | None = None) -> None:
     if not 0.0 <= progress <= 1.0:
         raise ValueError(f"progress must be within 0..1, got {progress}")
-    timing = {} if stage_s is None else {"stage_s": stage_s}
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-        progress=progress, stage=stage, updated_at=timezone.now(), **timing
+        progress=progress, stage=stage, updated_at=timezone.now(), **_stage_times(stage_s)
     )
 
 
 def job_succeed(*, job_id: str, result: dict, stage_s: dict[str, float] | None = None) -> None:
-    timing = {} if stage_s is None else {"stage_s": stage_s}
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
         status=Job.Status.SUCCEEDED, progress=1.0, stage="done", error="", result=result, updated_at=timezone.now(),
-        **timing,
+        **_stage_times(stage_s),
     )
 
 
 def job_fail(*, job_id: str, error: str, stage_s: dict[str, float] | None = None) -> None:
-    timing = {} if stage_s is None else {"stage_s": stage_s}
     Job.objects.filter(pk=job_id, status__in=_UNFINISHED).update(
-        status=Job.Status.FAILED, stage="failed", error=error, updated_at=timezone.now(), **timing
+        status=Job.Status.FAILED, stage="failed", error=error, updated_at=timezone.now(), **_stage_times(stage_s)
     )
+
+
+def _stage_times(stage_s: dict[str, float] | None) -> dict:
+    """The update of a job's ``stage_s``; none when the caller keeps no stage times (a sweep, a cancel)."""
+    return {} if stage_s is None else {"stage_s": stage_s}
 
 
 def job_heartbeat(*, job_id: str) -> None:
