@@ -66,6 +66,8 @@ from mixing.fit import DEFAULT_TIME_BUDGET_S, fit_params, reference_loudness_luf
 from mixing.loudness import integrated_loudness_lufs, trim_tracks_to_input_level
 from mixing.master_match import match_master
 from mixing.params import MixParams
+from mixing.tone.family import stem_family
+from mixing.tone.stage import ToneStage
 
 logger = logging.getLogger(__name__)
 
@@ -150,8 +152,30 @@ class MixSession:
 
     @cached_property
     def renderer(self) -> IncrementalRenderer:
-        """The console over :attr:`tracks` on :attr:`device`, remembering what it last processed."""
-        return IncrementalRenderer(self.tracks, self.sample_rate, device=self.device)
+        """The console over :attr:`tracks` on :attr:`device`, remembering what it last processed, with
+        :attr:`tone` as its neural tone stage."""
+        return IncrementalRenderer(self.tracks, self.sample_rate, device=self.device, tone=self.tone)
+
+    @cached_property
+    def tone(self) -> ToneStage:
+        """The tracks' neural tone stage (:mod:`mixing.tone.stage`); their families as :meth:`set_families` last
+        set them, until then each stem's guess (:func:`mixing.tone.family.stem_family`)."""
+        return ToneStage([stem_family(name, audio.numpy(), self.sample_rate)
+                          for name, audio in zip(self.stems.names, self.stems.audio, strict=True)])
+
+    def set_families(self, families: Sequence[str | None]) -> list[str]:
+        """Each track's family for the tone stage: the given ones, and for a None the guess from the stem's name,
+        else its sound (:func:`mixing.tone.family.stem_family`). Returns the families now in use; a track whose
+        family changed gets its model's output made anew when next rendered with the stage on."""
+        if len(families) != len(self.stems.audio):
+            raise ValueError(f"families: {len(families)} families for {len(self.stems.audio)} stems")
+        chosen = [family if family is not None else stem_family(name, audio.numpy(), self.sample_rate)
+                  for family, name, audio in zip(families, self.stems.names, self.stems.audio, strict=True)]
+        if "tone" in self.__dict__:
+            self.tone.set_families(chosen)
+        else:
+            self.tone = ToneStage(chosen)
+        return chosen
 
     @cached_property
     def target_loudness_lufs(self) -> float:

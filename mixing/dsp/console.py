@@ -47,6 +47,7 @@ from mixing.params import (
     MixParams,
     denormalize_tensor,
 )
+from mixing.tone.stage import ToneStage
 
 # The master settings read after master_dynamics; the renderer keeps the dynamics output while all the others
 # stay, so that a setting added to the schema invalidates it unless it is listed here.
@@ -201,16 +202,20 @@ class IncrementalRenderer:
     counts the track strips run so far; ``track_levels_db`` holds each track's
     RMS level (dBFS, mean over the two output channels) after its strip and
     pan, for a level overview; ``loudness_gain_db`` the gain the loudness
-    stage applied in the last render.
+    stage applied in the last render. ``tone``: the tracks' neural tone stage (``mixing.tone.stage``), run on a
+    track's input before its strip where its ``tone_amount_pct`` is above 0; default: every family unknown, so
+    no track is shaped.
     """
 
-    def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int, device: torch.device | str | None = None):
+    def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int, device: torch.device | str | None = None,
+                 tone: ToneStage | None = None):
         self.samples = _check_tracks(tracks, 0)
+        self.tone = tone if tone is not None else ToneStage([None] * len(tracks))
         self.sample_rate = sample_rate
         self.device = torch.device(device) if device is not None else tracks[0].device
         self.tracks = [track.detach().to(self.device, torch.float32) for track in tracks]
         self._processed: list[torch.Tensor | None] = [None] * len(tracks)
-        self._processed_with: list[dict[str, float] | None] = [None] * len(tracks)
+        self._processed_with: list[tuple[dict[str, float], str | None] | None] = [None] * len(tracks)
         self._mean_square: list[list[float] | None] = [None] * len(tracks)
         self._sum = torch.zeros(2, self.samples, dtype=torch.float64, device=self.device)
         # The pan gains with which each track is in the sum; None: not in it.
@@ -303,15 +308,18 @@ class IncrementalRenderer:
         pan gains (left, right)."""
         if len(params.tracks) != len(self.tracks):
             raise ValueError(f"{len(params.tracks)} track parameter sets for {len(self.tracks)} tracks")
-        strip_values = [{name: float(value) for name, value in values.items() if name not in _AFTER_STRIP}
-                        for values in params.tracks]
+        # A strip's input depends on its settings and, with the tone stage on, on the family's model.
+        strip_values = [({name: float(value) for name, value in values.items() if name not in _AFTER_STRIP},
+                         self.tone.active_family(index, float(values.get("tone_amount_pct", 0.0))))
+                        for index, values in enumerate(params.tracks)]
         changed = [index for index in range(len(self.tracks)) if self._processed_with[index] != strip_values[index]]
         for index in changed:
             self._place_in_sum(index, None)
             self._processed[index] = None  # frees the old audio before the new is made
-        for position, processed in strips_before_pan([self.tracks[index] for index in changed],
-                                                     [params.tracks[index] for index in changed], self.sample_rate,
-                                                     self._exact_iir):
+        inputs = [self.tone.apply(index, self.tracks[index], float(params.tracks[index].get("tone_amount_pct", 0.0)),
+                                  self.sample_rate) for index in changed]
+        for position, processed in strips_before_pan(inputs, [params.tracks[index] for index in changed],
+                                                     self.sample_rate, self._exact_iir):
             index = changed[position]
             self._processed[index] = processed
             self._mean_square[index] = [float(channel.square().mean()) for channel in processed]
