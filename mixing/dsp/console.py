@@ -303,6 +303,11 @@ class IncrementalRenderer:
         self._strips_and_levels(params)
         return list(self._processed)
 
+    def strip_input(self, index: int, values: Mapping[str, float]) -> torch.Tensor:
+        """What track ``index``'s strip hears under its settings ``values``: the track through the tone stage,
+        (channels, samples) on :attr:`device`; the track itself while its ``tone_amount_pct`` is 0."""
+        return self.tone.apply(index, self.tracks[index], float(values.get("tone_amount_pct", 0.0)), self.sample_rate)
+
     def _strips_and_levels(self, params: MixParams) -> list[tuple[float, float]]:
         """Re-process the tracks whose strip settings changed, set ``track_levels_db``; returns each track's
         pan gains (left, right)."""
@@ -316,8 +321,7 @@ class IncrementalRenderer:
         for index in changed:
             self._place_in_sum(index, None)
             self._processed[index] = None  # frees the old audio before the new is made
-        inputs = [self.tone.apply(index, self.tracks[index], float(params.tracks[index].get("tone_amount_pct", 0.0)),
-                                  self.sample_rate) for index in changed]
+        inputs = [self.strip_input(index, params.tracks[index]) for index in changed]
         for position, processed in strips_before_pan(inputs, [params.tracks[index] for index in changed],
                                                      self.sample_rate, self._exact_iir):
             index = changed[position]

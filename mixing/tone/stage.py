@@ -9,7 +9,7 @@ no stage: :func:`tone_unavailable` says why, for the studio to show.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -37,6 +37,14 @@ def tone_unavailable(family: str | None) -> str | None:
     if not checkpoint_path(family).is_file():
         return f"no model for {family} yet"
     return None
+
+
+def tone_families() -> list[dict]:
+    """Every family with whether its tone model is installed, JSON-ready for the studio:
+    ``[{"name": "bass", "tone_model": True, "reason": None}, {"name": "guitar", "tone_model": False,
+    "reason": "no model for guitar yet"}, ...]``."""
+    return [{"name": family, "tone_model": tone_unavailable(family) is None, "reason": tone_unavailable(family)}
+            for family in FAMILIES]
 
 
 @functools.cache
@@ -80,10 +88,15 @@ def tone_blend(dry: torch.Tensor, wet: torch.Tensor, amount_pct: float) -> torch
 
 class ToneStage:
     """The tone stage of one session's tracks: their ``families`` (one per track, None: unknown) and each
-    track's wet audio, made on first use and kept until the track's family changes (:meth:`set_families`)."""
+    track's wet audio, made on first use and kept until the track's family changes (:meth:`set_families`).
 
-    def __init__(self, families: Sequence[str | None]):
+    ``guess(index)``, when given, names an unknown family the first time its track needs one (the stage turned
+    on), so that a guess that costs time (from the sound) is made only then.
+    """
+
+    def __init__(self, families: Sequence[str | None], guess: Callable[[int], str] | None = None):
         self.families: list[str | None] = list(families)
+        self._guess = guess
         self._wet: dict[int, tuple[str, torch.Tensor]] = {}
 
     def set_families(self, families: Sequence[str | None]) -> None:
@@ -95,8 +108,12 @@ class ToneStage:
     def active_family(self, index: int, amount_pct: float) -> str | None:
         """The family whose model shapes track ``index`` at ``amount_pct``; None when the stage passes it dry
         (amount 0, or a family without a model)."""
+        if amount_pct <= 0.0:
+            return None
+        if self.families[index] is None and self._guess is not None:
+            self.families[index] = self._guess(index)
         family = self.families[index]
-        return family if amount_pct > 0.0 and tone_unavailable(family) is None else None
+        return family if tone_unavailable(family) is None else None
 
     def apply(self, index: int, dry: torch.Tensor, amount_pct: float, sample_rate: int) -> torch.Tensor:
         """Track ``index``'s input to its strip: ``dry`` (channels, samples) blended with its kept wet."""

@@ -152,3 +152,29 @@ def test_wet_at_another_rate_keeps_length_and_level(bass_model):
     cut_hz = CUT_BIN * SAMPLE_RATE / (2 * (N_BINS - 1))
     expected = (cut_hz + (SAMPLE_RATE / 2 - cut_hz) * CUT_GAIN**2) / (rate / 2)
     assert float(wet.square().mean() / audio.square().mean()) == pytest.approx(expected, rel=0.15)
+
+
+def test_explain_reads_the_compressor_on_the_toned_track(bass_model):
+    from mixing.explain import gain_reductions_db, track_explanations
+
+    tracks = _tracks()
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE, tone=ToneStage(["bass", None]))
+    params = _params(tracks, 100.0, **STRIP)
+    cache: dict = {}
+    toned = track_explanations(renderer, params, [True, True], cache=cache)[0]["gain_reduction_db"]
+    wet = tone_wet(tracks[0], SAMPLE_RATE, "bass")
+    assert toned == gain_reductions_db([wet], [params.tracks[0]], SAMPLE_RATE)[0]
+    # The wet has the noise above 861 Hz cut to CUT_GAIN, so it is quieter and the compressor works less on it.
+    params.tracks[0]["tone_amount_pct"] = 0.0
+    dry = track_explanations(renderer, params, [True, True], cache=cache)[0]["gain_reduction_db"]
+    assert dry == gain_reductions_db([tracks[0]], [params.tracks[0]], SAMPLE_RATE)[0]
+    assert min(dry) < min(toned)
+
+
+def test_an_unknown_family_is_guessed_only_when_the_stage_first_needs_it():
+    guessed = []
+    tone = ToneStage([None, "keys"], guess=lambda index: guessed.append(index) or "bass")
+    assert tone.active_family(0, 0.0) is None and guessed == []
+    tone.active_family(0, 50.0)
+    tone.active_family(0, 60.0)
+    assert guessed == [0] and tone.families == ["bass", "keys"]
