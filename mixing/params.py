@@ -143,10 +143,6 @@ TRACK_INPUT_LUFS = -30.0
 REVERB_SEND_OFF_DB = -60.0
 
 TRACK_PARAMS: tuple[ParamSpec, ...] = (
-    # Experimental: the track's family model (mixing.tone) before the strip, as a dry/wet mix. At 0 % the track
-    # is not touched at all, and nothing automatic ever sets it: only a user does.
-    ParamSpec("tone_amount_pct", "Neural tone (experimental)", "%", 0.0, 100.0, 0.0, "linear", "neural tone",
-              learnable=False),
     ParamSpec("gain_db", "Gain", "dB", -36.0, 24.0, 0.0, "linear", "gain"),
     *_eq_specs("", "eq"),
     *_compressor_specs("", "compressor", threshold_default_db=0.0, ratio_default=1.0),
@@ -154,6 +150,11 @@ TRACK_PARAMS: tuple[ParamSpec, ...] = (
     # At its minimum the send is off (no signal at all, not -60 dB), so a mix without reverb stays bit-identical.
     ParamSpec("reverb_send_db", "Reverb send (min: off)", "dB", REVERB_SEND_OFF_DB, 0.0, REVERB_SEND_OFF_DB,
               "linear", "reverb", learnable=False),
+    # Experimental: the track's family model (mixing.tone) before the strip, as a dry/wet mix; listed last so that
+    # the studio's details strip still opens on the EQ. At 0 % the track is not touched at all, and nothing
+    # automatic ever sets it: only a user does.
+    ParamSpec("tone_amount_pct", "Neural tone (experimental)", "%", 0.0, 100.0, 0.0, "linear", "neural tone",
+              learnable=False),
 )
 
 # The match EQ's bands are the AF loss's bark bands (at any sample rate whose

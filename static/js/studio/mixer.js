@@ -148,7 +148,7 @@ export function createMixer(root, ctx) {
 
   function openDetails(key) {
     select(key);
-    details.querySelector(`[data-strip="${key}"]`)?.querySelector('summary, input, button')?.focus();
+    details.querySelector(`[data-strip="${key}"]`)?.querySelector('summary, input:enabled, button:enabled')?.focus();
   }
 
   function markRowChanges(key) {
