@@ -27,8 +27,7 @@ def bench_song(song: Path) -> None:
     paths = sorted(path for path in song.iterdir() if "_Stem_" in path.name)
     start = time.perf_counter()
     session = MixSession.from_files(paths)
-    tracks = session.tracks
-    print(f"{song.name}: {len(paths)} stems, {session.renderer.samples / session.sample_rate:.0f} s at "
+    print(f"{song.name}: {len(session.tracks)} stems, {session.renderer.samples / session.sample_rate:.0f} s at "
           f"{session.sample_rate} Hz, decoded and trimmed in {time.perf_counter() - start:.1f} s")
     params = MixParams.default(len(paths))
     for values in params.tracks:
@@ -36,7 +35,7 @@ def bench_song(song: Path) -> None:
     cache: dict = {}
 
     def explained() -> list[dict]:
-        return explain.track_explanations(session.renderer, tracks, params, session.playing(), cache=cache)
+        return explain.track_explanations(session.renderer, params, session.playing(), cache=cache)
 
     _timed("render", lambda: session.render(params))
     explanation = _timed("explain, cold", explained)

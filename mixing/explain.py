@@ -103,12 +103,12 @@ def _db(mean_square: float) -> float:
     return round(10.0 * math.log10(mean_square + _MEAN_SQUARE_FLOOR), 2)
 
 
-def track_explanations(renderer: IncrementalRenderer, tracks: Sequence[torch.Tensor], params: MixParams,
-                       active: Sequence[bool], *, names: Sequence[str] | None = None,
-                       cache: MutableMapping | None = None) -> list[dict]:
+def track_explanations(renderer: IncrementalRenderer, params: MixParams, active: Sequence[bool], *,
+                       names: Sequence[str] | None = None, cache: MutableMapping | None = None) -> list[dict]:
     """Per track of ``params``: its EQ curve, gain reduction over time, pan and level.
 
-    ``tracks``: the renderer's inputs (channels, samples), the trimmed stems; ``active``: which tracks play.
+    ``active``: which tracks play. The compressor is read on what the renderer's strips hear
+    (:meth:`~mixing.dsp.console.IncrementalRenderer.strip_input`: the trimmed stems after the tone stage).
     ``level_db`` is the track's RMS after its strip and pan (dBFS, mean of the two channels, before the master
     bus); ``level_in_mix_db`` that level less the RMS of the sum of the playing tracks (None for a track that
     does not play). ``cache`` (any dict kept between calls) keeps each gain reduction by track and strip
@@ -127,9 +127,13 @@ def track_explanations(renderer: IncrementalRenderer, tracks: Sequence[torch.Ten
     del mix
     levels_db = renderer.track_levels(params)
     cache = cache if cache is not None else {}
-    strips = [{name: float(value) for name, value in values.items() if name != "pan_pct"} for values in params.tracks]
+    # The compressor hears the track after the tone stage, which its family's model shapes.
+    strips = [({name: float(value) for name, value in values.items() if name != "pan_pct"},
+               renderer.tone.active_family(index, float(values.get("tone_amount_pct", 0.0))))
+              for index, values in enumerate(params.tracks)]
     stale = [index for index, strip in enumerate(strips) if cache.get(index, (None,))[0] != strip]
-    for index, reduction in zip(stale, gain_reductions_db([tracks[index] for index in stale],
+    for index, reduction in zip(stale, gain_reductions_db([renderer.strip_input(index, params.tracks[index])
+                                                           for index in stale],
                                                           [params.tracks[index] for index in stale], sample_rate,
                                                           exact_iir=renderer.device.type == "cpu"), strict=True):
         cache[index] = (strips[index], reduction)

@@ -9,8 +9,8 @@ Normalized values (suffix ``_norm``) live in [0, 1]; ``scale="log"`` maps them
 geometrically, so a slider or an optimizer step covers octaves of frequency or
 decades of time evenly.
 
-Track strip: gain -> 6-band parametric EQ (low shelf, 4 peaks, high shelf)
--> compressor -> pan. Master bus: 6-band EQ -> compressor -> expander ->
+Track strip: neural tone (experimental, off by default) -> gain -> 6-band
+parametric EQ (low shelf, 4 peaks, high shelf) -> compressor -> pan. Master bus: 6-band EQ -> compressor -> expander ->
 match EQ and multiband width -> stereo width -> balance -> loudness target ->
 true-peak ceiling.
 
@@ -20,7 +20,8 @@ the master expander (off at its default ratio of 1); 4 added the match EQ's
 left/right gains (one per band, 0 dB: both channels alike); 5 added the master
 multiband width (one side-signal width per match EQ band, 100 %: unchanged); 6 added the reverb bus
 (``mixing.dsp.reverb``: each track's send, off at its minimum, and the bus's decay, pre-delay, damping and
-return) and the limiter drive (0 dB: the ceiling as before). Presets of earlier
+return) and the limiter drive (0 dB: the ceiling as before); 7 added each track's neural tone amount
+(``mixing.tone.stage``: 0 %, off, by default). Presets of earlier
 versions still load: the parameters they lack take their defaults, which
 leave the sound as those versions made it. The learnable parameters (what the
 controller predicts) are the same in all versions.
@@ -37,8 +38,8 @@ import torch
 from mixing.errors import PresetError
 from mixing.features import BARK_F_MAX_HZ, N_BARK_BANDS, bark_band_centres_hz
 
-SCHEMA_VERSION = 6
-READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6)
+SCHEMA_VERSION = 7
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4, 5, 6, 7)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,11 @@ TRACK_PARAMS: tuple[ParamSpec, ...] = (
     # At its minimum the send is off (no signal at all, not -60 dB), so a mix without reverb stays bit-identical.
     ParamSpec("reverb_send_db", "Reverb send (min: off)", "dB", REVERB_SEND_OFF_DB, 0.0, REVERB_SEND_OFF_DB,
               "linear", "reverb", learnable=False),
+    # Experimental: the track's family model (mixing.tone) before the strip, as a dry/wet mix; listed last so that
+    # the studio's details strip still opens on the EQ. At 0 % the track is not touched at all, and nothing
+    # automatic ever sets it: only a user does.
+    ParamSpec("tone_amount_pct", "Neural tone (experimental)", "%", 0.0, 100.0, 0.0, "linear", "neural tone",
+              learnable=False),
 )
 
 # The match EQ's bands are the AF loss's bark bands (at any sample rate whose

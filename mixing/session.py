@@ -66,6 +66,8 @@ from mixing.fit import DEFAULT_TIME_BUDGET_S, fit_params, reference_loudness_luf
 from mixing.loudness import integrated_loudness_lufs, trim_tracks_in_place, trim_tracks_to_input_level
 from mixing.master_match import match_master
 from mixing.params import MixParams
+from mixing.tone.family import family_from_name, stem_family
+from mixing.tone.stage import ToneStage
 
 logger = logging.getLogger(__name__)
 
@@ -165,8 +167,28 @@ class MixSession:
 
     @cached_property
     def renderer(self) -> IncrementalRenderer:
-        """The console over :attr:`tracks` on :attr:`device`, remembering what it last processed."""
-        return IncrementalRenderer(self.tracks, self.sample_rate, device=self.device)
+        """The console over :attr:`tracks` on :attr:`device`, remembering what it last processed, with
+        :attr:`tone` as its neural tone stage."""
+        return IncrementalRenderer(self.tracks, self.sample_rate, device=self.device, tone=self.tone)
+
+    @cached_property
+    def tone(self) -> ToneStage:
+        """The tracks' neural tone stage (:mod:`mixing.tone.stage`); their families as :meth:`set_families` last
+        set them, until then what each stem's name says, else (when the stage is first on for it) its sound."""
+        return ToneStage([family_from_name(name) for name in self.stems.names], guess=self._family_guess)
+
+    def _family_guess(self, index: int) -> str:
+        return stem_family(self.stems.names[index], self.stems.audio[index].numpy(), self.sample_rate)
+
+    def set_families(self, families: Sequence[str | None]) -> list[str]:
+        """Each track's family for the tone stage: the given ones, and for a None the guess from the stem's name,
+        else its sound (:func:`mixing.tone.family.stem_family`). Returns the families now in use; a track whose
+        family changed gets its model's output made anew when next rendered with the stage on."""
+        if len(families) != len(self.stems.audio):
+            raise ValueError(f"families: {len(families)} families for {len(self.stems.audio)} stems")
+        chosen = [family if family is not None else self._family_guess(index) for index, family in enumerate(families)]
+        self.tone.set_families(chosen)
+        return chosen
 
     @cached_property
     def target_loudness_lufs(self) -> float:
@@ -446,7 +468,7 @@ class MixSession:
         pan and level, with the tracks :meth:`playing` under ``muted`` and ``solo`` as the mix) and ``master``
         (its EQ curve, match EQ and widths per band against the reference's mid and side spectra, read from
         ``analysis``, this mix's :meth:`analyse`)."""
-        tracks = explain.track_explanations(self.renderer, self.tracks, params, self.playing(muted=muted, solo=solo),
+        tracks = explain.track_explanations(self.renderer, params, self.playing(muted=muted, solo=solo),
                                             names=track_names or list(self.stems.names), cache=self._gain_reductions)
         return {"eq_freqs_hz": [round(float(f), 1) for f in explain.eq_curve_freqs_hz(self.sample_rate)],
                 "duration_s": self.renderer.samples / self.sample_rate,

@@ -35,8 +35,8 @@ def _dimension(name: str, spec: ParamSpec) -> str | None:
         return "dynamics"
     if spec.group == "master band width":
         return "width"
-    if spec.group in ("reverb", "master reverb"):
-        return None  # matching never sets the reverb: the mix's own setting stays at every strength
+    if spec.group in ("reverb", "master reverb", "neural tone"):
+        return None  # matching never sets these: the mix's own setting stays at every strength
     return {"master_width_pct": "width", "master_balance_pct": "balance",
             "master_loudness_lufs": "loudness", "master_ceiling_dbtp": None,
             "master_limiter_drive_db": "dynamics"}[name]

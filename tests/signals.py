@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 import torch
 
@@ -56,3 +57,12 @@ def amplitude_at(x: torch.Tensor, freq_hz: float, sample_rate: int = SAMPLE_RATE
         (x * torch.sin(2 * math.pi * freq_hz * t)).mean().item(),
         (x * torch.cos(2 * math.pi * freq_hz * t)).mean().item(),
     )
+
+
+def band_to_rest_db(audio: np.ndarray, band_hz: tuple[float, float], sample_rate: int = SAMPLE_RATE) -> float:
+    """The energy in ``band_hz`` of ``audio`` (samples, channels), as soundfile reads it, over the energy outside
+    it, in dB: a change of one band's level moves it by that change, however loud the band is."""
+    power = (np.abs(np.fft.rfft(audio, axis=0)) ** 2).sum(axis=1)
+    freqs_hz = np.fft.rfftfreq(audio.shape[0], 1.0 / sample_rate)
+    in_band = (freqs_hz >= band_hz[0]) & (freqs_hz < band_hz[1])
+    return float(10 * np.log10(power[in_band].sum() / power[~in_band].sum()))

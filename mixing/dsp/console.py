@@ -48,6 +48,7 @@ from mixing.params import (
     MixParams,
     denormalize_tensor,
 )
+from mixing.tone.stage import ToneStage
 
 # The master settings read after master_dynamics; the renderer keeps the dynamics output while all the others
 # stay, so that a setting added to the schema invalidates it unless it is listed here.
@@ -58,6 +59,9 @@ _REVERB_BUS = ("master_reverb_decay_s", "master_reverb_predelay_ms", "master_rev
                "master_reverb_return_db")
 # Neither changes a track's strip output: a move of either only updates the sums.
 _AFTER_STRIP = frozenset(("pan_pct", "reverb_send_db"))
+# A track's settings its strip output depends on (sorted name-value pairs) and the family whose tone model shapes
+# its input (None while the tone is off): equal settings, equal output.
+StripSettings = tuple[tuple[tuple[str, float], ...], str | None]
 # -120 dB: a silent track reports a finite level.
 _MEAN_SQUARE_FLOOR = 1e-12
 
@@ -207,19 +211,22 @@ class IncrementalRenderer:
     counts the track strips run so far (evicted ones run again included); ``track_levels_db`` holds each track's
     RMS level (dBFS, mean over the two output channels) after its strip and
     pan, for a level overview; ``loudness_gain_db`` the gain the loudness
-    stage applied in the last render.
+    stage applied in the last render. ``tone``: the tracks' neural tone stage (``mixing.tone.stage``), run on a
+    track's input before its strip where its ``tone_amount_pct`` is above 0; default: every family unknown, so
+    no track is shaped.
     """
 
     def __init__(self, tracks: Sequence[torch.Tensor], sample_rate: int, device: torch.device | str | None = None,
-                 *, max_kept_bytes: int | None = None):
+                 *, max_kept_bytes: int | None = None, tone: ToneStage | None = None):
         self.samples = _check_tracks(tracks, 0)
+        self.tone = tone if tone is not None else ToneStage([None] * len(tracks))
         self.sample_rate = sample_rate
         self.device = torch.device(device) if device is not None else tracks[0].device
         self.tracks = [track.detach().to(self.device, torch.float32) for track in tracks]
         self._kept = BoundedAudioStore(kept_strips_max_bytes() if max_kept_bytes is None else max_kept_bytes)
         # Each track's row as last processed (what an evicted output is made again from) and its strip settings.
         self._processed_rows: list[Mapping[str, float] | None] = [None] * len(tracks)
-        self._processed_with: list[tuple[tuple[str, float], ...] | None] = [None] * len(tracks)
+        self._processed_with: list[StripSettings | None] = [None] * len(tracks)
         self._mean_square: list[list[float] | None] = [None] * len(tracks)
         self._sum = torch.zeros(2, self.samples, dtype=torch.float64, device=self.device)
         # The pan gains with which each track is in the sum; None: not in it.
@@ -310,19 +317,26 @@ class IncrementalRenderer:
         self._strips_and_levels(params)
         return _StripOutputs(self)
 
-    @staticmethod
-    def strip_settings(params: MixParams) -> list[tuple[tuple[str, float], ...]]:
-        """Each track's settings that its strip output depends on (all but those applied after it), hashable:
-        equal settings, equal :meth:`strip_outputs`."""
-        return [tuple(sorted((name, float(value)) for name, value in values.items() if name not in _AFTER_STRIP))
-                for values in params.tracks]
+    def strip_settings(self, params: MixParams) -> list[StripSettings]:
+        """Each track's settings that its strip output depends on (all but those applied after it) and the family
+        whose tone model shapes its input (None while its tone is off), hashable: equal settings, equal
+        :meth:`strip_outputs`."""
+        return [(tuple(sorted((name, float(value)) for name, value in values.items() if name not in _AFTER_STRIP)),
+                 self.tone.active_family(index, float(values.get("tone_amount_pct", 0.0))))
+                for index, values in enumerate(params.tracks)]
+
+    def strip_input(self, index: int, values: Mapping[str, float]) -> torch.Tensor:
+        """What track ``index``'s strip hears under its settings ``values``: the track through the tone stage,
+        (channels, samples) on :attr:`device`; the track itself while its ``tone_amount_pct`` is 0."""
+        return self.tone.apply(index, self.tracks[index], float(values.get("tone_amount_pct", 0.0)), self.sample_rate)
 
     def _output(self, index: int) -> torch.Tensor:
         """Track ``index``'s strip output under the settings it was last processed with: the kept one, or,
         when evicted, the same made again (and kept)."""
         processed = self._kept.get(index)
         if processed is None:
-            ((_, processed),) = strips_before_pan([self.tracks[index]], [self._processed_rows[index]],
+            row = self._processed_rows[index]
+            ((_, processed),) = strips_before_pan([self.strip_input(index, row)], [row],
                                                   self.sample_rate, self._exact_iir)
             self._kept.put(index, processed)
             self.processed_tracks += 1
@@ -351,9 +365,9 @@ class IncrementalRenderer:
         for index in changed:
             self._place_in_sum(index, None)
             self._kept.discard(index)  # frees the old audio before the new is made
-        for position, processed in strips_before_pan([self.tracks[index] for index in changed],
-                                                     [params.tracks[index] for index in changed], self.sample_rate,
-                                                     self._exact_iir):
+        inputs = [self.strip_input(index, params.tracks[index]) for index in changed]
+        for position, processed in strips_before_pan(inputs, [params.tracks[index] for index in changed],
+                                                     self.sample_rate, self._exact_iir):
             index = changed[position]
             self._kept.put(index, processed)
             self._mean_square[index] = [float(channel.square().mean()) for channel in processed]

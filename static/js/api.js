@@ -137,6 +137,7 @@ export const deleteProject = (id) => request('DELETE', project(id));
 
 export const uploadStem = (id, file, onProgress) => upload('POST', `${project(id)}stems/`, formWith('files', file), onProgress);
 export const renameStem = (id, stemId, name) => request('PATCH', `${project(id)}stems/${encodeURIComponent(stemId)}/`, { name });
+export const setStemFamily = (id, stemId, family) => request('PATCH', `${project(id)}stems/${encodeURIComponent(stemId)}/`, { family });
 export const deleteStem = (id, stemId) => request('DELETE', `${project(id)}stems/${encodeURIComponent(stemId)}/`);
 export const getPreflight = (id) => request('GET', `${project(id)}preflight/`);
 export const fixStem = (id, stemId, fix) => request('POST', `${project(id)}stems/${encodeURIComponent(stemId)}/fix/`, { fix });

@@ -108,6 +108,14 @@ const mixer = createMixer($('#mixer'), {
     preview.refresh();
   },
   onSelect: (key) => explanation.select(key, state.project.stems),
+  async onFamily(stem, family) {
+    try {
+      return await api.setStemFamily(projectId, stem.id, family);
+    } catch (error) {
+      reportError('Changing the family', error);
+      throw error;
+    }
+  },
 });
 const preview = createPreview({
   button: $('#preview-button'), indicator: $('#preview-indicator'), clock: $('#player audio[data-source="mix"]'),

@@ -119,7 +119,7 @@ def test_track_levels_in_the_mix_and_their_pans():
     params.tracks[1]["pan_pct"] = 50.0
     renderer = IncrementalRenderer([loud, quiet], SR)
     cache = {}
-    explained = track_explanations(renderer, [loud, quiet], params, [True, True], names=["Bass", "Keys"],
+    explained = track_explanations(renderer, params, [True, True], names=["Bass", "Keys"],
                                    cache=cache)
     assert [track["name"] for track in explained] == ["Bass", "Keys"]
     assert explained[1]["pan_pct"] == 50.0
@@ -127,7 +127,7 @@ def test_track_levels_in_the_mix_and_their_pans():
     assert explained[1]["level_db"] - explained[0]["level_db"] == pytest.approx(-20.0, abs=0.05)
     assert explained[1]["level_in_mix_db"] == pytest.approx(-20.0 - 10 * math.log10(1.01), abs=0.05)
     assert explained[0]["level_in_mix_db"] == pytest.approx(-10 * math.log10(1.01), abs=0.05)
-    muted = track_explanations(renderer, [loud, quiet], params, [True, False], cache=cache)
+    muted = track_explanations(renderer, params, [True, False], cache=cache)
     assert muted[0]["level_in_mix_db"] == pytest.approx(0.0, abs=0.01)
     assert muted[1]["level_in_mix_db"] is None
 
@@ -140,13 +140,13 @@ def test_a_gain_reduction_is_run_again_only_when_its_strip_changes(monkeypatch):
     monkeypatch.setattr(explain, "gain_reductions_db", lambda audios, rows, *args, **kwargs: (
         runs.extend(row["gain_db"] for row in rows), real(audios, rows, *args, **kwargs))[1])
     renderer, cache = IncrementalRenderer(tracks, SR), {}
-    track_explanations(renderer, tracks, params, [True, True], cache=cache)
+    track_explanations(renderer, params, [True, True], cache=cache)
     assert len(runs) == 2
     params.tracks[0]["pan_pct"] = -40.0  # after the compressor: what it heard is the same
-    track_explanations(renderer, tracks, params, [True, False], cache=cache)
+    track_explanations(renderer, params, [True, False], cache=cache)
     assert len(runs) == 2
     params.tracks[1]["gain_db"] = 3.0  # before it
-    track_explanations(renderer, tracks, params, [True, True], cache=cache)
+    track_explanations(renderer, params, [True, True], cache=cache)
     assert runs[2:] == [3.0]
 
 

@@ -7,6 +7,7 @@ from pathlib import PurePath
 from django.conf import settings
 from django.db import models
 
+from mixing.tone.family import FAMILIES
 from webapp.core.models import BaseModel, Job
 
 
@@ -70,6 +71,12 @@ class Stem(BaseModel):
     duration_s = models.FloatField()
     sample_rate = models.PositiveIntegerField(help_text="The file's own sample rate in Hz, before resampling.")
     silent = models.BooleanField(default=False, help_text="Peak below -90 dBFS: kept, and left out of every mix.")
+    family = models.CharField(
+        max_length=16, blank=True, choices=[(family, family) for family in FAMILIES],
+        help_text="Instrument family (mixing.tone.family): which neural tone model the track uses, and its colour. "
+                  "From the name at upload, the user's choice, else the worker's guess from the sound; blank until "
+                  "known.",
+    )
 
     class Meta:
         ordering = ["position"]

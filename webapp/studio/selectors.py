@@ -112,6 +112,7 @@ def stem_as_dict(stem: Stem) -> dict:
         "sample_rate": stem.sample_rate,
         "position": stem.position,
         "silent": stem.silent,
+        "family": stem.family or None,
     }
 
 

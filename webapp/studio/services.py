@@ -31,6 +31,8 @@ from mixing.audio import (
 from mixing.audio.validate import is_silent
 from mixing.errors import PresetError, StemError
 from mixing.params import MixParams
+from mixing.tone.family import FAMILIES, family_from_name
+from mixing.tone.stage import tone_unavailable
 from webapp.core.errors import ApplicationError
 from webapp.core.models import Job
 from webapp.core.services import QUEUE_UNREACHABLE, job_cancel, job_create, job_enqueue_on_commit
@@ -288,6 +290,7 @@ def _stems_create(project: Project, stems: list[Stem], rejected: list[dict]) -> 
     for offset, (stem, name) in enumerate(zip(kept, names, strict=True)):
         stem.project = project
         stem.name = name[:STEM_NAME_MAX_CHARS]
+        stem.family = family_from_name(stem.name) or ""
         stem.position = position + offset
         stem.full_clean()
         stem.save()
@@ -319,7 +322,8 @@ def _session_names(project: Project, existing: list[Stem], new: list[Stem]) -> l
         stem = existing[index]
         if stem.name != name:
             stem.name = name
-            stem.save(update_fields=["name", "updated_at"])
+            stem.family = stem.family or family_from_name(name) or ""
+            stem.save(update_fields=["name", "family", "updated_at"])
     return unique[len(automatic):]
 
 
@@ -334,6 +338,20 @@ def stem_rename(*, stem: Stem, name) -> Stem:
         raise ApplicationError(f"Another track is already called {name!r}.", code="name_taken")
     stem.name = name
     stem.save(update_fields=["name", "updated_at"])
+    return stem
+
+
+@transaction.atomic
+def stem_family_set(*, stem: Stem, family) -> Stem:
+    """The user's choice of ``stem``'s instrument family (one of :data:`mixing.tone.family.FAMILIES`): which
+    neural tone model it uses from the next render on."""
+    if family not in FAMILIES:
+        raise ApplicationError(f"'family' must be one of {', '.join(FAMILIES)}; got {family!r}.",
+                               code="invalid_request")
+    # A running job reads the families it renders with.
+    _inputs_check_unlocked(_project_locked(stem.project))
+    stem.family = family
+    stem.save(update_fields=["family", "updated_at"])
     return stem
 
 
@@ -464,12 +482,25 @@ def _preset_checked(preset, track_names: list[str], *, source: str = "") -> dict
         raise ApplicationError(message, code="invalid_preset") from None
 
 
+def _tone_checked(preset: dict, stems: list[Stem], *, source: str = "") -> dict:
+    """``preset`` (checked, tracks in stem order) unless it turns the neural tone on for a track whose family has
+    no model: 400 naming the track and the reason."""
+    for stem, track in zip(stems, preset["tracks"], strict=True):
+        amount_pct = track["params"]["tone_amount_pct"]
+        reason = tone_unavailable(stem.family or None) if amount_pct > 0 else None
+        if reason is not None:
+            prefix = f"{source}: " if source else ""
+            raise ApplicationError(f"{prefix}{stem.name}: the neural tone is at {amount_pct:g} % but there is "
+                                   f"{reason}; set it to 0 %.", code="invalid_preset")
+    return preset
+
+
 def render_start(*, project: Project, params, muted=None, solo=None, base_version=None,
                  strengths: dict | None = None) -> Job:
     """Queues a re-render with ``params`` (a preset), muted and soloed stem ids; 400 names the problem.
     ``strengths``: the match strengths (checked) that made ``params``, kept with the version."""
     stems = stems_ordered(project=project)
-    preset = _preset_checked(params, [stem.name for stem in stems])
+    preset = _tone_checked(_preset_checked(params, [stem.name for stem in stems]), stems)
     known = {str(stem.id) for stem in stems}
     request = {
         "method": MixVersion.Method.MANUAL,
@@ -527,6 +558,9 @@ def strength_start(*, project: Project, strengths_pct, muted=None, solo=None, ba
     neutral, full = (MixParams.from_preset(preset, track_names=names) for preset in (base.neutral_params,
                                                                                       base.auto_params))
     params = apply_strength(neutral, full, strengths)
+    # The automatic mix never turns the neural tone on: the user's amounts come from the version they move.
+    for values, own in zip(params.tracks, MixParams.from_preset(base.params, track_names=names).tracks, strict=True):
+        values["tone_amount_pct"] = own["tone_amount_pct"]
     return render_start(project=project, params=params.to_preset(names), muted=muted, solo=solo,
                         base_version=base.number, strengths=strengths)
 
@@ -550,7 +584,8 @@ def preset_start(*, project: Project, upload: UploadedFile) -> Job:
     a render job like any other, whose version says it came from a preset."""
     filename = PurePath(upload.name or "preset.json").name
     stems = stems_ordered(project=project)
-    preset = _preset_checked(preset_read(upload), [stem.name for stem in stems], source=filename)
+    preset = _tone_checked(_preset_checked(preset_read(upload), [stem.name for stem in stems], source=filename),
+                           stems, source=filename)
     request = {"method": MixVersion.Method.PRESET, "params": preset, "muted": [], "solo": [], "base_version": None}
     return _job_start(project, Job.Kind.RENDER, request)
 

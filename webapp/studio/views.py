@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from mixing.params import schema_dict
+from mixing.tone.stage import tone_families
 from webapp.core.errors import ApplicationError
 from webapp.core.uploads import uploaded_file, uploaded_files
 
@@ -91,7 +92,7 @@ def studio_page(request: HttpRequest, project_id) -> HttpResponse:
 
 @require_GET
 def schema(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(schema_dict())
+    return JsonResponse({**schema_dict(), "families": tone_families()})
 
 
 @never_cache
@@ -143,8 +144,13 @@ def stem_detail(request: HttpRequest, project_id, stem_id) -> HttpResponse:
         return selectors.stem_get(project=_project(request, project_id), stem_id=stem_id)
 
     def renamed():
-        renamed_stem = services.stem_rename(stem=stem(), name=_json_body(request).get("name"))
-        return JsonResponse(selectors.stem_as_dict(renamed_stem))
+        body = _json_body(request)
+        changed = stem()
+        if "name" in body or "family" not in body:
+            changed = services.stem_rename(stem=changed, name=body.get("name"))
+        if "family" in body:
+            changed = services.stem_family_set(stem=changed, family=body["family"])
+        return JsonResponse(selectors.stem_as_dict(changed))
 
     def deleted():
         services.stem_delete(stem=stem())

@@ -88,6 +88,7 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
     cached = _sessions.get(str(project.id))
     if cached is not None and cached.key == key:
         _sessions.move_to_end(str(project.id))
+        _families_set(cached.engine, stems)
         return cached
     # Dropped before loading, so that two versions of a project's audio are never held at once.
     _sessions.pop(str(project.id), None)
@@ -103,7 +104,18 @@ def _session_for(project: Project, stems: list[Stem], reference: Reference, repo
         )
     session = _Session(key, engine, comparison_charts=reference.comparison_charts or None if kept else None)
     _sessions[str(project.id)] = session
+    _families_set(engine, stems)
     return session
+
+
+def _families_set(engine: MixSession, stems: list[Stem]) -> None:
+    """The tracks' families for the neural tone stage as stored now (the user may have changed one since the
+    last job); a blank one gets the session's guess from the sound, stored so that the studio shows it."""
+    chosen = engine.set_families([stem.family or None for stem in stems])
+    for stem, family in zip(stems, chosen, strict=True):
+        if not stem.family:
+            Stem.objects.filter(pk=stem.pk, family="").update(family=family)
+            stem.family = family
 
 
 def held_bytes(root) -> int:

@@ -4,7 +4,6 @@
 // The model keeps exact values (the automatic mix's numbers are not on the slider grid); sliders
 // only show them, so an untouched parameter goes back to the server unchanged.
 import { h } from '../dom.js';
-import { familyOf } from './families.js';
 import { formatValue, fromSlider, sameValue, sliderRange, toSlider } from './params.js';
 
 // The parameter groups a console row shows itself; the details strip shows the others.
@@ -18,7 +17,10 @@ const GROUP_TITLES = {
   gain: 'Gain', eq: 'EQ', compressor: 'Compressor', pan: 'Pan',
   'master eq': 'EQ', 'master compressor': 'Compressor', 'master expander': 'Expander', 'master match eq': 'Match EQ', 'master match eq lr': 'Match EQ left/right',
   'master band width': 'Band width', 'master output': 'Output', reverb: 'Reverb send', 'master reverb': 'Reverb bus',
+  'neural tone': 'Neural tone (experimental)',
 };
+const TONE = 'tone_amount_pct';
+const TONE_NOTE = 'A network trained for the track\'s family reshapes its spectrum before the EQ; it keeps the raw phase, so transients can smear. Off at 0 %.';
 const isCollapsible = (group) => /eq|compressor|expander|band width/.test(group);
 // Parametric EQ labels read "<band> <setting>"; the match EQ's are one gain per band, labelled by frequency.
 const isBandGroup = (group) => group === 'eq' || group === 'master eq';
@@ -43,7 +45,8 @@ function sameSet(a, b) {
   return a.size === b.size && [...a].every((item) => b.has(item));
 }
 
-/** ctx: {onChange()} called after any edit; onSelect(key) when a row ('0', '1', … or 'master') is selected. */
+/** ctx: {onChange()} called after any edit; onSelect(key) when a row ('0', '1', … or 'master') is selected;
+ * onFamily(stem, family) stores a track's family (a promise of the updated stem). */
 export function createMixer(root, ctx) {
   let schema = null;
   let stems = [];
@@ -64,6 +67,15 @@ export function createMixer(root, ctx) {
     schema = value;
   }
 
+  // The families and their tone models come from the server (mixing/tone), so names and reasons are said once.
+  const familyInfo = (name) => (schema.families || []).find((family) => family.name === name);
+  const toneReason = (stem) => {
+    if (!stem.family) return 'no family chosen yet';
+    const info = familyInfo(stem.family);
+    if (!info) return `unknown family ${stem.family}`;
+    return info.tone_model ? null : info.reason;
+  };
+
   /** Take the parameters, automatic values and mute/solo of a version for these stems. */
   function load(version, stemList) {
     stems = stemList;
@@ -72,7 +84,7 @@ export function createMixer(root, ctx) {
       const rendered = presetTrack(version.params, stem, index);
       const values = valuesFrom(schema.track, rendered);
       // A stem added after this version was rendered is not in it yet: it counts as a change.
-      models.set(stem.id, { values, base: rendered ? { ...values } : null, auto: valuesFrom(schema.track, presetTrack(version.auto_params, stem, index)) });
+      models.set(stem.id, { values, base: rendered ? { ...values } : null, auto: valuesFrom(schema.track, presetTrack(version.auto_params, stem, index)), family: stem.family });
     });
     const master = valuesFrom(schema.master, version.params && version.params.master);
     models.set('master', { values: master, base: { ...master }, auto: valuesFrom(schema.master, version.auto_params && version.auto_params.master) });
@@ -92,7 +104,7 @@ export function createMixer(root, ctx) {
     for (const stem of stems) {
       if (!models.has(stem.id)) {
         const values = valuesFrom(schema.track, null);
-        models.set(stem.id, { values, base: null, auto: { ...values } });
+        models.set(stem.id, { values, base: null, auto: { ...values }, family: stem.family });
       }
     }
     const ids = new Set(stems.map((stem) => stem.id));
@@ -119,6 +131,7 @@ export function createMixer(root, ctx) {
   }
 
   const rowOf = (key) => list.querySelector(`[data-row="${key}"]`);
+  const controlOf = (key, name) => controls.get(`${key}:${name}`);
 
   /** Select a row: its details strip is the one shown. */
   function select(key, { focus = false } = {}) {
@@ -135,7 +148,7 @@ export function createMixer(root, ctx) {
 
   function openDetails(key) {
     select(key);
-    details.querySelector(`[data-strip="${key}"]`)?.querySelector('summary, input, button')?.focus();
+    details.querySelector(`[data-strip="${key}"]`)?.querySelector('summary, input:enabled, button:enabled')?.focus();
   }
 
   function markRowChanges(key) {
@@ -160,14 +173,14 @@ export function createMixer(root, ctx) {
   function consoleRow(key, stem) {
     const title = stem ? stem.name : 'Master';
     const model = models.get(stem ? stem.id : 'master');
-    const family = stem ? familyOf(stem.name) : 'master';
+    const family = stem ? stem.family || 'other' : 'master';
     const cells = [
       h('span', { class: 'strip-no', 'aria-hidden': 'true' }, stem ? String(Number(key) + 1) : 'M'),
-      h('span', { class: 'console-name', id: `strip-title-${key}`, title: stem ? `${title} · ${family}` : title }, title,
+      h('span', { class: 'console-name', id: `strip-title-${key}`, title }, title,
         h('span', { class: 'group-dot', 'aria-hidden': 'true' })),
     ];
     if (stem) {
-      cells.push(toggle('M', 'Mute', stem, muted, 'mute'), toggle('S', 'Solo', stem, solo, 'solo'));
+      cells.push(familySelect(key, stem), toggle('M', 'Mute', stem, muted, 'mute'), toggle('S', 'Solo', stem, solo, 'solo'));
       for (const spec of schema.track.filter((item) => ROW_GROUPS.has(item.group))) {
         const param = paramRow(key, spec, model, null);
         param.classList.add(`console-${spec.group}`);
@@ -184,6 +197,43 @@ export function createMixer(root, ctx) {
     row.addEventListener('click', () => select(key));
     row.addEventListener('keydown', (event) => rowKey(event, key, stem));
     return row;
+  }
+
+  function familySelect(key, stem) {
+    const options = (schema.families || []).map((family) => h('option', { value: family.name }, family.name));
+    if (!stem.family) options.unshift(h('option', { value: '' }, '—'));
+    const select = h('select', {
+      class: 'console-family', 'aria-label': `Family of ${stem.name}`, title: 'Instrument family: its neural tone model and colour',
+      'data-testid': `family-${key}`,
+    }, ...options);
+    select.value = stem.family || '';
+    select.addEventListener('click', (event) => event.stopPropagation());
+    select.addEventListener('change', async () => {
+      select.disabled = true;
+      try {
+        const updated = await ctx.onFamily(stem, select.value);
+        stem.family = updated.family;
+        const row = rowOf(key);
+        row.className = row.className.replace(/\bfamily-\S+/, `family-${stem.family || 'other'}`);
+        refreshTone(key, stem);
+        markRowChanges(key);
+        ctx.onChange();
+      } catch {
+        select.value = stem.family || '';
+      } finally {
+        select.disabled = false;
+      }
+    });
+    return select;
+  }
+
+  /** The tone slider of a track: usable only where its family has a model, else disabled with the reason. */
+  function refreshTone(key, stem) {
+    const control = controlOf(key, TONE);
+    if (!control) return;
+    const reason = toneReason(stem);
+    control.input.disabled = !!reason;
+    control.row.querySelector('.tone-reason').textContent = reason ? `Unavailable: ${reason}.` : `Model: ${stem.family}.`;
   }
 
   function rowKey(event, key, stem) {
@@ -234,6 +284,11 @@ export function createMixer(root, ctx) {
         container.append(h('p', { class: 'band-title', 'aria-hidden': 'true' }, band));
       }
       container.append(paramRow(key, spec, model, parts));
+      if (stem && spec.name === TONE) {
+        controlOf(key, TONE).row.append(h('p', { class: 'muted small tone-reason', 'data-testid': `tone-reason-${key}` }),
+          h('p', { class: 'muted small' }, TONE_NOTE));
+        refreshTone(key, stem);
+      }
     }
     const el = h('div', { class: `strip${stem ? '' : ' strip-master'}`, role: 'group', 'aria-labelledby': titleId, 'data-strip': key }, head, ...body);
     if (stem) el.dataset.stemId = stem.id;
@@ -335,10 +390,13 @@ export function createMixer(root, ctx) {
     return specs.some((spec) => !sameValue(spec, model.values[spec.name], model.base[spec.name]));
   }
 
-  /** Number of strips whose parameters or mute/solo differ from the open version. */
+  // A new family changes the sound only where the track's tone stage is on.
+  const familyDirty = (stem, model) => stem.family !== model.family && model.values[TONE] > 0;
+
+  /** Number of strips whose parameters, family (tone on) or mute/solo differ from the open version. */
   function changes() {
     if (!schema || !stems.length) return 0;
-    let count = stems.filter((stem) => paramsDirty(schema.track, models.get(stem.id))).length;
+    let count = stems.filter((stem) => paramsDirty(schema.track, models.get(stem.id)) || familyDirty(stem, models.get(stem.id))).length;
     if (paramsDirty(schema.master, models.get('master'))) count += 1;
     if (!sameSet(muted, baseMuted) || !sameSet(solo, baseSolo)) count += 1;
     return count;
