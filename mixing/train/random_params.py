@@ -103,6 +103,8 @@ def random_plausible_params(num_tracks: int, generator: torch.Generator) -> MixP
         values.update(draw_compressor("", TRACK_INPUT_LUFS + gain_db, COMP_RATIO_RANGE))
         # Off, from no random number, as the expander below: Diff-MST's console has no reverb.
         values["reverb_send_db"] = TRACK_SPECS["reverb_send_db"].default
+        # Off likewise: the neural tone is an experimental studio stage, no part of the references.
+        values["tone_amount_pct"] = TRACK_SPECS["tone_amount_pct"].default
         tracks.append(_clamped(values, TRACK_SPECS))
 
     # Uncorrelated tracks add in power, so this estimates the loudness of the sum.
