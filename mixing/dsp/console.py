@@ -398,6 +398,12 @@ class IncrementalRenderer:
         for index in changed:
             self._place_in_sum(index, None)
             self._kept.discard(index)  # frees the old audio before the new is made
+        made = set(changed)
+        # The unchanged tracks whose outputs are kept go into the sum first: making the other outputs evicts the
+        # least recently used kept ones, which are then in the sum already and need not be made again for it.
+        at_hand = [index for index in range(len(self.tracks)) if index not in made and index in self._kept]
+        for index in at_hand:
+            place(index)
         inputs = [self.strip_input(index, params.tracks[index]) for index in changed]
         for position, processed in strips_before_pan(inputs, [params.tracks[index] for index in changed],
                                                      self.sample_rate, self._exact_iir):
@@ -408,9 +414,9 @@ class IncrementalRenderer:
             self._processed_with[index] = strip_values[index]
             self.processed_tracks += 1
             place(index)
-        made = set(changed)
+        placed = made | set(at_hand)
         for index, gains in enumerate(all_gains):
-            if index not in made:
+            if index not in placed:
                 place(index)
             mean_square = self._mean_square[index]
             panned_mean_square = sum(g**2 * mean_square[min(c, len(mean_square) - 1)] for c, g in enumerate(gains)) / 2

@@ -264,6 +264,23 @@ def test_a_fader_moved_with_its_threshold_is_followed_without_running_the_strip(
     assert strips_run is None or renderer.processed_tracks == 3 + strips_run
 
 
+def test_a_render_makes_each_evicted_output_once_when_the_store_holds_fewer_than_all():
+    tracks = session(2.0)
+    params = busy_params()
+    one_stereo_and_one_mono = 4 * (tracks[2].numel() + tracks[0].numel())
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE, max_kept_bytes=one_stereo_and_one_mono)
+    renderer.track_levels(params)  # as pinning the levels leaves it: every strip made, one evicted, no sum yet
+    assert renderer.kept_strip_bytes <= one_stereo_and_one_mono
+    moved = MixParams([dict(row) for row in params.tracks], dict(params.master))
+    for row in moved.tracks:
+        row.update(gain_db=row["gain_db"] + 1.0, comp_threshold_db=row["comp_threshold_db"] + 1.0)
+    assert renderer.follow_fader_moves(moved) == [0, 1, 2]
+    mix = renderer.render(moved)
+    # The kept outputs go into the sum before the evicted one is made again (which evicts one already summed).
+    assert renderer.processed_tracks == 3 + 1
+    torch.testing.assert_close(mix, IncrementalRenderer(tracks, SAMPLE_RATE).render(moved), atol=1e-5, rtol=0)
+
+
 def test_muting_a_track_removes_it_from_the_mix():
     tracks = session(1.0)
     params = busy_params()
