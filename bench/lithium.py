@@ -15,6 +15,16 @@ the machine's available memory falls under ``--min-available-gb`` (the machine i
 
     .venv/bin/python bench/lithium.py [--json var/bench/lithium.json]
 
+Another song: ``--stems`` names its folder and ``--stems-glob`` picks the stems in it; ``--reference`` its reference,
+or ``--own-sum`` makes the reference the plain sum of those stems (written to ``--own-sum``'s path once), which is
+time-aligned with them, so the balance is read off it over time (``mixing.aligned``: ``pin_levels``' passes).
+``--profile`` runs the CLI under cProfile and writes its statistics there. Caesium (16 stems, 3:48), toward its
+own master and toward its own sum:
+
+    S=var/real/6.Caesium; .venv/bin/python bench/lithium.py --stems $S --stems-glob '*_Stem_*' \
+        --reference $S/6.Caesium_Master_mobile.m4a
+    .venv/bin/python bench/lithium.py --stems $S --stems-glob '*_Stem_*' --own-sum var/bench/caesium-sum.wav
+
 Targets (issue 19, item 5): under 90 s and under 6 GB peak RSS on two CPU cores, at least 30 fitting iterations.
 Prints figures; asserts nothing.
 """
@@ -38,8 +48,9 @@ DEFAULT_REFERENCE = ROOT / "var" / "bench" / "lithium-reference.wav"
 GIB = 1024**3
 
 
-def make_reference(song: Path, path: Path) -> None:
-    """Writes the plain sum of ``song``'s stems, brought to -14 LUFS, to ``path`` (24-bit WAV at the stems' rate)."""
+def make_reference(song: Path, path: Path, pattern: str = "*") -> None:
+    """Writes the plain sum of ``song``'s stems (its audio files matching ``pattern``), brought to -14 LUFS, to
+    ``path`` (24-bit WAV at the stems' rate)."""
     sys.path.insert(0, str(ROOT))
     import torch
 
@@ -47,7 +58,7 @@ def make_reference(song: Path, path: Path) -> None:
     from mixing.loudness import normalize_to_lufs
     from mixing.pipeline import as_stereo
 
-    stems = load_stems(sorted(p for p in song.iterdir() if is_audio_filename(p.name)))
+    stems = load_stems(sorted(p for p in song.glob(pattern) if is_audio_filename(p.name)))
     total = torch.zeros(2, stems.audio[0].shape[-1])
     for audio in stems.audio:
         total += as_stereo(audio, "stem")
@@ -134,8 +145,11 @@ def parse_summary(stdout: str) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--stems", type=Path, default=DEFAULT_STEMS, help="folder of stems (default %(default)s)")
+    parser.add_argument("--stems-glob", default="*", help="the stems: its audio files matching this (default all)")
     parser.add_argument("--reference", type=Path, default=DEFAULT_REFERENCE,
                         help="reference file; the default is made from var/real/1.Hydrogen when missing")
+    parser.add_argument("--own-sum", type=Path, help="instead, the plain sum of the stems, written here if missing")
+    parser.add_argument("--profile", type=Path, help="run the CLI under cProfile, its statistics written here")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "lithium-mix.wav")
     parser.add_argument("--sample-s", type=float, default=0.25, help="RSS sampling period (default %(default)s)")
     parser.add_argument("--min-available-gb", type=float, default=1.5,
@@ -144,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("mix_args", nargs="*", help="more arguments for 'mix' (after --)")
     args = parser.parse_args(argv)
 
+    if args.own_sum is not None:
+        if not args.own_sum.exists():
+            print(f"making the reference {args.own_sum} from {args.stems}", file=sys.stderr)
+            make_reference(args.stems, args.own_sum, args.stems_glob)
+        args.reference = args.own_sum
     if not args.reference.exists():
         if args.reference != DEFAULT_REFERENCE:
             parser.error(f"--reference: {args.reference} does not exist")
@@ -153,8 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     from mixing.audio.names import is_audio_filename  # names only: this process stays free of torch
 
-    stems = sorted(str(p) for p in args.stems.iterdir() if is_audio_filename(p.name))
-    command = [sys.executable, "-m", "mixing", "mix", *stems, "--reference", str(args.reference),
+    stems = sorted(str(p) for p in args.stems.glob(args.stems_glob) if is_audio_filename(p.name))
+    profiler = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+    command = [sys.executable, *profiler, "-m", "mixing", "mix", *stems, "--reference", str(args.reference),
                "--out", str(args.out), *args.mix_args]
     result = run(command, sample_s=args.sample_s, min_available_bytes=int(args.min_available_gb * GIB))
     if result["killed_for_memory"]:

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -291,7 +291,8 @@ def _aligned_balance(start: MixParams, tracks: Sequence[torch.Tensor], reference
 
 
 def pin_levels(params: MixParams, tracks: Sequence[torch.Tensor], targets_db: Sequence[float], sample_rate: int,
-               *, device: torch.device | str | None = None) -> MixParams:
+               *, device: torch.device | str | None = None,
+               measure_levels_db: Callable[[MixParams, Sequence[int]], list[float]] | None = None) -> MixParams:
     """``params`` with each track's fader moved until its level after the strip and pan is its target in
     ``targets_db`` (up to one shared offset; tracks as :func:`balance_to_reference` takes them). After the fit,
     this restores a measured balance that its EQ and compressor moves shifted.
@@ -300,15 +301,31 @@ def pin_levels(params: MixParams, tracks: Sequence[torch.Tensor], targets_db: Se
     did before (the same gain reduction over time) and the level moves by the fader's change: a fader alone,
     ahead of an engaged compressor, moves the level by less and changes how the track is compressed. Where a
     threshold or fader reaches the end of its range that no longer holds, so after the first pass each
-    track's step is its residual over the slope the last pass measured (a secant step)."""
+    track's step is its residual over the slope the last pass measured (a secant step).
+
+    Only the first pass runs every strip. The strip is linear up to its compressor, whose curve depends on the
+    level over the threshold alone, so a track whose threshold moved with its fader (or whose compressor is off)
+    comes out scaled by the fader's change: its new level is known without running it again. Only the others
+    (a threshold stopped at the end of its range) are measured again.
+
+    ``measure_levels_db(params, positions)``: the levels in dB after strip and pan under ``params`` of the tracks
+    at ``positions``, in that order (a session's renderer, which keeps the strips for the next render); default:
+    the strips run here."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     exact_iir = device.type == "cpu"
     pinned = copy.deepcopy(params)
     gain, threshold = TRACK_SPECS["gain_db"], TRACK_SPECS["comp_threshold_db"]
     slopes = [1.0] * len(tracks)
     previous: tuple[list[float], list[float]] | None = None
+    if measure_levels_db is None:
+        def measure_levels_db(candidate: MixParams, positions: Sequence[int]) -> list[float]:
+            return _panned_levels_db(candidate, tracks, sample_rate, exact_iir, device, positions=positions)
+    levels_db = measure_levels_db(pinned, range(len(tracks)))
+    unknown: list[int] = []
     for _ in range(_ALIGNED_PASSES):
-        levels_db = _panned_levels_db(pinned, tracks, sample_rate, exact_iir, device)
+        if unknown:
+            for position, level_db in zip(unknown, measure_levels_db(pinned, unknown), strict=True):
+                levels_db[position] = level_db
         gains_db = [row["gain_db"] for row in pinned.tracks]
         if previous is not None:
             for index, (gain_db, level_db, gain_before, level_before) in enumerate(
@@ -316,28 +333,36 @@ def pin_levels(params: MixParams, tracks: Sequence[torch.Tensor], targets_db: Se
                 if abs(gain_db - gain_before) > 1e-3:
                     # Between a fully compressed track (1/ratio, at least 1/20) and a linear one.
                     slopes[index] = min(max((level_db - level_before) / (gain_db - gain_before), 0.05), 1.0)
-        previous = (gains_db, levels_db)
+        previous = (gains_db, list(levels_db))
         residual_db = [target - level for target, level in zip(targets_db, levels_db, strict=True)]
         mean_db = sum(residual_db) / len(residual_db)
         if max(abs(residual - mean_db) for residual in residual_db) < 0.05:
             break
-        for row, change_db, slope in zip(pinned.tracks, residual_db, slopes, strict=True):
+        unknown = []
+        for index, (row, change_db, slope) in enumerate(zip(pinned.tracks, residual_db, slopes, strict=True)):
             moved_db = gain.clamp(row["gain_db"] + (change_db - mean_db) / slope) - row["gain_db"]
+            threshold_before_db = row["comp_threshold_db"]
             row["gain_db"] += moved_db
-            row["comp_threshold_db"] = threshold.clamp(row["comp_threshold_db"] + moved_db)
+            row["comp_threshold_db"] = threshold.clamp(threshold_before_db + moved_db)
+            if row["comp_ratio"] == 1.0 or abs(row["comp_threshold_db"] - threshold_before_db - moved_db) < 1e-9:
+                levels_db[index] += moved_db  # the strip's output scaled by the fader's change
+            elif moved_db != 0.0:
+                unknown.append(index)
     return pinned
 
 
 def _panned_levels_db(params: MixParams, tracks: Sequence[torch.Tensor], sample_rate: int, exact_iir: bool,
-                      device: torch.device) -> list[float]:
-    """Each track's level in dB after its strip and pan under ``params``."""
-    levels_db = [0.0] * len(tracks)
+                      device: torch.device, *, positions: Sequence[int] | None = None) -> list[float]:
+    """The level in dB after its strip and pan under ``params`` of each track, or of the tracks at ``positions``
+    (in that order)."""
+    chosen = list(range(len(tracks))) if positions is None else list(positions)
+    levels_db = [0.0] * len(chosen)
     with torch.no_grad():
-        for position, processed in strips_before_pan([track.to(device) for track in tracks], params.tracks,
-                                                     sample_rate, exact_iir):
-            placed = pan(processed[None], sample_rate, torch.tensor([params.tracks[position]["pan_pct"]],
-                                                                     device=device))
-            levels_db[position] = 10.0 * math.log10(float(placed.square().mean()) + 1e-12)
+        for place, processed in strips_before_pan([tracks[index].to(device) for index in chosen],
+                                                  [params.tracks[index] for index in chosen], sample_rate, exact_iir):
+            pan_pct = params.tracks[chosen[place]]["pan_pct"]
+            placed = pan(processed[None], sample_rate, torch.tensor([pan_pct], device=device))
+            levels_db[place] = 10.0 * math.log10(float(placed.square().mean()) + 1e-12)
     return levels_db
 
 

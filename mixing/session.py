@@ -321,7 +321,10 @@ class MixSession:
                                                 fixed_track_params=("gain_db", "pan_pct") if measured_db else ())
                         fitted = fit_result.params
                         if measured_db:
-                            fitted = pin_levels(fitted, tracks, measured_db, sample_rate, device=self.device)
+                            fitted = pin_levels(fitted, tracks, measured_db, sample_rate, device=self.device,
+                                                measure_levels_db=self._renderer_levels_db)
+                            # The last pass's fader moves: matching's first render does not run those strips again.
+                            renderer.follow_fader_moves(fitted)
 
                     def match_progress(event: dict) -> None:
                         report("matching", event["progress"], f"round {event['round']}, AF loss {event['loss']:.4f}")
@@ -389,6 +392,14 @@ class MixSession:
             params, estimate = balance_to_reference(params, self.tracks, self.reference, self.sample_rate,
                                                     match_stereo=self.match_stereo, device=self.device)
         return params, source, estimate.target_level_db
+
+    def _renderer_levels_db(self, params: MixParams, positions: Sequence[int]) -> list[float]:
+        """:func:`mixing.balance.pin_levels`' levels through :attr:`renderer`, which keeps the strips it runs for
+        the next render and runs none for a track whose fader and threshold moved together
+        (:meth:`~mixing.dsp.console.IncrementalRenderer.follow_fader_moves`)."""
+        self.renderer.follow_fader_moves(params)
+        levels_db = self.renderer.track_levels(params)
+        return [levels_db[index] for index in positions]
 
     def neutral_params(self, track_names: Sequence[str] | None = None) -> MixParams:
         """The mix the match strength (:mod:`mixing.strength`) moves away from: the expert start of the tracks

@@ -298,6 +298,39 @@ class IncrementalRenderer:
         self._strips_and_levels(params)
         return list(self.track_levels_db)
 
+    def follow_fader_moves(self, params: MixParams) -> list[int]:
+        """Take over ``params``' rows for the tracks whose strip settings differ from those last processed only by a
+        fader move ``d`` dB with the compressor threshold moved by the same ``d`` (or a fader move alone with the
+        compressor off), without running their strips: the strip is linear up to its compressor, whose gain
+        depends on the level over the threshold alone, so the output is the one kept scaled by ``d`` (as
+        :func:`mixing.balance.pin_levels` moves faders). A kept output is scaled, an evicted one will be made
+        from the new row. Returns the indices taken over; the next render or :meth:`track_levels` runs only the
+        strips of the others that changed."""
+        if len(params.tracks) != len(self.tracks):
+            raise ValueError(f"{len(params.tracks)} track parameter sets for {len(self.tracks)} tracks")
+        followed = []
+        for index, (values, settings) in enumerate(zip(params.tracks, self.strip_settings(params), strict=True)):
+            before, before_settings = self._processed_rows[index], self._processed_with[index]
+            if before is None or before_settings == settings or before_settings[1] != settings[1]:
+                continue
+            moved_db = float(values["gain_db"]) - float(before["gain_db"])
+            threshold_moved_db = float(values["comp_threshold_db"]) - float(before["comp_threshold_db"])
+            others_equal = all(float(value) == float(before.get(name, math.nan)) for name, value in values.items()
+                               if name not in (*_AFTER_STRIP, "gain_db", "comp_threshold_db"))
+            compressed = float(values["comp_ratio"]) != 1.0
+            if not others_equal or (compressed and abs(threshold_moved_db - moved_db) > 1e-9):
+                continue
+            self._place_in_sum(index, None)
+            scale = 10.0 ** (moved_db / 20.0)
+            kept = self._kept.get(index)
+            if kept is not None:
+                self._kept.put(index, kept * scale)
+            self._mean_square[index] = [value * scale**2 for value in self._mean_square[index]]
+            self._processed_rows[index] = dict(values)
+            self._processed_with[index] = settings
+            followed.append(index)
+        return followed
+
     @property
     def kept_strip_bytes(self) -> int:
         """The bytes of strip outputs kept now (at most ``max_kept_bytes``, or one output alone over it)."""
@@ -365,6 +398,12 @@ class IncrementalRenderer:
         for index in changed:
             self._place_in_sum(index, None)
             self._kept.discard(index)  # frees the old audio before the new is made
+        made = set(changed)
+        # The unchanged tracks whose outputs are kept go into the sum first: making the other outputs evicts the
+        # least recently used kept ones, which are then in the sum already and need not be made again for it.
+        at_hand = [index for index in range(len(self.tracks)) if index not in made and index in self._kept]
+        for index in at_hand:
+            place(index)
         inputs = [self.strip_input(index, params.tracks[index]) for index in changed]
         for position, processed in strips_before_pan(inputs, [params.tracks[index] for index in changed],
                                                      self.sample_rate, self._exact_iir):
@@ -375,9 +414,9 @@ class IncrementalRenderer:
             self._processed_with[index] = strip_values[index]
             self.processed_tracks += 1
             place(index)
-        made = set(changed)
+        placed = made | set(at_hand)
         for index, gains in enumerate(all_gains):
-            if index not in made:
+            if index not in placed:
                 place(index)
             mean_square = self._mean_square[index]
             panned_mean_square = sum(g**2 * mean_square[min(c, len(mean_square) - 1)] for c, g in enumerate(gains)) / 2

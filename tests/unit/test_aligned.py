@@ -106,3 +106,24 @@ def test_pinning_moves_each_compressor_threshold_with_its_fader_so_a_6_db_move_i
     moves_db = [row["gain_db"] for row in pinned.tracks]
     assert moves_db == pytest.approx([-1.5, 4.5, -1.5, -1.5], abs=0.05)
     assert [row["comp_threshold_db"] + 30.0 for row in pinned.tracks] == pytest.approx(moves_db, abs=1e-9)
+
+
+def test_pinning_runs_the_strips_again_only_where_a_threshold_could_not_follow_its_fader():
+    tracks = [0.1 * track for track in _tracks(seconds=4)]  # about -20 dBFS RMS
+    params = MixParams.default(len(tracks))
+    for row in params.tracks:
+        row.update(comp_ratio=4.0, comp_threshold_db=-30.0)
+    params.tracks[2].update(comp_threshold_db=-1.0)  # a 6 dB raise takes it past 0 dB, the end of its range
+    measured: list[list[int]] = []
+
+    def levels_db(candidate, positions):
+        measured.append(list(positions))
+        return _panned_levels_db(candidate, tracks, SAMPLE_RATE, True, torch.device("cpu"), positions=positions)
+
+    start_db = _panned_levels_db(params, tracks, SAMPLE_RATE, True, torch.device("cpu"))
+    targets_db = [level + (6.0 if index == 2 else 0.0) for index, level in enumerate(start_db)]
+    pinned = pin_levels(params, tracks, targets_db, SAMPLE_RATE, measure_levels_db=levels_db)
+    assert measured[0] == [0, 1, 2, 3] and all(positions == [2] for positions in measured[1:]) and len(measured) > 1
+    levels = _panned_levels_db(pinned, tracks, SAMPLE_RATE, True, torch.device("cpu"))
+    offsets_db = [level - target for level, target in zip(levels, targets_db, strict=True)]
+    assert max(offsets_db) - min(offsets_db) < 0.1

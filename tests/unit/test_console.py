@@ -242,6 +242,45 @@ def test_incremental_render_reprocesses_only_the_changed_track():
     assert renderer.processed_tracks == 5
 
 
+# Every output kept (the followed ones are scaled), or only the latest (they are made again from their new rows,
+# and the old ones to take them out of the sum, so only the audio is compared).
+@pytest.mark.parametrize(("max_kept_bytes", "strips_run"), [(None, 1), (0, None)])
+def test_a_fader_moved_with_its_threshold_is_followed_without_running_the_strip(max_kept_bytes, strips_run):
+    tracks = session(2.0)
+    params = busy_params()  # every compressor engaged
+    params.tracks[1].update(comp_ratio=1.0)
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE, max_kept_bytes=max_kept_bytes)
+    renderer.render(params)
+    moved = MixParams([dict(row) for row in params.tracks], dict(params.master))
+    moved.tracks[0].update(gain_db=params.tracks[0]["gain_db"] + 4.0, comp_threshold_db=-26.0)  # followed
+    moved.tracks[1].update(gain_db=params.tracks[1]["gain_db"] - 3.0)  # compressor off: followed
+    moved.tracks[2].update(gain_db=params.tracks[2]["gain_db"] + 4.0)  # threshold left: the strip runs again
+    assert renderer.follow_fader_moves(moved) == [0, 1]
+    assert renderer.follow_fader_moves(moved) == []
+    mix = renderer.render(moved)
+    fresh = IncrementalRenderer(tracks, SAMPLE_RATE)
+    torch.testing.assert_close(mix, fresh.render(moved), atol=1e-5, rtol=0)
+    assert renderer.track_levels_db == pytest.approx(fresh.track_levels_db, abs=1e-4)
+    assert strips_run is None or renderer.processed_tracks == 3 + strips_run
+
+
+def test_a_render_makes_each_evicted_output_once_when_the_store_holds_fewer_than_all():
+    tracks = session(2.0)
+    params = busy_params()
+    one_stereo_and_one_mono = 4 * (tracks[2].numel() + tracks[0].numel())
+    renderer = IncrementalRenderer(tracks, SAMPLE_RATE, max_kept_bytes=one_stereo_and_one_mono)
+    renderer.track_levels(params)  # as pinning the levels leaves it: every strip made, one evicted, no sum yet
+    assert renderer.kept_strip_bytes <= one_stereo_and_one_mono
+    moved = MixParams([dict(row) for row in params.tracks], dict(params.master))
+    for row in moved.tracks:
+        row.update(gain_db=row["gain_db"] + 1.0, comp_threshold_db=row["comp_threshold_db"] + 1.0)
+    assert renderer.follow_fader_moves(moved) == [0, 1, 2]
+    mix = renderer.render(moved)
+    # The kept outputs go into the sum before the evicted one is made again (which evicts one already summed).
+    assert renderer.processed_tracks == 3 + 1
+    torch.testing.assert_close(mix, IncrementalRenderer(tracks, SAMPLE_RATE).render(moved), atol=1e-5, rtol=0)
+
+
 def test_muting_a_track_removes_it_from_the_mix():
     tracks = session(1.0)
     params = busy_params()

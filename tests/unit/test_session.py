@@ -241,3 +241,28 @@ def test_a_session_trimming_in_place_holds_the_song_once_and_mixes_as_one_that_c
     torch.testing.assert_close(owning.baseline, copying.baseline, atol=1e-6, rtol=0.0)
     params = edited(MixParams.default(5))
     assert torch.equal(owning.render(params), copying.render(params))
+
+
+def test_a_time_aligned_reference_runs_each_strip_once_before_the_fit_and_once_after_it(monkeypatch):
+    from mixing import balance
+    from mixing.dsp import console
+
+    seconds = 3.0
+    audio = [sine(110.0, seconds, amplitude=0.4), noise(seconds, rms=0.05, channels=2, seed=1),
+             sine(1000.0, seconds, amplitude=0.1) + noise(seconds, rms=0.01, seed=2)]
+    session_stems = Stems(names=["Bass", "Pad", "Lead"], audio=audio, sample_rate=SAMPLE_RATE, warnings=[])
+    own_mix = sum(track.expand(2, -1) * gain for track, gain in zip(audio, (1.0, 0.5, 2.0), strict=True))
+    runs = []
+
+    def counted(tracks, rows, *args, **kwargs):
+        runs.append(len(tracks))
+        yield from strips_before_pan(tracks, rows, *args, **kwargs)
+
+    from mixing.dsp.stages import strips_before_pan
+    monkeypatch.setattr(balance, "strips_before_pan", counted)
+    monkeypatch.setattr(console, "strips_before_pan", counted)
+    result = MixSession(session_stems, own_mix, device="cpu").mix(method="fit", iterations=2, time_budget_s=None)
+    assert result.method == "expert+balance+fit+match"
+    # The balance's fader moves and the pinning after the fit scale the strips' outputs instead of running them
+    # again (no threshold here reaches the end of its range); matching's renders reuse the pinned strips.
+    assert sum(runs) == 2 * len(audio)
